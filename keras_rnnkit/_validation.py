@@ -1,0 +1,109 @@
+"""Argument checks shared by the kit's layers.
+
+Every message names the argument, the value received and what is allowed.
+"""
+
+import math
+import numbers
+
+import keras
+
+
+def positive_int(name, value, allow_none=False):
+    """Returns `value` if it is a positive integer (or None when allowed)."""
+    if value is None and allow_none:
+        return None
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, numbers.Integral)
+        or value <= 0
+    ):
+        allowed = "a positive integer" + (" or None" if allow_none else "")
+        raise ValueError(
+            f"Argument `{name}` must be {allowed}. Received: {name}={value!r}"
+        )
+    return int(value)
+
+
+def positive_float(name, value, allow_none=False):
+    """Returns `value` as a float if it is finite and > 0 (or None)."""
+    if value is None and allow_none:
+        return None
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, numbers.Real)
+        or not math.isfinite(value)
+        or value <= 0
+    ):
+        allowed = "a finite number > 0" + (" or None" if allow_none else "")
+        raise ValueError(
+            f"Argument `{name}` must be {allowed}. Received: {name}={value!r}"
+        )
+    return float(value)
+
+
+def finite_float(name, value):
+    """Returns `value` as a float if it is a finite real number."""
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, numbers.Real)
+        or not math.isfinite(value)
+    ):
+        raise ValueError(
+            f"Argument `{name}` must be a finite number. "
+            f"Received: {name}={value!r}"
+        )
+    return float(value)
+
+
+def rate(name, value):
+    """Returns a dropout rate as a float if it lies in [0, 1)."""
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, numbers.Real)
+        or not 0.0 <= value < 1.0
+    ):
+        raise ValueError(
+            f"Argument `{name}` must be a float in [0, 1). "
+            f"Received: {name}={value!r}"
+        )
+    return float(value)
+
+
+def boolean(name, value):
+    """Returns `value` if it is a bool."""
+    if not isinstance(value, bool):
+        raise ValueError(
+            f"Argument `{name}` must be True or False. "
+            f"Received: {name}={value!r}"
+        )
+    return value
+
+
+def floating_inputs(layer, name, x):
+    """Raises a TypeError unless `x` has a floating-point dtype."""
+    dtype = keras.backend.standardize_dtype(x.dtype)
+    if "float" not in dtype:
+        raise TypeError(
+            f"Layer '{layer.name}' ({type(layer).__name__}) expects "
+            f"floating-point `{name}`. Received: {name}.dtype={dtype}. "
+            "Embed token ids first (e.g. with keras.layers.Embedding) or "
+            "cast the inputs to float."
+        )
+
+
+def sequence_mask_matches(layer, sequences, mask):
+    """Raises a ValueError unless `mask` is (batch, timesteps) like `sequences`."""
+    if mask is None:
+        return
+    mask_shape = tuple(mask.shape)
+    expected = tuple(sequences.shape[:2])
+    compatible = len(mask_shape) == 2 and all(
+        a is None or b is None or a == b for a, b in zip(mask_shape, expected)
+    )
+    if not compatible:
+        raise ValueError(
+            f"Layer '{layer.name}' ({type(layer).__name__}) expects `mask` of "
+            f"shape (batch, timesteps) = {expected}, matching the inputs of "
+            f"shape {tuple(sequences.shape)}. Received: mask.shape={mask_shape}"
+        )

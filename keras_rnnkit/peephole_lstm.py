@@ -1,0 +1,178 @@
+"""Recurrent layer running a `PeepholeLSTMCell` over a sequence."""
+
+import inspect
+
+import keras
+
+from keras_rnnkit import _validation as check
+from keras_rnnkit._registration import register
+from keras_rnnkit.peephole_lstm_cell import PeepholeLSTMCell
+
+# Every argument of the cell, in signature order (units first).
+_CELL_ARGS = tuple(inspect.signature(PeepholeLSTMCell.__init__).parameters)[
+    1:-1
+]
+
+
+@register
+class PeepholeLSTM(keras.layers.RNN):
+    """LSTM layer with peepholes, cell clipping and an output projection.
+
+    `keras.layers.RNN(PeepholeLSTMCell(...))` with the arguments of
+    `keras.layers.LSTM`: see `PeepholeLSTMCell` for the equations and the
+    cell arguments. It replaces TF1's `tf.nn.dynamic_rnn` over a
+    `tf.contrib.rnn.LSTMCell(use_peepholes=True, ...)`.
+
+    Masks: a mask (from `Masking`, from `Embedding(mask_zero=True)` or passed
+    as `mask=`) skips time steps. The state is carried unchanged over a masked
+    step, so the final state of a right-padded row is its state after its last
+    valid step, as in TF1's `dynamic_rnn(sequence_length=...)`. The output of
+    a masked step repeats the previous output (Keras's default) or is zero
+    with `zero_output_for_mask=True` (TF1's behaviour).
+
+    Args:
+        units: Positive integer, size of the cell state.
+        use_peepholes, cell_clip, num_proj, proj_clip, forget_bias,
+        activation, recurrent_activation, use_bias, kernel_initializer,
+        recurrent_initializer, bias_initializer, unit_forget_bias,
+        peephole_initializer, projection_initializer, kernel_regularizer,
+        recurrent_regularizer, bias_regularizer, peephole_regularizer,
+        projection_regularizer, kernel_constraint, recurrent_constraint,
+        bias_constraint, peephole_constraint, projection_constraint, dropout,
+        recurrent_dropout, seed: Passed to `PeepholeLSTMCell`.
+        activity_regularizer: Regularizer applied to the layer's output.
+        return_sequences: Boolean (default `False`): return the output of
+            every step, `(batch, timesteps, output_size)`, instead of the
+            last one.
+        return_state: Boolean (default `False`): also return the final
+            states `h` and `c`.
+        go_backwards: Boolean (default `False`): process the sequence
+            backwards and return the reversed sequence.
+        stateful: Boolean (default `False`): the last state of each sample is
+            the initial state of the same sample in the next batch.
+        unroll: Boolean (default `False`): unroll the loop (only for short
+            sequences of known length).
+        zero_output_for_mask: Boolean (default `False`): output zeros at
+            masked steps, as TF1's `dynamic_rnn`, instead of repeating the
+            previous output.
+        **kwargs: Standard layer arguments (`name`, `dtype`, ...).
+
+    Call arguments:
+        sequences: Float tensor of shape `(batch, timesteps, features)`.
+        initial_state: Optional list `[h, c]` of initial states.
+        mask: Optional boolean tensor of shape `(batch, timesteps)`; `False`
+            marks a step to skip.
+        training: Boolean. Dropout is applied only when `True`.
+
+    Returns:
+        The output, `(batch, output_size)` or `(batch, timesteps,
+        output_size)` with `return_sequences`, where `output_size` is
+        `num_proj` or `units`; with `return_state`, the list
+        `[output, h, c]`.
+
+    Examples:
+
+    >>> import numpy as np, keras, keras_rnnkit
+    >>> model = keras.Sequential([
+    ...     keras.Input((None, 3)),
+    ...     keras_rnnkit.PeepholeLSTM(16, num_proj=8, cell_clip=5.0),
+    ...     keras.layers.Dense(1),
+    ... ])
+    >>> model.predict(np.zeros((4, 7, 3)), verbose=0).shape
+    (4, 1)
+    """
+
+    def __init__(
+        self,
+        units,
+        use_peepholes=True,
+        cell_clip=None,
+        num_proj=None,
+        proj_clip=None,
+        forget_bias=0.0,
+        activation="tanh",
+        recurrent_activation="sigmoid",
+        use_bias=True,
+        kernel_initializer="glorot_uniform",
+        recurrent_initializer="orthogonal",
+        bias_initializer="zeros",
+        unit_forget_bias=True,
+        peephole_initializer="glorot_uniform",
+        projection_initializer="glorot_uniform",
+        kernel_regularizer=None,
+        recurrent_regularizer=None,
+        bias_regularizer=None,
+        peephole_regularizer=None,
+        projection_regularizer=None,
+        kernel_constraint=None,
+        recurrent_constraint=None,
+        bias_constraint=None,
+        peephole_constraint=None,
+        projection_constraint=None,
+        dropout=0.0,
+        recurrent_dropout=0.0,
+        seed=None,
+        activity_regularizer=None,
+        return_sequences=False,
+        return_state=False,
+        go_backwards=False,
+        stateful=False,
+        unroll=False,
+        zero_output_for_mask=False,
+        **kwargs,
+    ):
+        args = locals()
+        cell = PeepholeLSTMCell(
+            **{name: args[name] for name in _CELL_ARGS},
+            dtype=kwargs.get("dtype"),
+            trainable=kwargs.get("trainable", True),
+            name="peephole_lstm_cell",
+        )
+        super().__init__(
+            cell,
+            return_sequences=check.boolean(
+                "return_sequences", return_sequences
+            ),
+            return_state=check.boolean("return_state", return_state),
+            go_backwards=check.boolean("go_backwards", go_backwards),
+            stateful=check.boolean("stateful", stateful),
+            unroll=check.boolean("unroll", unroll),
+            zero_output_for_mask=check.boolean(
+                "zero_output_for_mask", zero_output_for_mask
+            ),
+            activity_regularizer=activity_regularizer,
+            **kwargs,
+        )
+        self.input_spec = keras.layers.InputSpec(ndim=3)
+
+    def call(self, sequences, initial_state=None, mask=None, training=False):
+        check.floating_inputs(self, "sequences", sequences)
+        check.sequence_mask_matches(self, sequences, mask)
+        return super().call(
+            sequences, initial_state=initial_state, mask=mask, training=training
+        )
+
+    def get_config(self):
+        cell_config = self.cell.get_config()
+        config = {name: cell_config[name] for name in _CELL_ARGS}
+        config["activity_regularizer"] = keras.regularizers.serialize(
+            self.activity_regularizer
+        )
+        base_config = super().get_config()
+        del base_config["cell"]
+        return {**base_config, **config}
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(**config)
+
+
+# Cell arguments read as layer attributes (`layer.num_proj`), as
+# `keras.layers.LSTM` exposes `layer.units`.
+for _name in _CELL_ARGS:
+    setattr(
+        PeepholeLSTM,
+        _name,
+        property(lambda self, _name=_name: getattr(self.cell, _name)),
+    )
+del _name

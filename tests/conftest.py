@@ -1,0 +1,69 @@
+"""Shared test set-up: hypothesis profiles, seeds, backend markers, oracle."""
+
+import os
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+import importlib.util  # noqa: E402
+
+import keras  # noqa: E402
+import pytest  # noqa: E402
+from hypothesis import HealthCheck, settings  # noqa: E402
+
+# "ci" is derandomized so that a red CI run can be replayed exactly; "dev"
+# explores new examples on every run. Select with HYPOTHESIS_PROFILE.
+# differing_executors: pytest makes one instance of a contract class per
+# parametrized case; the tests keep no state on it.
+_COMMON = dict(
+    deadline=None,
+    suppress_health_check=[
+        HealthCheck.too_slow,
+        HealthCheck.data_too_large,
+        HealthCheck.differing_executors,
+    ],
+)
+settings.register_profile("ci", max_examples=12, derandomize=True, **_COMMON)
+settings.register_profile("dev", max_examples=25, **_COMMON)
+settings.register_profile("thorough", max_examples=200, **_COMMON)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
+
+
+def pytest_report_header(config):
+    return f"keras {keras.__version__}, backend {keras.backend.backend()}"
+
+
+def pytest_collection_modifyitems(config, items):
+    if keras.backend.backend() == "tensorflow":
+        return
+    skip = pytest.mark.skip(
+        reason=f"needs the TensorFlow backend, running {keras.backend.backend()}"
+    )
+    for item in items:
+        if "tf_only" in item.keywords:
+            item.add_marker(skip)
+
+
+def pytest_generate_tests(metafunc):
+    # Contract test classes list their layer cases in `cases`.
+    if "case" in metafunc.fixturenames and metafunc.cls is not None:
+        cases = metafunc.cls.cases
+        metafunc.parametrize("case", cases, ids=[c.id for c in cases])
+
+
+@pytest.fixture(autouse=True)
+def _seed_and_clear():
+    keras.utils.set_random_seed(1234)
+    yield
+    keras.config.set_dtype_policy("float32")
+
+
+@pytest.fixture(scope="session")
+def tf1_oracle():
+    """The TF1 reference implementations (tests/tf1_oracle.py)."""
+    if importlib.util.find_spec("tf_keras") is None:
+        pytest.skip("TF1 oracle needs tf-keras: pip install -e '.[test]'")
+    from tf1_oracle import Oracle
+
+    oracle = Oracle()
+    yield oracle
+    oracle.close()
