@@ -127,7 +127,7 @@ def set_lstm_weights(cell, variables, forget_bias=1.0):
     >>> cell = keras_rnnkit.PeepholeLSTMCell(2, use_peepholes=False)
     >>> keras_rnnkit.tf1.set_lstm_weights(
     ...     cell, {"kernel": np.zeros((5, 8)), "bias": np.zeros(8)})
-    >>> cell.kernel.shape, cell.recurrent_kernel.shape
+    >>> tuple(cell.kernel.shape), tuple(cell.recurrent_kernel.shape)
     ((3, 8), (2, 8))
     """
     cell = _cell_of(cell)

@@ -55,6 +55,7 @@ class Oracle:
     def close(self):
         self._process.stdin.close()
         self._process.wait(timeout=30)
+        self._process.stdout.close()
 
 
 # ----------------------------------------------------------------------------
