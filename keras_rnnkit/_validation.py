@@ -13,11 +13,7 @@ def positive_int(name, value, allow_none=False):
     """Returns `value` if it is a positive integer (or None when allowed)."""
     if value is None and allow_none:
         return None
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, numbers.Integral)
-        or value <= 0
-    ):
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value <= 0:
         allowed = "a positive integer" + (" or None" if allow_none else "")
         raise ValueError(
             f"Argument `{name}` must be {allowed}. Received: {name}={value!r}"
@@ -50,8 +46,7 @@ def finite_float(name, value):
         or not math.isfinite(value)
     ):
         raise ValueError(
-            f"Argument `{name}` must be a finite number. "
-            f"Received: {name}={value!r}"
+            f"Argument `{name}` must be a finite number. Received: {name}={value!r}"
         )
     return float(value)
 
@@ -64,8 +59,7 @@ def rate(name, value):
         or not 0.0 <= value < 1.0
     ):
         raise ValueError(
-            f"Argument `{name}` must be a float in [0, 1). "
-            f"Received: {name}={value!r}"
+            f"Argument `{name}` must be a float in [0, 1). Received: {name}={value!r}"
         )
     return float(value)
 
@@ -74,8 +68,7 @@ def boolean(name, value):
     """Returns `value` if it is a bool."""
     if not isinstance(value, bool):
         raise ValueError(
-            f"Argument `{name}` must be True or False. "
-            f"Received: {name}={value!r}"
+            f"Argument `{name}` must be True or False. Received: {name}={value!r}"
         )
     return value
 
@@ -99,7 +92,8 @@ def sequence_mask_matches(layer, sequences, mask):
     mask_shape = tuple(mask.shape)
     expected = tuple(sequences.shape[:2])
     compatible = len(mask_shape) == 2 and all(
-        a is None or b is None or a == b for a, b in zip(mask_shape, expected)
+        a is None or b is None or a == b
+        for a, b in zip(mask_shape, expected, strict=True)
     )
     if not compatible:
         raise ValueError(

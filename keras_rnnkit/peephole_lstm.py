@@ -9,9 +9,7 @@ from keras_rnnkit._registration import register
 from keras_rnnkit.peephole_lstm_cell import PeepholeLSTMCell
 
 # Every argument of the cell, in signature order (units first).
-_CELL_ARGS = tuple(inspect.signature(PeepholeLSTMCell.__init__).parameters)[
-    1:-1
-]
+_CELL_ARGS = tuple(inspect.signature(PeepholeLSTMCell.__init__).parameters)[1:-1]
 
 
 @register
@@ -130,9 +128,7 @@ class PeepholeLSTM(keras.layers.RNN):
         )
         super().__init__(
             cell,
-            return_sequences=check.boolean(
-                "return_sequences", return_sequences
-            ),
+            return_sequences=check.boolean("return_sequences", return_sequences),
             return_state=check.boolean("return_state", return_state),
             go_backwards=check.boolean("go_backwards", go_backwards),
             stateful=check.boolean("stateful", stateful),

@@ -164,15 +164,11 @@ class PeepholeLSTMCell(keras.layers.Layer, DropoutRNNCell):
             )
         self.forget_bias = check.finite_float("forget_bias", forget_bias)
         self.use_bias = check.boolean("use_bias", use_bias)
-        self.unit_forget_bias = check.boolean(
-            "unit_forget_bias", unit_forget_bias
-        )
+        self.unit_forget_bias = check.boolean("unit_forget_bias", unit_forget_bias)
         for name, module in _SERIALIZED.items():
             setattr(self, name, module.get(args[name]))
         self.dropout = check.rate("dropout", dropout)
-        self.recurrent_dropout = check.rate(
-            "recurrent_dropout", recurrent_dropout
-        )
+        self.recurrent_dropout = check.rate("recurrent_dropout", recurrent_dropout)
         self.seed = seed
         self.seed_generator = keras.random.SeedGenerator(seed=seed)
 

@@ -173,9 +173,7 @@ def set_lstm_weights(cell, variables, forget_bias=1.0):
             getattr(cell, attribute).assign(value)
     if cell.num_proj is not None:
         cell.projection_kernel.assign(
-            _expect(
-                variables, "projection/kernel", (units, out), "num_proj is set"
-            )
+            _expect(variables, "projection/kernel", (units, out), "num_proj is set")
         )
 
 
@@ -217,7 +215,5 @@ def get_lstm_weights(cell, forget_bias=1.0):
         for tf1_name, attribute in _PEEPHOLES.items():
             variables[tf1_name] = ops.convert_to_numpy(getattr(cell, attribute))
     if cell.num_proj is not None:
-        variables["projection/kernel"] = ops.convert_to_numpy(
-            cell.projection_kernel
-        )
+        variables["projection/kernel"] = ops.convert_to_numpy(cell.projection_kernel)
     return variables

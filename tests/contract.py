@@ -136,7 +136,9 @@ class ContractTests:
         eager = as_numpy(layer(x))
         inputs = keras.Input((None, case.features))
         functional = keras.Model(inputs, layer(inputs))
-        for got, want in zip(as_numpy(functional.predict(x, verbose=0)), eager):
+        for got, want in zip(
+            as_numpy(functional.predict(x, verbose=0)), eager, strict=True
+        ):
             np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
         sequential = keras.Sequential([keras.Input((None, case.features)), layer])
         got = as_numpy(sequential.predict(x, verbose=0))
@@ -182,7 +184,9 @@ class ContractTests:
         np.testing.assert_allclose(got, explicit, rtol=1e-5, atol=1e-6)
 
         ids = np.where(valid, np.arange(1, case.timesteps + 1)[None, :], 0)
-        embedding = keras.layers.Embedding(case.timesteps + 1, case.features, mask_zero=True)
+        embedding = keras.layers.Embedding(
+            case.timesteps + 1, case.features, mask_zero=True
+        )
         token_inputs = keras.Input((case.timesteps,), dtype="int32")
         model = keras.Model(token_inputs, first(layer(embedding(token_inputs))))
         got = model.predict(ids, verbose=0)
@@ -194,7 +198,9 @@ class ContractTests:
         x = case.inputs(batch=8)
         layer = case.layer()
         inference = as_numpy(layer(x, training=False))
-        np.testing.assert_array_equal(as_numpy(layer(x, training=False))[0], inference[0])
+        np.testing.assert_array_equal(
+            as_numpy(layer(x, training=False))[0], inference[0]
+        )
         training = as_numpy(layer(x, training=True))
         if case.stochastic:
             assert not np.allclose(training[0], inference[0])
@@ -245,6 +251,6 @@ class ContractTests:
         y = np.random.default_rng(1).normal(size=(8, 1)).astype("float32")
         history = model.fit(x, y, epochs=2, batch_size=8, verbose=0)
         assert np.isfinite(history.history["loss"]).all()
-        for weight, old in zip(kit_layer.trainable_weights, before):
+        for weight, old in zip(kit_layer.trainable_weights, before, strict=True):
             changed = np.abs(keras.ops.convert_to_numpy(weight) - old).max()
             assert changed > 0, f"{weight.path} received no gradient"

@@ -186,26 +186,37 @@ def test_golden_numbers_from_tf1(kit_forget_bias):
     timesteps=st.integers(1, 6),
     go_backwards=st.booleans(),
 )
-def test_without_peepholes_equals_keras_lstm(units, input_dim, batch, timesteps, go_backwards):
+def test_without_peepholes_equals_keras_lstm(
+    units, input_dim, batch, timesteps, go_backwards
+):
     x = np.random.default_rng(units).normal(size=(batch, timesteps, input_dim))
     x = x.astype("float32")
-    kit = PeepholeLSTM(units, use_peepholes=False, return_sequences=True, go_backwards=go_backwards)
+    kit = PeepholeLSTM(
+        units, use_peepholes=False, return_sequences=True, go_backwards=go_backwards
+    )
     ref = keras.layers.LSTM(units, return_sequences=True, go_backwards=go_backwards)
     want = ref(x)
     kit.build(x.shape)
     kit.set_weights(ref.get_weights())
-    np.testing.assert_allclose(keras.ops.convert_to_numpy(kit(x)), want, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(
+        keras.ops.convert_to_numpy(kit(x)), want, rtol=1e-5, atol=1e-6
+    )
 
 
 def test_cell_without_peepholes_equals_keras_lstm_cell_with_same_initial_bias():
     # Same initializer seeds: the unit forget bias lands in the same place.
-    kit = PeepholeLSTMCell(3, use_peepholes=False, kernel_initializer="ones",
-                           recurrent_initializer="zeros")
-    ref = keras.layers.LSTMCell(3, kernel_initializer="ones", recurrent_initializer="zeros")
+    kit = PeepholeLSTMCell(
+        3, use_peepholes=False, kernel_initializer="ones", recurrent_initializer="zeros"
+    )
+    ref = keras.layers.LSTMCell(
+        3, kernel_initializer="ones", recurrent_initializer="zeros"
+    )
     kit.build((None, 2))
     ref.build((None, 2))
-    for a, b in zip(kit.weights, ref.weights):
-        np.testing.assert_array_equal(keras.ops.convert_to_numpy(a), keras.ops.convert_to_numpy(b))
+    for a, b in zip(kit.weights, ref.weights, strict=True):
+        np.testing.assert_array_equal(
+            keras.ops.convert_to_numpy(a), keras.ops.convert_to_numpy(b)
+        )
     x = np.ones((1, 2), "float32")
     states = [np.full((1, 3), 0.5, "float32")] * 2
     out_kit, _ = kit(x, states)
@@ -230,8 +241,13 @@ def test_gradients_match_finite_differences_float64():
     rng = np.random.default_rng(7)
     x = rng.normal(size=(2, 4, 3))
     layer = PeepholeLSTM(
-        3, num_proj=2, cell_clip=2.5, forget_bias=0.5, dtype="float64",
-        return_sequences=True, bias_initializer="random_normal",
+        3,
+        num_proj=2,
+        cell_clip=2.5,
+        forget_bias=0.5,
+        dtype="float64",
+        return_sequences=True,
+        bias_initializer="random_normal",
     )
     layer.build(x.shape)
     probe = rng.normal(size=(2, 4, 2))
@@ -243,7 +259,7 @@ def test_gradients_match_finite_differences_float64():
         value = loss()
     grads = tape.gradient(value, [w.value for w in layer.trainable_weights])
     eps = 1e-6
-    for weight, grad in zip(layer.trainable_weights, grads):
+    for weight, grad in zip(layer.trainable_weights, grads, strict=True):
         base = keras.ops.convert_to_numpy(weight).copy()
         flat = base.reshape(-1)
         for index in rng.choice(flat.size, size=min(5, flat.size), replace=False):
@@ -256,8 +272,13 @@ def test_gradients_match_finite_differences_float64():
             weight.assign(base)
             numeric = (shifted[0] - shifted[1]) / (2 * eps)
             analytic = grad.numpy().reshape(-1)[index]
-            np.testing.assert_allclose(analytic, numeric, rtol=1e-6, atol=1e-8,
-                                       err_msg=f"{weight.path}[{index}]")
+            np.testing.assert_allclose(
+                analytic,
+                numeric,
+                rtol=1e-6,
+                atol=1e-8,
+                err_msg=f"{weight.path}[{index}]",
+            )
 
 
 # --- bad input -----------------------------------------------------------------
@@ -270,17 +291,35 @@ def test_gradients_match_finite_differences_float64():
         ({"units": -3}, r"units=-3"),
         ({"units": 2.5}, r"units=2.5"),
         ({"units": True}, r"units=True"),
-        ({"units": 4, "num_proj": 0}, r"`num_proj` must be a positive integer or None. Received: num_proj=0"),
-        ({"units": 4, "cell_clip": 0.0}, r"`cell_clip` must be a finite number > 0 or None. Received: cell_clip=0.0"),
+        (
+            {"units": 4, "num_proj": 0},
+            r"`num_proj` must be a positive integer or None. Received: num_proj=0",
+        ),
+        (
+            {"units": 4, "cell_clip": 0.0},
+            r"`cell_clip` must be a finite number > 0 or None. Received: cell_clip=0.0",
+        ),
         ({"units": 4, "cell_clip": -1}, r"cell_clip=-1"),
         ({"units": 4, "cell_clip": float("nan")}, r"cell_clip=nan"),
         ({"units": 4, "num_proj": 2, "proj_clip": -0.5}, r"proj_clip=-0.5"),
-        ({"units": 4, "proj_clip": 1.0}, r"`proj_clip` needs `num_proj`.*proj_clip=1.0, num_proj=None"),
-        ({"units": 4, "dropout": 1.0}, r"`dropout` must be a float in \[0, 1\). Received: dropout=1.0"),
+        (
+            {"units": 4, "proj_clip": 1.0},
+            r"`proj_clip` needs `num_proj`.*proj_clip=1.0, num_proj=None",
+        ),
+        (
+            {"units": 4, "dropout": 1.0},
+            r"`dropout` must be a float in \[0, 1\). Received: dropout=1.0",
+        ),
         ({"units": 4, "dropout": -0.1}, r"dropout=-0.1"),
         ({"units": 4, "recurrent_dropout": 1.5}, r"recurrent_dropout=1.5"),
-        ({"units": 4, "forget_bias": float("inf")}, r"`forget_bias` must be a finite number"),
-        ({"units": 4, "use_peepholes": "yes"}, r"`use_peepholes` must be True or False"),
+        (
+            {"units": 4, "forget_bias": float("inf")},
+            r"`forget_bias` must be a finite number",
+        ),
+        (
+            {"units": 4, "use_peepholes": "yes"},
+            r"`use_peepholes` must be True or False",
+        ),
     ],
 )
 @pytest.mark.parametrize("cls", [PeepholeLSTMCell, PeepholeLSTM])
@@ -292,7 +331,9 @@ def test_bad_arguments_are_named(cls, kwargs, match):
 def test_wrong_input_rank_is_refused():
     with pytest.raises(ValueError, match=r"expected ndim=3, found ndim=2"):
         PeepholeLSTM(3)(np.zeros((2, 4), "float32"))
-    with pytest.raises(ValueError, match=r"expects step inputs of shape \(batch, features\)"):
+    with pytest.raises(
+        ValueError, match=r"expects step inputs of shape \(batch, features\)"
+    ):
         keras.layers.RNN(PeepholeLSTMCell(3))(np.zeros((2, 4, 5, 1), "float32"))
 
 
@@ -302,7 +343,10 @@ def test_integer_inputs_are_refused():
 
 
 def test_mask_must_match_the_inputs():
-    with pytest.raises(ValueError, match=r"expects `mask` of shape \(batch, timesteps\) = \(2, 4\).*mask.shape=\(2, 5\)"):
+    with pytest.raises(
+        ValueError,
+        match=r"`mask` of shape \(batch, timesteps\) = \(2, 4\).*mask.shape=\(2, 5\)",
+    ):
         PeepholeLSTM(3)(np.zeros((2, 4, 1), "float32"), mask=np.ones((2, 5), bool))
     with pytest.raises(ValueError, match=r"mask.shape=\(2, 4, 1\)"):
         PeepholeLSTM(3)(np.zeros((2, 4, 1), "float32"), mask=np.ones((2, 4, 1), bool))

@@ -15,7 +15,9 @@ def _variables(input_dim=3, units=4, num_proj=None, peepholes=True, seed=0):
         "bias": rng.normal(size=(4 * units,)),
     }
     if peepholes:
-        variables |= {n: rng.normal(size=units) for n in ("w_i_diag", "w_f_diag", "w_o_diag")}
+        variables |= {
+            n: rng.normal(size=units) for n in ("w_i_diag", "w_f_diag", "w_o_diag")
+        }
     if num_proj:
         variables["projection/kernel"] = rng.normal(size=(units, num_proj))
     return variables
@@ -44,8 +46,12 @@ def test_gates_are_reordered_and_forget_bias_folded():
     np.testing.assert_allclose(bias, np.concatenate([i, f + 0.75, j, o]), rtol=1e-6)
     ki, kj, kf, ko = np.split(variables["kernel"], 4, axis=1)
     kernel = np.concatenate([ki, kf, kj, ko], axis=1)
-    np.testing.assert_allclose(keras.ops.convert_to_numpy(cell.kernel), kernel[:1], rtol=1e-6)
-    np.testing.assert_allclose(keras.ops.convert_to_numpy(cell.recurrent_kernel), kernel[1:], rtol=1e-6)
+    np.testing.assert_allclose(
+        keras.ops.convert_to_numpy(cell.kernel), kernel[:1], rtol=1e-6
+    )
+    np.testing.assert_allclose(
+        keras.ops.convert_to_numpy(cell.recurrent_kernel), kernel[1:], rtol=1e-6
+    )
 
 
 def test_scoped_names_and_layers_are_accepted():
@@ -60,7 +66,9 @@ def test_scoped_names_and_layers_are_accepted():
 def test_the_built_input_size_is_kept():
     cell = PeepholeLSTMCell(4)
     cell.build((None, 3))
-    with pytest.raises(ValueError, match=r"'kernel' has shape \(9, 16\); the cell needs \(7, 16\)"):
+    with pytest.raises(
+        ValueError, match=r"'kernel' has shape \(9, 16\); the cell needs \(7, 16\)"
+    ):
         tf1.set_lstm_weights(cell, _variables(input_dim=5))
 
 
@@ -68,12 +76,30 @@ def test_the_built_input_size_is_kept():
     "mutate, match",
     [
         (lambda v: v.pop("kernel"), r"`variables` has no 'kernel'"),
-        (lambda v: v.pop("w_f_diag"), r"`variables` has no 'w_f_diag', needed because use_peepholes"),
-        (lambda v: v.update(bias=np.zeros(3)), r"'bias' has shape \(3,\); the cell needs \(16,\)"),
-        (lambda v: v.update(w_o_diag=np.zeros(5)), r"'w_o_diag' has shape \(5,\); the cell needs \(4,\)"),
-        (lambda v: v.update({"projection/kernel": np.zeros((4, 2))}), r"holds \['projection/kernel'\], which this cell has no place for"),
-        (lambda v: v.update(momentum=np.zeros(2)), r"Unknown TF1 LSTMCell variable 'momentum'"),
-        (lambda v: v.update({"a/kernel": v["kernel"]}), r"Two entries of `variables` map to 'kernel'"),
+        (
+            lambda v: v.pop("w_f_diag"),
+            r"`variables` has no 'w_f_diag', needed because use_peepholes",
+        ),
+        (
+            lambda v: v.update(bias=np.zeros(3)),
+            r"'bias' has shape \(3,\); the cell needs \(16,\)",
+        ),
+        (
+            lambda v: v.update(w_o_diag=np.zeros(5)),
+            r"'w_o_diag' has shape \(5,\); the cell needs \(4,\)",
+        ),
+        (
+            lambda v: v.update({"projection/kernel": np.zeros((4, 2))}),
+            r"holds \['projection/kernel'\], which this cell has no place for",
+        ),
+        (
+            lambda v: v.update(momentum=np.zeros(2)),
+            r"Unknown TF1 LSTMCell variable 'momentum'",
+        ),
+        (
+            lambda v: v.update({"a/kernel": v["kernel"]}),
+            r"Two entries of `variables` map to 'kernel'",
+        ),
     ],
 )
 def test_bad_variables_are_explained(mutate, match):
@@ -84,7 +110,9 @@ def test_bad_variables_are_explained(mutate, match):
 
 
 def test_bad_cells_are_refused():
-    with pytest.raises(TypeError, match=r"`cell` must be a `keras_rnnkit.PeepholeLSTMCell`"):
+    with pytest.raises(
+        TypeError, match=r"`cell` must be a `keras_rnnkit.PeepholeLSTMCell`"
+    ):
         tf1.set_lstm_weights(keras.layers.LSTMCell(4), _variables())
     with pytest.raises(ValueError, match=r"use_bias=False"):
         tf1.set_lstm_weights(PeepholeLSTMCell(4, use_bias=False), _variables())
