@@ -1,13 +1,21 @@
 """keras_rnnkit: TF1 `tf.contrib.rnn` building blocks for Keras 3."""
 
 from keras_rnnkit import tf1
+from keras_rnnkit.dropout_wrapper import DropoutWrapper
+from keras_rnnkit.multi_rnn_cell import MultiRNNCell
+from keras_rnnkit.output_projection_wrapper import OutputProjectionWrapper
 from keras_rnnkit.peephole_lstm import PeepholeLSTM
 from keras_rnnkit.peephole_lstm_cell import PeepholeLSTMCell
+from keras_rnnkit.residual_wrapper import ResidualWrapper
 
-__version__ = "0.1.0"
+__version__ = "0.2.0.dev0"
 
 __all__ = [
+    "DropoutWrapper",
+    "MultiRNNCell",
+    "OutputProjectionWrapper",
     "PeepholeLSTM",
     "PeepholeLSTMCell",
+    "ResidualWrapper",
     "tf1",
 ]

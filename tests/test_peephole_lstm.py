@@ -4,6 +4,7 @@ import keras
 import numpy as np
 import pytest
 from contract import Case, ContractTests
+from helpers import lstm_variables
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -48,20 +49,6 @@ class TestPeepholeLSTMContract(ContractTests):
 # --- TF1 oracle --------------------------------------------------------------
 
 
-def _tf1_variables(rng, input_dim, units, num_proj, use_peepholes):
-    out = num_proj or units
-    variables = {
-        "kernel": rng.normal(scale=0.5, size=(input_dim + out, 4 * units)),
-        "bias": rng.normal(scale=0.5, size=(4 * units,)),
-    }
-    if use_peepholes:
-        for name in ("w_i_diag", "w_f_diag", "w_o_diag"):
-            variables[name] = rng.normal(scale=0.5, size=(units,))
-    if num_proj:
-        variables["projection/kernel"] = rng.normal(size=(units, num_proj))
-    return variables
-
-
 @given(
     data=st.data(),
     units=st.integers(1, 6),
@@ -97,7 +84,7 @@ def test_matches_tf1_dynamic_rnn(
     )
     rng = np.random.default_rng(seed)
     x = rng.normal(size=(batch, timesteps, input_dim))
-    variables = _tf1_variables(rng, input_dim, units, num_proj, use_peepholes)
+    variables = lstm_variables(rng, input_dim, units, num_proj, use_peepholes)
     want = tf1_oracle(
         "lstm_dynamic_rnn",
         units=units,

@@ -73,31 +73,95 @@ def _assign(cell, variables):
         var.assign(tf.constant(variables[name], tf.float64))
 
 
-def _lstm_cell(tf, request):
-    return tf.compat.v1.nn.rnn_cell.LSTMCell(
-        request["units"],
-        use_peepholes=request["use_peepholes"],
-        cell_clip=request["cell_clip"],
-        num_proj=request["num_proj"],
-        proj_clip=request["proj_clip"],
-        forget_bias=request["forget_bias"],
-        dtype=tf.float64,
-    )
+def _build_cell(tf, spec):
+    """A TF1 cell from a spec (a dict with "type"; see the tests)."""
+    rnn_cell = tf.compat.v1.nn.rnn_cell
+    kind = spec["type"]
+    if kind == "lstm":
+        cell = rnn_cell.LSTMCell(
+            spec["units"],
+            use_peepholes=spec.get("use_peepholes", False),
+            cell_clip=spec.get("cell_clip"),
+            num_proj=spec.get("num_proj"),
+            proj_clip=spec.get("proj_clip"),
+            forget_bias=spec.get("forget_bias", 1.0),
+            dtype=tf.float64,
+        )
+        cell.build(tf.TensorShape([None, spec["input_dim"]]))
+        _assign(cell, spec["variables"])
+        return cell
+    if kind == "residual":
+        return rnn_cell.ResidualWrapper(_build_cell(tf, spec["cell"]))
+    if kind == "dropout":
+        return rnn_cell.DropoutWrapper(
+            _build_cell(tf, spec["cell"]),
+            input_keep_prob=spec["input_keep_prob"],
+            state_keep_prob=spec["state_keep_prob"],
+            output_keep_prob=spec["output_keep_prob"],
+        )
+    if kind == "multi":
+        cells = [_build_cell(tf, inner) for inner in spec["cells"]]
+        return rnn_cell.MultiRNNCell(cells, state_is_tuple=True)
+    if kind == "projection":
+        return _output_projection_wrapper(tf)(
+            _build_cell(tf, spec["cell"]), spec["kernel"], spec["bias"]
+        )
+    raise ValueError(f"unknown cell type {kind!r}")
 
 
-def _op_lstm_dynamic_rnn(tf, request):
-    """`dynamic_rnn` over one `LSTMCell` with `sequence_length`."""
-    cell = _lstm_cell(tf, request)
-    inputs = tf.constant(request["inputs"], tf.float64)
-    cell.build(tf.TensorShape([None, inputs.shape[-1]]))
-    _assign(cell, request["variables"])
+def _output_projection_wrapper(tf):
+    """tf.contrib.rnn.OutputProjectionWrapper (TF 1.15), which TF 2 lacks:
+    `output = cell_output @ kernel + bias` (activation None), states as they
+    are. Its weights are given as constants instead of created by `_linear`."""
+    rnn_cell = tf.compat.v1.nn.rnn_cell
+
+    class OutputProjectionWrapper(rnn_cell.RNNCell):
+        def __init__(self, cell, kernel, bias):
+            super().__init__()
+            self._cell = cell
+            self._kernel = tf.constant(kernel, tf.float64)
+            self._bias = tf.constant(bias, tf.float64)
+
+        @property
+        def state_size(self):
+            return self._cell.state_size
+
+        @property
+        def output_size(self):
+            return self._kernel.shape[-1]
+
+        def zero_state(self, batch_size, dtype):
+            return self._cell.zero_state(batch_size, dtype)
+
+        def call(self, inputs, state):
+            output, res_state = self._cell(inputs, state)
+            projected = tf.matmul(output, self._kernel) + self._bias
+            return projected, res_state
+
+    return OutputProjectionWrapper
+
+
+def _op_dynamic_rnn(tf, request):
+    """`dynamic_rnn` over the cell built from `request["cell"]`."""
+    cell = _build_cell(tf, request["cell"])
     outputs, state = tf.compat.v1.nn.dynamic_rnn(
         cell,
-        inputs,
+        tf.constant(request["inputs"], tf.float64),
         sequence_length=request["sequence_length"],
         dtype=tf.float64,
     )
-    return {"outputs": outputs.numpy(), "c": state.c.numpy(), "h": state.h.numpy()}
+    return {
+        "outputs": outputs.numpy(),
+        "state": [s.numpy() for s in tf.nest.flatten(state)],
+    }
+
+
+def _op_lstm_dynamic_rnn(tf, request):
+    """`dynamic_rnn` over one `LSTMCell`; state as `c` and `h`."""
+    spec = dict(request, type="lstm", input_dim=request["inputs"].shape[-1])
+    reply = _op_dynamic_rnn(tf, {**request, "cell": spec})
+    c, h = reply.pop("state")
+    return {**reply, "c": c, "h": h}
 
 
 def _serve():

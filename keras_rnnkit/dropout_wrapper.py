@@ -1,0 +1,210 @@
+"""Training-aware dropout around any RNN cell (TF1's `DropoutWrapper`)."""
+
+import keras
+from keras import ops
+
+from keras_rnnkit import _validation as check
+from keras_rnnkit._cell_wrapper import CellWrapper, call_cell
+from keras_rnnkit._registration import register
+from keras_rnnkit.peephole_lstm_cell import PeepholeLSTMCell
+
+_LSTM_CELLS = (keras.layers.LSTMCell, PeepholeLSTMCell)
+
+
+def _rate(name, rate, keep_prob):
+    """A dropout rate from either spelling: `*_rate` or TF1's `*_keep_prob`."""
+    if keep_prob is None:
+        return check.rate(f"{name}_rate", rate)
+    if rate:
+        raise ValueError(
+            f"Pass either `{name}_rate` or TF1's `{name}_keep_prob`, not both. "
+            f"Received: {name}_rate={rate!r}, {name}_keep_prob={keep_prob!r}"
+        )
+    if not isinstance(keep_prob, (int, float)) or not 0.0 < keep_prob <= 1.0:
+        raise ValueError(
+            f"Argument `{name}_keep_prob` must be a float in (0, 1]. "
+            f"Received: {name}_keep_prob={keep_prob!r}"
+        )
+    return 1.0 - float(keep_prob)
+
+
+def droppable_states(cell):
+    """Which of `cell`'s states state dropout acts on, as TF1 decided it.
+
+    TF1 dropped every state except the carry `c` of an LSTM. Returns a nest
+    of booleans shaped like `cell.state_size`.
+    """
+    base = cell
+    while isinstance(base, CellWrapper):
+        base = base.cell
+    if isinstance(base, _LSTM_CELLS):
+        return [True, False]  # [h, c]
+    plan = getattr(base, "droppable_states", None)
+    if plan is not None:  # MultiRNNCell: per layer
+        return plan(droppable_states)
+    sizes = cell.state_size
+    if isinstance(sizes, int):
+        return True
+    return [True for _ in sizes]
+
+
+@register
+class DropoutWrapper(CellWrapper):
+    """Dropout on a cell's input, new state and output, only in training.
+
+    TF1's `tf.contrib.rnn.DropoutWrapper` applied dropout at every call: to
+    predict, the tutorial had to rebuild the graph without it. This wrapper
+    follows Keras's `training` flag instead: it drops units inside `fit` and
+    is the identity in `predict`, `evaluate` and any call with
+    `training=False`, with nothing rebuilt.
+
+    Per step, in TF1's order: dropout on the input, call the cell, dropout on
+    the new state, dropout on the output. State dropout never touches an
+    LSTM's carry `c` (TF1's default); it acts on `h` and on every state of
+    other cells (GRU, SimpleRNN), and on each layer of a `MultiRNNCell`
+    (on the whole state when its states are concatenated). Kept units are
+    scaled by `1 / (1 - rate)`.
+
+    With `variational=True` (the default) one mask per sequence is drawn for
+    each of input, state and output, before the time loop, and reused at
+    every step (Gal and Ghahramani 2016; TF1's `variational_recurrent`, but
+    per sample rather than shared across the batch); each batch gets new
+    masks. With `variational=False` a new mask is drawn at every step, as
+    TF1 did by default; JAX cannot draw inside its scanned loop, so on the
+    JAX backend this mode raises an error when training.
+
+    Args:
+        cell: The RNN cell to wrap (any Keras RNN cell or kit cell/wrapper).
+        input_rate: Float in `[0, 1)`, fraction of input features dropped.
+        state_rate: Float in `[0, 1)`, fraction of state features dropped.
+        output_rate: Float in `[0, 1)`, fraction of output features dropped.
+        variational: Boolean (default `True`): one mask per sequence.
+        seed: Integer or `None`, seed of the masks.
+        input_keep_prob, state_keep_prob, output_keep_prob: TF1's spelling,
+            floats in `(0, 1]`; `keep_prob = 1 - rate`. Give at most one
+            spelling per place. Stored as rates in the config.
+        **kwargs: Standard layer arguments (`name`, `dtype`, ...).
+
+    Call arguments:
+        inputs: Float tensor `(batch, features)`, one step.
+        states: The wrapped cell's states.
+        training: Boolean. Dropout acts only when `True`.
+
+    Returns:
+        `(output, new_states)` of the wrapped cell, after dropout.
+
+    Examples:
+
+    >>> import numpy as np, keras, keras_rnnkit
+    >>> cell = keras_rnnkit.DropoutWrapper(
+    ...     keras.layers.GRUCell(8), input_rate=0.2, output_rate=0.5, seed=1)
+    >>> layer = keras.layers.RNN(cell)
+    >>> x = np.ones((4, 5, 3), "float32")
+    >>> bool(np.allclose(layer(x), layer(x)))  # inference: no dropout
+    True
+    >>> bool(np.allclose(layer(x, training=True), layer(x)))
+    False
+    """
+
+    def __init__(
+        self,
+        cell,
+        input_rate=0.0,
+        state_rate=0.0,
+        output_rate=0.0,
+        variational=True,
+        seed=None,
+        input_keep_prob=None,
+        state_keep_prob=None,
+        output_keep_prob=None,
+        **kwargs,
+    ):
+        super().__init__(cell, **kwargs)
+        self.input_rate = _rate("input", input_rate, input_keep_prob)
+        self.state_rate = _rate("state", state_rate, state_keep_prob)
+        self.output_rate = _rate("output", output_rate, output_keep_prob)
+        self.variational = check.boolean("variational", variational)
+        self.seed = seed
+        self.seed_generator = keras.random.SeedGenerator(seed=seed)
+        self._masks = None
+
+    def _mask(self, shape, rate, dtype):
+        ones = ops.ones(shape, dtype=dtype)
+        return keras.random.dropout(ones, rate, seed=self.seed_generator)
+
+    def _new_masks(self, batch_size, input_dim, dtype):
+        """Input, state (a flat list in the order of the flattened states,
+        None where a state is not dropped) and output masks; None for a rate
+        of 0."""
+        masks = {"input": None, "state": None, "output": None}
+        if self.input_rate:
+            masks["input"] = self._mask((batch_size, input_dim), self.input_rate, dtype)
+        if self.state_rate:
+            masks["state"] = [
+                self._mask((batch_size, size), self.state_rate, dtype) if drop else None
+                for size, drop in zip(
+                    _flat(self.cell.state_size),
+                    _flat(droppable_states(self.cell)),
+                    strict=True,
+                )
+            ]
+        if self.output_rate:
+            masks["output"] = self._mask(
+                (batch_size, self.output_size), self.output_rate, dtype
+            )
+        return masks
+
+    def _draw_masks(self, step_input):
+        if self.variational:
+            self._masks = self._new_masks(
+                ops.shape(step_input)[0], step_input.shape[-1], step_input.dtype
+            )
+
+    def _clear_masks(self):
+        self._masks = None
+
+    def call(self, inputs, states, training=False):
+        if not training:
+            return call_cell(self.cell, inputs, states, training)
+        masks = self._masks
+        if masks is None:  # not inside keras.layers.RNN, or not variational
+            if not self.variational and keras.backend.backend() == "jax":
+                raise RuntimeError(
+                    "DropoutWrapper(variational=False) draws a new mask at "
+                    "every step, which JAX cannot do inside its scanned time "
+                    "loop. Use variational=True (the default) on JAX."
+                )
+            masks = self._new_masks(
+                ops.shape(inputs)[0], inputs.shape[-1], inputs.dtype
+            )
+        if masks["input"] is not None:
+            inputs = inputs * masks["input"]
+        output, new_states = call_cell(self.cell, inputs, states, training)
+        if masks["state"] is not None:
+            flat = [
+                state if mask is None else state * mask
+                for state, mask in zip(
+                    keras.tree.flatten(new_states), masks["state"], strict=True
+                )
+            ]
+            new_states = keras.tree.pack_sequence_as(new_states, flat)
+        if masks["output"] is not None:
+            output = output * masks["output"]
+        return output, new_states
+
+    def get_config(self):
+        config = {
+            "input_rate": self.input_rate,
+            "state_rate": self.state_rate,
+            "output_rate": self.output_rate,
+            "variational": self.variational,
+            "seed": self.seed,
+        }
+        return {**super().get_config(), **config}
+
+
+def _flat(nest):
+    """Flattens nested lists/tuples of sizes or flags (leaves: anything else)."""
+    if isinstance(nest, (list, tuple)):
+        return [leaf for item in nest for leaf in _flat(item)]
+    return [nest]

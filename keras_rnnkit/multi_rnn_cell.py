@@ -1,0 +1,174 @@
+"""Several distinct cells stacked per time step (TF1's `MultiRNNCell`)."""
+
+import keras
+from keras import ops
+
+from keras_rnnkit import _validation as check
+from keras_rnnkit._cell_wrapper import (
+    call_cell,
+    check_cell,
+    initial_state,
+    output_size,
+    prepare_stack_masks,
+    reset_dropout_masks,
+)
+from keras_rnnkit._compat import DropoutRNNCell
+from keras_rnnkit._registration import register
+
+
+def _flat_sizes(sizes):
+    if isinstance(sizes, int):
+        return [sizes]
+    return [size for item in sizes for size in _flat_sizes(item)]
+
+
+@register
+class MultiRNNCell(keras.layers.Layer, DropoutRNNCell):
+    """Stacks distinct RNN cells: at each step, cell k reads cell k-1's output.
+
+    TF1's `tf.contrib.rnn.MultiRNNCell`. The output is the last cell's. With
+    `state_is_tuple=True` (the default) the state is a list with one entry
+    per cell (each cell's own state list); with `state_is_tuple=False` all
+    states are concatenated into one tensor, as in the tutorial's deep RNN
+    (`MultiRNNCell(..., state_is_tuple=False)`), which a dense layer can read
+    directly.
+
+    Every entry of `cells` must be a different object: TF1 users wrote
+    `MultiRNNCell([cell] * n)`, which silently shares one set of weights
+    between layers (the tutorial warns about it). Here that is refused.
+
+    Args:
+        cells: Non-empty list of RNN cells (Keras cells, kit cells or
+            wrappers), distinct objects.
+        state_is_tuple: Boolean (default `True`): per-cell states, else one
+            concatenated state.
+        **kwargs: Standard layer arguments (`name`, `dtype`, ...).
+
+    Call arguments:
+        inputs: Float tensor `(batch, features)`, one step.
+        states: A list of per-cell states, or one concatenated tensor.
+        training: Boolean, passed to every cell.
+
+    Returns:
+        `(last_output, new_states)`, states in the same layout as `states`.
+
+    Examples:
+
+    >>> import numpy as np, keras, keras_rnnkit
+    >>> cell = keras_rnnkit.MultiRNNCell(
+    ...     [keras.layers.LSTMCell(8), keras.layers.GRUCell(4)],
+    ...     state_is_tuple=False)
+    >>> cell.state_size  # h and c of the LSTM, h of the GRU
+    20
+    >>> output, state = keras.layers.RNN(cell, return_state=True)(
+    ...     np.ones((2, 5, 3), "float32"))
+    >>> tuple(output.shape), tuple(state.shape)
+    ((2, 4), (2, 20))
+    """
+
+    def __init__(self, cells, state_is_tuple=True, **kwargs):
+        super().__init__(**kwargs)
+        if not isinstance(cells, (list, tuple)) or not cells:
+            raise ValueError(
+                "Argument `cells` must be a non-empty list of RNN cells. "
+                f"Received: cells={cells!r}"
+            )
+        seen = {}
+        for index, cell in enumerate(cells):
+            check_cell(f"cells[{index}]", cell)
+            if id(cell) in seen:
+                raise ValueError(
+                    f"cells[{index}] is the same object as cells[{seen[id(cell)]}]"
+                    ": the layers would share one set of weights. Create a new "
+                    "cell for each layer, e.g. [LSTMCell(n) for _ in range(k)]. "
+                    f"Received: cells={cells!r}"
+                )
+            seen[id(cell)] = index
+        self.cells = list(cells)
+        self.state_is_tuple = check.boolean("state_is_tuple", state_is_tuple)
+
+    @property
+    def state_size(self):
+        sizes = [cell.state_size for cell in self.cells]
+        return sizes if self.state_is_tuple else sum(_flat_sizes(sizes))
+
+    @property
+    def output_size(self):
+        return output_size(self.cells[-1])
+
+    def droppable_states(self, plan):
+        """Per-cell `plan(cell)` for DropoutWrapper's state dropout; when the
+        states are concatenated, the one tensor is dropped as a whole."""
+        return [plan(cell) for cell in self.cells] if self.state_is_tuple else True
+
+    def build(self, input_shape):
+        for cell in self.cells:
+            if not cell.built:
+                cell.build(input_shape)
+            input_shape = (input_shape[0], output_size(cell))
+
+    def get_initial_state(self, batch_size=None):
+        states = [
+            initial_state(cell, batch_size, self.compute_dtype) for cell in self.cells
+        ]
+        if self.state_is_tuple:
+            return states
+        return ops.concatenate(keras.tree.flatten(states), axis=-1)
+
+    def _split(self, states):
+        """Per-cell state lists from the tuple or concatenated layout."""
+        if self.state_is_tuple:
+            return [
+                list(state) if keras.tree.is_nested(state) else [state]
+                for state in states
+            ]
+        if keras.tree.is_nested(states):
+            (states,) = keras.tree.flatten(states)
+        per_cell, start = [], 0
+        for cell in self.cells:
+            pieces = []
+            for size in _flat_sizes(cell.state_size):
+                pieces.append(states[:, start : start + size])
+                start += size
+            if isinstance(cell.state_size, int):
+                per_cell.append(pieces)
+            else:  # the cell's own nesting, e.g. [[h, c]] for a stack
+                per_cell.append(keras.tree.pack_sequence_as(cell.state_size, pieces))
+        return per_cell
+
+    def call(self, inputs, states, training=False):
+        new_states = []
+        for cell, state in zip(self.cells, self._split(states), strict=True):
+            inputs, state = call_cell(cell, inputs, state, training)
+            new_states.append(state)
+        if self.state_is_tuple:
+            return inputs, new_states
+        return inputs, ops.concatenate(keras.tree.flatten(new_states), axis=-1)
+
+    # -- the pre-drawn dropout masks of keras.layers.RNN (see _cell_wrapper)
+
+    def get_dropout_mask(self, step_input):
+        prepare_stack_masks(self.cells, step_input)
+
+    def get_recurrent_dropout_mask(self, step_input):
+        return None
+
+    def reset_dropout_mask(self):
+        for cell in self.cells:
+            reset_dropout_masks(cell)
+
+    def reset_recurrent_dropout_mask(self):
+        pass
+
+    def get_config(self):
+        config = {
+            "cells": [keras.saving.serialize_keras_object(c) for c in self.cells],
+            "state_is_tuple": self.state_is_tuple,
+        }
+        return {**super().get_config(), **config}
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        cells = [keras.saving.deserialize_keras_object(c) for c in config.pop("cells")]
+        return cls(cells, **config)

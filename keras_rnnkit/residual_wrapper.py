@@ -1,0 +1,52 @@
+"""Adds a cell's input to its output (TF1's `ResidualWrapper`)."""
+
+from keras_rnnkit._cell_wrapper import CellWrapper, call_cell
+from keras_rnnkit._registration import register
+
+
+@register
+class ResidualWrapper(CellWrapper):
+    """Residual connection around a cell: `output = inputs + cell_output`.
+
+    TF1's `tf.contrib.rnn.ResidualWrapper` (without `residual_fn`). The
+    states are the wrapped cell's, untouched. The input and the cell's output
+    must have the same size; a mismatch is refused when the wrapper is
+    built. In deep stacks (`MultiRNNCell`) it eases the flow of gradients
+    (Wu et al. 2016, GNMT).
+
+    Args:
+        cell: The RNN cell to wrap; its `output_size` must equal the number
+            of input features.
+        **kwargs: Standard layer arguments (`name`, `dtype`, ...).
+
+    Call arguments:
+        inputs: Float tensor `(batch, features)`, one step.
+        states: The wrapped cell's states.
+        training: Boolean, passed to the wrapped cell.
+
+    Returns:
+        `(inputs + cell_output, new_states)`.
+
+    Examples:
+
+    >>> import numpy as np, keras, keras_rnnkit
+    >>> cell = keras_rnnkit.ResidualWrapper(keras.layers.GRUCell(4))
+    >>> tuple(keras.layers.RNN(cell)(np.ones((2, 3, 4), "float32")).shape)
+    (2, 4)
+    """
+
+    def build(self, input_shape):
+        features = input_shape[-1]
+        if features != self.output_size:
+            raise ValueError(
+                f"ResidualWrapper '{self.name}' adds the input to the cell's "
+                "output, so they must have the same size. Received: inputs "
+                f"with {features} features, cell output_size={self.output_size}."
+                " Project the inputs first (e.g. a Dense layer) or give the "
+                "cell as many units as there are features."
+            )
+        super().build(input_shape)
+
+    def call(self, inputs, states, training=False):
+        output, new_states = call_cell(self.cell, inputs, states, training)
+        return inputs + output, new_states

@@ -1,0 +1,264 @@
+"""DropoutWrapper: statistics, variational masks, inference, TF1, errors."""
+
+import keras
+import numpy as np
+import pytest
+from contract import Case, ContractTests
+from helpers import IdentityCell, compare_with_tf1, lstm_spec
+from hypothesis import given
+from hypothesis import strategies as st
+
+from keras_rnnkit import DropoutWrapper, MultiRNNCell, PeepholeLSTMCell
+from keras_rnnkit.dropout_wrapper import droppable_states
+
+
+def _rnn(make_cell, **rnn_kwargs):
+    def make(units, dtype=None, **kwargs):
+        return keras.layers.RNN(
+            make_cell(units, dtype), dtype=dtype, **rnn_kwargs, **kwargs
+        )
+
+    return make
+
+
+class TestDropoutWrapperContract(ContractTests):
+    cases = [
+        Case(
+            "lstm-all-rates",
+            _rnn(
+                lambda units, dtype: DropoutWrapper(
+                    keras.layers.LSTMCell(units, dtype=dtype),
+                    input_rate=0.2,
+                    state_rate=0.3,
+                    output_rate=0.4,
+                    seed=5,
+                    dtype=dtype,
+                )
+            ),
+            stochastic=True,
+        ),
+        Case(
+            "peephole-in-cell-dropout-too-sequences",
+            _rnn(
+                lambda units, dtype: DropoutWrapper(
+                    PeepholeLSTMCell(
+                        units,
+                        num_proj=2,
+                        dropout=0.2,
+                        recurrent_dropout=0.2,
+                        dtype=dtype,
+                    ),
+                    output_keep_prob=0.7,
+                    dtype=dtype,
+                ),
+                return_sequences=True,
+                return_state=True,
+            ),
+            stochastic=True,
+        ),
+        Case(
+            "rates-zero",
+            _rnn(
+                lambda units, dtype: DropoutWrapper(
+                    keras.layers.GRUCell(units, dtype=dtype), dtype=dtype
+                )
+            ),
+        ),
+    ]
+
+
+def _identity_outputs(wrapper, batch=2000, timesteps=4, size=50, training=True):
+    layer = keras.layers.RNN(wrapper, return_sequences=True)
+    x = np.ones((batch, timesteps, size), "float32")
+    return keras.ops.convert_to_numpy(layer(x, training=training))
+
+
+@pytest.mark.parametrize("place", ["input", "output"])
+@pytest.mark.parametrize("rate", [0.1, 0.5, 0.8])
+def test_dropped_fraction_and_scaling(place, rate):
+    wrapper = DropoutWrapper(IdentityCell(50), **{f"{place}_rate": rate}, seed=3)
+    out = _identity_outputs(wrapper)
+    dropped = (out == 0).mean()
+    # 400,000 draws: the binomial standard deviation is below 0.001.
+    assert abs(dropped - rate) < 0.005
+    np.testing.assert_allclose(out[out != 0], 1.0 / (1.0 - rate), rtol=1e-6)
+
+
+def test_state_dropout_scales_the_carried_state():
+    # The identity cell's state is its input, so the state mask shows in the
+    # final state (returned) but not in the output sequence.
+    wrapper = DropoutWrapper(IdentityCell(50), state_rate=0.4, seed=2)
+    layer = keras.layers.RNN(wrapper, return_state=True)
+    out, state = layer(np.ones((2000, 3, 50), "float32"), training=True)
+    state = keras.ops.convert_to_numpy(state)
+    assert np.all(keras.ops.convert_to_numpy(out) == 1.0)
+    assert abs((state == 0).mean() - 0.4) < 0.005
+    np.testing.assert_allclose(state[state != 0], 1 / 0.6, rtol=1e-6)
+
+
+def test_variational_mask_is_constant_across_steps_and_new_per_batch():
+    wrapper = DropoutWrapper(IdentityCell(50), input_rate=0.5, seed=1)
+    first = _identity_outputs(wrapper, batch=64, timesteps=6)
+    for t in range(1, 6):
+        np.testing.assert_array_equal(first[:, t], first[:, 0])
+    second = _identity_outputs(wrapper, batch=64, timesteps=6)
+    assert not np.array_equal(first, second)
+    # Per sample, not shared across the batch (TF1 shared it).
+    assert not np.array_equal(first[0, 0], first[1, 0])
+
+
+@pytest.mark.tf_only
+def test_non_variational_mask_changes_every_step():
+    wrapper = DropoutWrapper(
+        IdentityCell(50), input_rate=0.5, variational=False, seed=1
+    )
+    out = _identity_outputs(wrapper, batch=64, timesteps=6)
+    assert abs((out == 0).mean() - 0.5) < 0.02
+    assert not np.array_equal(out[:, 1], out[:, 0])
+
+
+def test_non_variational_is_refused_on_jax_with_a_clear_error():
+    if keras.backend.backend() != "jax":
+        pytest.skip("the refusal is JAX-only; other backends draw per step")
+    wrapper = DropoutWrapper(IdentityCell(5), input_rate=0.5, variational=False)
+    with pytest.raises(RuntimeError, match=r"variational=False.*Use variational=True"):
+        _identity_outputs(wrapper, batch=2, size=5)
+
+
+def test_identity_at_inference_without_rebuilding():
+    x = np.random.default_rng(0).normal(size=(3, 5, 4)).astype("float32")
+    inner = PeepholeLSTMCell(6)
+    wrapped = keras.layers.RNN(
+        DropoutWrapper(inner, input_rate=0.5, state_rate=0.5, output_rate=0.5)
+    )
+    train = wrapped(x, training=True)
+    plain = keras.layers.RNN(PeepholeLSTMCell(6))
+    plain.build(x.shape)
+    plain.set_weights(inner.get_weights())
+    assert not np.allclose(train, plain(x))
+    # The same wrapped layer, now at inference: exactly the plain cell.
+    np.testing.assert_allclose(wrapped(x, training=False), plain(x), rtol=1e-6)
+    model = keras.Sequential([keras.Input((5, 4)), wrapped])
+    np.testing.assert_allclose(model.predict(x, verbose=0), plain(x), rtol=1e-5)
+
+
+def test_reproducible_with_a_seed():
+    x = np.ones((8, 4, 3), "float32")
+    outs = []
+    for _ in range(2):
+        keras.utils.set_random_seed(0)  # same initial weights
+        layer = keras.layers.RNN(
+            DropoutWrapper(
+                keras.layers.GRUCell(5), input_rate=0.3, output_rate=0.3, seed=42
+            )
+        )
+        outs.append(keras.ops.convert_to_numpy(layer(x, training=True)))
+    np.testing.assert_array_equal(outs[0], outs[1])
+
+
+def test_lstm_carry_is_never_dropped():
+    x = np.random.default_rng(0).normal(size=(64, 1, 3)).astype("float32")
+    inner = keras.layers.LSTMCell(20)
+    layer = keras.layers.RNN(
+        DropoutWrapper(inner, state_rate=0.5, seed=0), return_state=True
+    )
+    _, h, c = layer(x, training=True)
+    plain = keras.layers.RNN(keras.layers.LSTMCell(20), return_state=True)
+    plain.build(x.shape)
+    plain.set_weights(inner.get_weights())
+    _, h_want, c_want = plain(x)
+    np.testing.assert_allclose(c, c_want, rtol=1e-6)  # carry untouched
+    h = keras.ops.convert_to_numpy(h)
+    assert 0.3 < (h == 0).mean() < 0.7  # h dropped
+    np.testing.assert_allclose(
+        h[h != 0], 2 * keras.ops.convert_to_numpy(h_want)[h != 0], rtol=1e-5
+    )
+
+
+def test_which_states_are_dropped():
+    lstm, gru = keras.layers.LSTMCell(2), keras.layers.GRUCell(2)
+    assert droppable_states(lstm) == [True, False]
+    assert droppable_states(PeepholeLSTMCell(2)) == [True, False]
+    assert droppable_states(DropoutWrapper(PeepholeLSTMCell(2))) == [True, False]
+    assert droppable_states(gru) in (True, [True])
+    stack = MultiRNNCell([keras.layers.LSTMCell(2), keras.layers.SimpleRNNCell(2)])
+    assert droppable_states(stack) == [[True, False], True]
+    flat = MultiRNNCell([keras.layers.LSTMCell(2)], state_is_tuple=False)
+    assert droppable_states(flat) is True
+
+
+@given(
+    data=st.data(),
+    units=st.integers(1, 5),
+    batch=st.integers(1, 3),
+    timesteps=st.integers(1, 5),
+    input_dim=st.integers(1, 4),
+    seed=st.integers(0, 2**16),
+)
+def test_keep_probability_one_matches_tf1(
+    tf1_oracle, data, units, batch, timesteps, input_dim, seed
+):
+    rng = np.random.default_rng(seed)
+    lengths = data.draw(
+        st.lists(st.integers(0, timesteps), min_size=batch, max_size=batch)
+    )
+    spec = {
+        "type": "dropout",
+        "cell": lstm_spec(rng, input_dim, units, use_peepholes=True),
+        "input_keep_prob": 1.0,
+        "state_keep_prob": 1.0,
+        "output_keep_prob": 1.0,
+    }
+    x = rng.normal(size=(batch, timesteps, input_dim))
+    compare_with_tf1(tf1_oracle, spec, x, np.array(lengths), training=True)
+
+
+def test_keep_prob_spelling_maps_to_rates():
+    wrapper = DropoutWrapper(
+        keras.layers.GRUCell(2),
+        input_keep_prob=0.8,
+        state_keep_prob=1.0,
+        output_keep_prob=0.25,
+    )
+    assert (
+        wrapper.input_rate,
+        wrapper.state_rate,
+        wrapper.output_rate,
+    ) == pytest.approx((0.2, 0.0, 0.75))
+    config = wrapper.get_config()
+    assert "input_keep_prob" not in config and config["output_rate"] == pytest.approx(
+        0.75
+    )
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        (
+            {"input_rate": 1.0},
+            r"`input_rate` must be a float in \[0, 1\). Received: input_rate=1.0",
+        ),
+        ({"state_rate": -0.2}, r"state_rate=-0.2"),
+        ({"output_rate": 2}, r"output_rate=2"),
+        (
+            {"input_keep_prob": 0.0},
+            r"`input_keep_prob` must be a float in \(0, 1\]. Received: input_keep_prob=0.0",
+        ),
+        ({"output_keep_prob": 1.5}, r"output_keep_prob=1.5"),
+        (
+            {"state_rate": 0.1, "state_keep_prob": 0.9},
+            r"either `state_rate` or TF1's `state_keep_prob`",
+        ),
+        ({"variational": "yes"}, r"`variational` must be True or False"),
+    ],
+)
+def test_bad_arguments(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        DropoutWrapper(keras.layers.GRUCell(2), **kwargs)
+
+
+def test_non_cells_are_refused():
+    with pytest.raises(
+        ValueError, match=r"Argument `cell` must be a Keras RNN cell.*Received: cell=3"
+    ):
+        DropoutWrapper(3)
