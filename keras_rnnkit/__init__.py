@@ -2,20 +2,24 @@
 
 from keras_rnnkit import tf1
 from keras_rnnkit.dropout_wrapper import DropoutWrapper
+from keras_rnnkit.dynamic_rnn import DynamicRNN
 from keras_rnnkit.multi_rnn_cell import MultiRNNCell
 from keras_rnnkit.output_projection_wrapper import OutputProjectionWrapper
 from keras_rnnkit.peephole_lstm import PeepholeLSTM
 from keras_rnnkit.peephole_lstm_cell import PeepholeLSTMCell
 from keras_rnnkit.residual_wrapper import ResidualWrapper
+from keras_rnnkit.sequence import lengths_to_mask
 
 __version__ = "0.2.0.dev0"
 
 __all__ = [
     "DropoutWrapper",
+    "DynamicRNN",
     "MultiRNNCell",
     "OutputProjectionWrapper",
     "PeepholeLSTM",
     "PeepholeLSTMCell",
     "ResidualWrapper",
+    "lengths_to_mask",
     "tf1",
 ]

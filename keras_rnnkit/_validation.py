@@ -7,6 +7,7 @@ import math
 import numbers
 
 import keras
+import numpy as np
 
 
 def positive_int(name, value, allow_none=False):
@@ -100,4 +101,46 @@ def sequence_mask_matches(layer, sequences, mask):
             f"Layer '{layer.name}' ({type(layer).__name__}) expects `mask` of "
             f"shape (batch, timesteps) = {expected}, matching the inputs of "
             f"shape {tuple(sequences.shape)}. Received: mask.shape={mask_shape}"
+        )
+
+
+def concrete(x):
+    """`x` as a numpy array when its values are known (eager), else None
+    (symbolic, or traced inside a compiled function)."""
+    if isinstance(x, np.ndarray):
+        return x
+    if isinstance(x, keras.KerasTensor):
+        return None
+    try:
+        return np.asarray(keras.ops.convert_to_numpy(x))
+    except Exception:  # a graph tensor or a tracer: values unknown here
+        return None
+
+
+def lengths_in_range(layer, lengths, timesteps):
+    """Raises a ValueError for lengths < 0 or > timesteps, when known."""
+    values = concrete(lengths)
+    if values is None:
+        return
+    limit = timesteps if timesteps is not None else np.inf
+    bad = (values < 0) | (values > limit)
+    if bad.any():
+        raise ValueError(
+            f"Layer '{layer.name}' expects `sequence_length` values in "
+            f"[0, {timesteps}] (the time axis of the inputs). Received: "
+            f"sequence_length={values.tolist()}"
+        )
+
+
+def masks_agree(layer, mask, from_lengths):
+    """Raises a ValueError when a mask and sequence_length disagree."""
+    given, derived = concrete(mask), concrete(from_lengths)
+    if given is None or derived is None:
+        return
+    rows = np.flatnonzero((given.astype(bool) != derived).any(axis=1))
+    if rows.size:
+        raise ValueError(
+            f"Layer '{layer.name}' received both a mask and `sequence_length`,"
+            f" and they disagree in rows {rows.tolist()}. Pass one of them, "
+            "or make the mask True exactly before each row's length."
         )

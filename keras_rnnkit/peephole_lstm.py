@@ -4,8 +4,8 @@ import inspect
 
 import keras
 
-from keras_rnnkit import _validation as check
 from keras_rnnkit._registration import register
+from keras_rnnkit.dynamic_rnn import DynamicRNN
 from keras_rnnkit.peephole_lstm_cell import PeepholeLSTMCell
 
 # Every argument of the cell, in signature order (units first).
@@ -13,20 +13,22 @@ _CELL_ARGS = tuple(inspect.signature(PeepholeLSTMCell.__init__).parameters)[1:-1
 
 
 @register
-class PeepholeLSTM(keras.layers.RNN):
+class PeepholeLSTM(DynamicRNN):
     """LSTM layer with peepholes, cell clipping and an output projection.
 
-    `keras.layers.RNN(PeepholeLSTMCell(...))` with the arguments of
+    `DynamicRNN(PeepholeLSTMCell(...))` with the arguments of
     `keras.layers.LSTM`: see `PeepholeLSTMCell` for the equations and the
     cell arguments. It replaces TF1's `tf.nn.dynamic_rnn` over a
     `tf.contrib.rnn.LSTMCell(use_peepholes=True, ...)`.
 
-    Masks: a mask (from `Masking`, from `Embedding(mask_zero=True)` or passed
-    as `mask=`) skips time steps. The state is carried unchanged over a masked
-    step, so the final state of a right-padded row is its state after its last
-    valid step, as in TF1's `dynamic_rnn(sequence_length=...)`. The output of
-    a masked step repeats the previous output (Keras's default) or is zero
-    with `zero_output_for_mask=True` (TF1's behaviour).
+    Masks and lengths: a mask (from `Masking`, from
+    `Embedding(mask_zero=True)` or passed as `mask=`) or per-row
+    `sequence_length=` skips time steps. The state is carried unchanged over
+    a skipped step, so the final state of a right-padded row is its state
+    after its last valid step, as in TF1's `dynamic_rnn`. The output of a
+    skipped step repeats the previous output (the default, as
+    `keras.layers.LSTM`) or is zero with `zero_output_for_mask=True` (TF1's
+    behaviour); the last output is always the last valid step's.
 
     Args:
         units: Positive integer, size of the cell state.
@@ -60,6 +62,7 @@ class PeepholeLSTM(keras.layers.RNN):
         initial_state: Optional list `[h, c]` of initial states.
         mask: Optional boolean tensor of shape `(batch, timesteps)`; `False`
             marks a step to skip.
+        sequence_length: Optional integer tensor `(batch,)` of row lengths.
         training: Boolean. Dropout is applied only when `True`.
 
     Returns:
@@ -128,24 +131,14 @@ class PeepholeLSTM(keras.layers.RNN):
         )
         super().__init__(
             cell,
-            return_sequences=check.boolean("return_sequences", return_sequences),
-            return_state=check.boolean("return_state", return_state),
-            go_backwards=check.boolean("go_backwards", go_backwards),
-            stateful=check.boolean("stateful", stateful),
-            unroll=check.boolean("unroll", unroll),
-            zero_output_for_mask=check.boolean(
-                "zero_output_for_mask", zero_output_for_mask
-            ),
+            return_sequences=return_sequences,
+            return_state=return_state,
+            go_backwards=go_backwards,
+            stateful=stateful,
+            unroll=unroll,
+            zero_output_for_mask=zero_output_for_mask,
             activity_regularizer=activity_regularizer,
             **kwargs,
-        )
-        self.input_spec = keras.layers.InputSpec(ndim=3)
-
-    def call(self, sequences, initial_state=None, mask=None, training=False):
-        check.floating_inputs(self, "sequences", sequences)
-        check.sequence_mask_matches(self, sequences, mask)
-        return super().call(
-            sequences, initial_state=initial_state, mask=mask, training=training
         )
 
     def get_config(self):

@@ -5,6 +5,7 @@ import numpy as np
 
 from keras_rnnkit import (
     DropoutWrapper,
+    DynamicRNN,
     MultiRNNCell,
     OutputProjectionWrapper,
     PeepholeLSTMCell,
@@ -23,6 +24,15 @@ class IdentityCell(keras.layers.Layer):
 
     def call(self, inputs, states):
         return inputs, [inputs]
+
+
+def rnn_factory(make_cell, **rnn_kwargs):
+    """A contract `Case.make` running `make_cell(units, dtype)` in DynamicRNN."""
+
+    def make(units, dtype=None, **kwargs):
+        return DynamicRNN(make_cell(units, dtype), dtype=dtype, **rnn_kwargs, **kwargs)
+
+    return make
 
 
 def lstm_variables(rng, input_dim, units, num_proj=None, use_peepholes=False):

@@ -6,6 +6,7 @@ from contract import Case, ContractTests
 
 from keras_rnnkit import (
     DropoutWrapper,
+    DynamicRNN,
     MultiRNNCell,
     OutputProjectionWrapper,
     PeepholeLSTMCell,
@@ -24,7 +25,7 @@ def _dropout_projection_peephole(units, dtype=None, **kwargs):
         output_rate=0.2,
         dtype=dtype,
     )
-    return keras.layers.RNN(cell, dtype=dtype, **kwargs)
+    return DynamicRNN(cell, dtype=dtype, **kwargs)
 
 
 def _deep_residual_stack(units, dtype=None, **kwargs):
@@ -41,7 +42,7 @@ def _deep_residual_stack(units, dtype=None, **kwargs):
         ),
         ResidualWrapper(keras.layers.GRUCell(5, dtype=dtype), dtype=dtype),
     ]
-    return keras.layers.RNN(
+    return DynamicRNN(
         MultiRNNCell(cells, dtype=dtype), return_sequences=True, dtype=dtype, **kwargs
     )
 
@@ -53,7 +54,7 @@ def _bidirectional(units, dtype=None, **kwargs):
         dtype=dtype,
     )
     return keras.layers.Bidirectional(
-        keras.layers.RNN(cell, dtype=dtype), dtype=dtype, **kwargs
+        DynamicRNN(cell, dtype=dtype), dtype=dtype, **kwargs
     )
 
 
@@ -69,7 +70,7 @@ def _multi_of_wrappers_concatenated(units, dtype=None, **kwargs):
         ),
     ]
     cell = MultiRNNCell(cells, state_is_tuple=False, dtype=dtype)
-    return keras.layers.RNN(cell, return_state=True, dtype=dtype, **kwargs)
+    return DynamicRNN(cell, return_state=True, dtype=dtype, **kwargs)
 
 
 class TestCompositionContract(ContractTests):

@@ -4,7 +4,7 @@ import keras
 import numpy as np
 import pytest
 from contract import Case, ContractTests
-from helpers import IdentityCell, compare_with_tf1, lstm_spec
+from helpers import IdentityCell, compare_with_tf1, lstm_spec, rnn_factory
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -12,20 +12,11 @@ from keras_rnnkit import DropoutWrapper, MultiRNNCell, PeepholeLSTMCell
 from keras_rnnkit.dropout_wrapper import droppable_states
 
 
-def _rnn(make_cell, **rnn_kwargs):
-    def make(units, dtype=None, **kwargs):
-        return keras.layers.RNN(
-            make_cell(units, dtype), dtype=dtype, **rnn_kwargs, **kwargs
-        )
-
-    return make
-
-
 class TestDropoutWrapperContract(ContractTests):
     cases = [
         Case(
             "lstm-all-rates",
-            _rnn(
+            rnn_factory(
                 lambda units, dtype: DropoutWrapper(
                     keras.layers.LSTMCell(units, dtype=dtype),
                     input_rate=0.2,
@@ -39,7 +30,7 @@ class TestDropoutWrapperContract(ContractTests):
         ),
         Case(
             "peephole-in-cell-dropout-too-sequences",
-            _rnn(
+            rnn_factory(
                 lambda units, dtype: DropoutWrapper(
                     PeepholeLSTMCell(
                         units,
@@ -58,7 +49,7 @@ class TestDropoutWrapperContract(ContractTests):
         ),
         Case(
             "rates-zero",
-            _rnn(
+            rnn_factory(
                 lambda units, dtype: DropoutWrapper(
                     keras.layers.GRUCell(units, dtype=dtype), dtype=dtype
                 )

@@ -8,7 +8,7 @@ from helpers import compare_with_tf1, lstm_spec
 from hypothesis import given
 from hypothesis import strategies as st
 
-from keras_rnnkit import MultiRNNCell, PeepholeLSTMCell
+from keras_rnnkit import DynamicRNN, MultiRNNCell, PeepholeLSTMCell
 
 
 def _stack(state_is_tuple, **rnn_kwargs):
@@ -19,7 +19,7 @@ def _stack(state_is_tuple, **rnn_kwargs):
             keras.layers.GRUCell(units, dtype=dtype),
         ]
         cell = MultiRNNCell(cells, state_is_tuple=state_is_tuple, dtype=dtype)
-        return keras.layers.RNN(cell, dtype=dtype, **rnn_kwargs, **kwargs)
+        return DynamicRNN(cell, dtype=dtype, **rnn_kwargs, **kwargs)
 
     return make
 
@@ -33,7 +33,7 @@ class TestMultiRNNCellContract(ContractTests):
         ),
         Case(
             "dropout-inside",
-            lambda units, dtype=None, **kw: keras.layers.RNN(
+            lambda units, dtype=None, **kw: DynamicRNN(
                 MultiRNNCell(
                     [
                         keras.layers.LSTMCell(

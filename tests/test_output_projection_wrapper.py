@@ -4,27 +4,18 @@ import keras
 import numpy as np
 import pytest
 from contract import Case, ContractTests
-from helpers import compare_with_tf1, lstm_spec
+from helpers import compare_with_tf1, lstm_spec, rnn_factory
 from hypothesis import given
 from hypothesis import strategies as st
 
 from keras_rnnkit import OutputProjectionWrapper, PeepholeLSTMCell
 
 
-def _rnn(make_cell, **rnn_kwargs):
-    def make(units, dtype=None, **kwargs):
-        return keras.layers.RNN(
-            make_cell(units, dtype), dtype=dtype, **rnn_kwargs, **kwargs
-        )
-
-    return make
-
-
 class TestOutputProjectionWrapperContract(ContractTests):
     cases = [
         Case(
             "lstm",
-            _rnn(
+            rnn_factory(
                 lambda units, dtype: OutputProjectionWrapper(
                     keras.layers.LSTMCell(units, dtype=dtype), 3, dtype=dtype
                 )
@@ -32,7 +23,7 @@ class TestOutputProjectionWrapperContract(ContractTests):
         ),
         Case(
             "peephole-proj-tanh-sequences-state",
-            _rnn(
+            rnn_factory(
                 lambda units, dtype: OutputProjectionWrapper(
                     PeepholeLSTMCell(units, num_proj=2, dtype=dtype),
                     5,

@@ -8,14 +8,14 @@ from helpers import compare_with_tf1, lstm_spec
 from hypothesis import given
 from hypothesis import strategies as st
 
-from keras_rnnkit import PeepholeLSTMCell, ResidualWrapper
+from keras_rnnkit import DynamicRNN, PeepholeLSTMCell, ResidualWrapper
 
 
 class TestResidualWrapperContract(ContractTests):
     cases = [
         Case(
             "gru",
-            lambda units, dtype=None, **kw: keras.layers.RNN(
+            lambda units, dtype=None, **kw: DynamicRNN(
                 ResidualWrapper(keras.layers.GRUCell(units, dtype=dtype), dtype=dtype),
                 dtype=dtype,
                 **kw,
@@ -24,7 +24,7 @@ class TestResidualWrapperContract(ContractTests):
         ),
         Case(
             "peephole-sequences",
-            lambda units, dtype=None, **kw: keras.layers.RNN(
+            lambda units, dtype=None, **kw: DynamicRNN(
                 ResidualWrapper(PeepholeLSTMCell(units, dtype=dtype), dtype=dtype),
                 return_sequences=True,
                 dtype=dtype,

@@ -1,0 +1,188 @@
+"""Training-step and predict time of kit layers against Keras's built-ins.
+
+Builds every model of a suite in one process, warms them up, then alternates
+them for several repeats and prints medians and the ratio of each model to
+its baseline (named in the last column). Only ratios mean anything: shared
+machines drift by tens of percent between runs.
+
+    python benchmarks/bench.py                           # every suite, TF and JAX
+    python benchmarks/bench.py --suite peephole --backends jax --shapes small
+    python benchmarks/bench.py --suite wrappers --backends tensorflow
+
+Suites:
+  peephole  PeepholeLSTM (and with num_proj) against keras.layers.LSTM (A);
+            RNN(LSTMCell) (B) for reference.
+  wrappers  each cell wrapper around an LSTMCell against the bare cell in
+            keras.layers.RNN; MultiRNNCell against keras's StackedRNNCells.
+            Inputs have as many features as units (ResidualWrapper needs it).
+
+Each backend runs in a subprocess of its own (KERAS_BACKEND is read once).
+"""
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import time
+
+SHAPES = {  # batch, timesteps, features, units (notes/performance.md)
+    "small": (64, 100, 32, 128),
+    "large": (128, 200, 32, 256),
+    "tiny": (4, 5, 3, 8),  # a smoke run for the tests, not a measurement
+}
+
+
+def peephole_suite(units):
+    import keras
+
+    import keras_rnnkit
+
+    lstm = "A keras LSTM"
+    return {
+        lstm: (lambda: keras.layers.LSTM(units), lstm),
+        "B RNN(LSTMCell)": (
+            lambda: keras.layers.RNN(keras.layers.LSTMCell(units)),
+            lstm,
+        ),
+        "C PeepholeLSTM": (lambda: keras_rnnkit.PeepholeLSTM(units), lstm),
+        "D PeepholeLSTM num_proj=units/2": (
+            lambda: keras_rnnkit.PeepholeLSTM(units, num_proj=units // 2),
+            lstm,
+        ),
+    }
+
+
+def wrappers_suite(units):
+    import keras
+
+    import keras_rnnkit as kit
+
+    def rnn(make_cell):
+        return lambda: keras.layers.RNN(make_cell())
+
+    def lstm():
+        return keras.layers.LSTMCell(units)
+
+    bare, stacked = "RNN(LSTMCell)", "RNN([LSTMCell, LSTMCell])"
+    return {
+        bare: (rnn(lstm), bare),
+        "OutputProjectionWrapper(1)": (
+            rnn(lambda: kit.OutputProjectionWrapper(lstm(), 1)),
+            bare,
+        ),
+        "DropoutWrapper(.1,.1,.1)": (
+            rnn(lambda: kit.DropoutWrapper(lstm(), 0.1, 0.1, 0.1)),
+            bare,
+        ),
+        "ResidualWrapper": (rnn(lambda: kit.ResidualWrapper(lstm())), bare),
+        stacked: (lambda: keras.layers.RNN([lstm(), lstm()]), stacked),
+        "MultiRNNCell x2": (
+            rnn(lambda: kit.MultiRNNCell([lstm(), lstm()])),
+            stacked,
+        ),
+        "MultiRNNCell x2 concatenated": (
+            rnn(lambda: kit.MultiRNNCell([lstm(), lstm()], state_is_tuple=False)),
+            stacked,
+        ),
+    }
+
+
+SUITES = {"peephole": peephole_suite, "wrappers": wrappers_suite}
+
+
+def run_backend(suite, shape_names, repeats, jit_compile):
+    import keras
+    import numpy as np
+
+    rows = []
+    for shape_name in shape_names:
+        batch, steps, features, units = SHAPES[shape_name]
+        if suite == "wrappers":
+            features = units
+        rng = np.random.default_rng(0)
+        x = rng.normal(size=(batch, steps, features)).astype("float32")
+        models = SUITES[suite](units)
+        compiled = {}
+        for name, (make, _) in models.items():
+            inputs = keras.Input((steps, features))
+            model = keras.Model(inputs, make()(inputs))
+            model.compile(optimizer="adam", loss="mse", jit_compile=jit_compile)
+            y = rng.normal(size=(batch, model.output_shape[-1])).astype("float32")
+            for _ in range(2):  # trace / compile, then one warm call
+                model.train_on_batch(x, y)
+                model.predict_on_batch(x)
+            compiled[name] = (model, y)
+        times = {name: {"train": [], "predict": []} for name in compiled}
+        for _ in range(repeats):
+            for name, (model, y) in compiled.items():
+                start = time.perf_counter()
+                model.train_on_batch(x, y)
+                times[name]["train"].append(time.perf_counter() - start)
+                start = time.perf_counter()
+                np.asarray(model.predict_on_batch(x))
+                times[name]["predict"].append(time.perf_counter() - start)
+        medians = {
+            name: {k: statistics.median(v) for k, v in measured.items()}
+            for name, measured in times.items()
+        }
+        for name, (_, baseline) in models.items():
+            train, predict = medians[name]["train"], medians[name]["predict"]
+            base = medians[baseline]
+            rows.append(
+                f"{shape_name:6} {keras.backend.backend():10} {name:32} "
+                f"{train * 1e3:9.1f} {train / base['train']:6.2f} "
+                f"{predict * 1e3:9.1f} {predict / base['predict']:6.2f}  {baseline}"
+            )
+    print("\n".join(rows), flush=True)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--suite", default="all", choices=["all", *SUITES])
+    parser.add_argument("--backends", default="tensorflow,jax")
+    parser.add_argument("--shapes", default="small,large")
+    parser.add_argument("--repeats", type=int, default=7)
+    parser.add_argument(
+        "--jit-compile",
+        default="auto",
+        choices=["auto", "true", "false"],
+        help="passed to Model.compile (Keras's default: auto)",
+    )
+    parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    suites = list(SUITES) if args.suite == "all" else [args.suite]
+    if args.worker:
+        jit = {"auto": "auto", "true": True, "false": False}[args.jit_compile]
+        run_backend(suites[0], args.shapes.split(","), args.repeats, jit)
+        return
+    print(
+        f"repeats={args.repeats} jit_compile={args.jit_compile}; medians in ms, "
+        "ratios to the baseline named in the last column"
+    )
+    print(
+        f"{'shape':6} {'backend':10} {'model':32} {'train ms':>9} {'ratio':>6} "
+        f"{'pred ms':>9} {'ratio':>6}  baseline",
+        flush=True,
+    )
+    for suite in suites:
+        for backend in args.backends.split(","):
+            env = dict(os.environ, KERAS_BACKEND=backend, TF_CPP_MIN_LOG_LEVEL="3")
+            command = [
+                sys.executable,
+                __file__,
+                "--worker",
+                "--suite",
+                suite,
+                "--shapes",
+                args.shapes,
+                "--repeats",
+                str(args.repeats),
+                "--jit-compile",
+                args.jit_compile,
+            ]
+            subprocess.run(command, env=env, check=True)
+
+
+if __name__ == "__main__":
+    main()

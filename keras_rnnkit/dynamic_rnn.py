@@ -1,0 +1,173 @@
+"""A recurrent layer with TF1 `dynamic_rnn` semantics for per-row lengths."""
+
+import keras
+from keras import ops
+
+from keras_rnnkit import _validation as check
+from keras_rnnkit._registration import register
+from keras_rnnkit.sequence import forward_fill, lengths_to_mask
+
+
+@register
+class DynamicRNN(keras.layers.RNN):
+    """`keras.layers.RNN` with per-row lengths and TF1 `dynamic_rnn` semantics.
+
+    The replacement of `tf.nn.dynamic_rnn(cell, inputs, sequence_length=L)`.
+    Give the lengths as `sequence_length=` or a mask (from `Masking`,
+    `Embedding(mask_zero=True)` or `mask=`); for a row of length `L`:
+
+    | | TF1 `dynamic_rnn` | `DynamicRNN` (default) | `keras.layers.RNN` (default) |
+    | --- | --- | --- | --- |
+    | outputs at `t >= L` | zeros | zeros | the last valid output, repeated |
+    | final state | after step `L - 1` | after step `L - 1` | after step `L - 1` |
+    | `L == 0` | initial state, zero outputs | the same | initial state |
+    | last output | - | output of step `L - 1` (0 if `L == 0`) | the same |
+
+    With `zero_output_for_mask=False` the outputs past `L` repeat the last
+    valid output instead, as in `keras.layers.RNN`. Either way the last
+    output is the output of the last valid step.
+
+    It also corrects a flaw of Keras's JAX backend: with a mask, Keras's JAX
+    loop (Keras 3.15) fills masked steps with the cell's first state instead
+    of its previous output, which is wrong for every cell whose output is
+    not its first state (`OutputProjectionWrapper`, `ResidualWrapper`,
+    `DropoutWrapper` with output dropout, concatenated `MultiRNNCell`
+    states). `DynamicRNN` gives the same numbers on every backend.
+
+    Masks need not be right padding: every masked step is skipped, wherever
+    it is (the state is carried over it unchanged).
+
+    Args:
+        cell: An RNN cell (Keras, kit cell or wrapper), or a list of cells
+            (stacked as `keras.layers.StackedRNNCells`).
+        return_sequences: Boolean (default `False`): return every step's
+            output instead of the last one.
+        return_state: Boolean (default `False`): also return the final
+            states.
+        go_backwards: Boolean (default `False`): process the sequence from
+            its end (for a bidirectional layer use `BidirectionalEncoder`,
+            which reverses only the valid part of each row).
+        stateful: Boolean (default `False`).
+        unroll: Boolean (default `False`).
+        zero_output_for_mask: Boolean (default `True`, TF1's behaviour).
+        **kwargs: Standard layer arguments (`name`, `dtype`, ...).
+
+    Call arguments:
+        sequences: Float tensor `(batch, timesteps, features)`.
+        initial_state: Optional initial state(s) of the cell.
+        mask: Optional boolean tensor `(batch, timesteps)`.
+        training: Boolean, passed to the cell (dropout).
+        sequence_length: Optional integer tensor `(batch,)` of row lengths,
+            `0 <= length <= timesteps`. Not together with a mask that
+            disagrees with it.
+
+    Returns:
+        Like `keras.layers.RNN`: the output (or sequence of outputs) and,
+        with `return_state`, the final states after it.
+
+    Examples:
+
+    >>> import numpy as np, keras, keras_rnnkit
+    >>> layer = keras_rnnkit.DynamicRNN(
+    ...     keras.layers.GRUCell(4), return_sequences=True, return_state=True)
+    >>> x = np.ones((2, 5, 3), "float32")
+    >>> outputs, state = layer(x, sequence_length=np.array([5, 2]))
+    >>> bool(np.all(np.asarray(outputs)[1, 2:] == 0))  # zeros past length
+    True
+    >>> bool(np.allclose(state[1], outputs[1, 1]))     # state at step L - 1
+    True
+    """
+
+    def __init__(
+        self,
+        cell,
+        return_sequences=False,
+        return_state=False,
+        go_backwards=False,
+        stateful=False,
+        unroll=False,
+        zero_output_for_mask=True,
+        **kwargs,
+    ):
+        super().__init__(
+            cell,
+            return_sequences=check.boolean("return_sequences", return_sequences),
+            return_state=check.boolean("return_state", return_state),
+            go_backwards=check.boolean("go_backwards", go_backwards),
+            stateful=check.boolean("stateful", stateful),
+            unroll=check.boolean("unroll", unroll),
+            zero_output_for_mask=check.boolean(
+                "zero_output_for_mask", zero_output_for_mask
+            ),
+            **kwargs,
+        )
+        self.input_spec = keras.layers.InputSpec(ndim=3)
+
+    def call(
+        self,
+        sequences,
+        initial_state=None,
+        mask=None,
+        training=False,
+        sequence_length=None,
+    ):
+        check.floating_inputs(self, "sequences", sequences)
+        if keras.tree.is_nested(mask):
+            mask = keras.tree.flatten(mask)[0]
+        check.sequence_mask_matches(self, sequences, mask)
+        if sequence_length is not None:
+            mask = self._mask_from_lengths(sequences, sequence_length, mask)
+        return super().call(
+            sequences, initial_state=initial_state, mask=mask, training=training
+        )
+
+    def _mask_from_lengths(self, sequences, sequence_length, mask):
+        lengths = ops.convert_to_tensor(sequence_length)
+        if "int" not in keras.backend.standardize_dtype(lengths.dtype):
+            raise TypeError(
+                f"Layer '{self.name}' expects integer `sequence_length`. "
+                f"Received: sequence_length.dtype={lengths.dtype}"
+            )
+        batch, timesteps = sequences.shape[0], sequences.shape[1]
+        if len(lengths.shape) != 1 or (
+            batch is not None
+            and lengths.shape[0] is not None
+            and lengths.shape[0] != batch
+        ):
+            raise ValueError(
+                f"Layer '{self.name}' expects `sequence_length` of shape "
+                f"(batch,) = ({batch},). Received: "
+                f"sequence_length.shape={tuple(lengths.shape)}"
+            )
+        check.lengths_in_range(self, lengths, timesteps)
+        from_lengths = lengths_to_mask(lengths, ops.shape(sequences)[1])
+        if mask is not None:
+            check.masks_agree(self, mask, from_lengths)
+        return from_lengths
+
+    def inner_loop(self, sequences, initial_state, mask, training=False):
+        if keras.tree.is_nested(mask):
+            mask = keras.tree.flatten(mask)[0]
+        if mask is None:
+            return super().inner_loop(sequences, initial_state, mask, training)
+        # Run Keras's loop with zero outputs at masked steps and every output
+        # kept, then derive the outputs this layer promises from the valid
+        # ones alone: Keras's backends disagree on what a masked step outputs.
+        zero_output_for_mask, return_sequences = (
+            self.zero_output_for_mask,
+            self.return_sequences,
+        )
+        self.zero_output_for_mask, self.return_sequences = True, True
+        try:
+            _, outputs, states = super().inner_loop(
+                sequences, initial_state, mask, training
+            )
+        finally:
+            self.zero_output_for_mask = zero_output_for_mask
+            self.return_sequences = return_sequences
+        if self.go_backwards:  # outputs come in processing order
+            mask = ops.flip(mask, axis=1)
+        filled = forward_fill(outputs, mask)
+        if not zero_output_for_mask:
+            outputs = filled
+        return filled[:, -1], outputs, states
