@@ -1,6 +1,7 @@
 """keras_rnnkit: TF1 `tf.contrib.rnn` building blocks for Keras 3."""
 
 from keras_rnnkit import tf1
+from keras_rnnkit.bidirectional_encoder import BidirectionalEncoder
 from keras_rnnkit.dropout_wrapper import DropoutWrapper
 from keras_rnnkit.dynamic_rnn import DynamicRNN
 from keras_rnnkit.multi_rnn_cell import MultiRNNCell
@@ -8,11 +9,12 @@ from keras_rnnkit.output_projection_wrapper import OutputProjectionWrapper
 from keras_rnnkit.peephole_lstm import PeepholeLSTM
 from keras_rnnkit.peephole_lstm_cell import PeepholeLSTMCell
 from keras_rnnkit.residual_wrapper import ResidualWrapper
-from keras_rnnkit.sequence import lengths_to_mask
+from keras_rnnkit.sequence import lengths_to_mask, reverse_valid
 
 __version__ = "0.2.0.dev0"
 
 __all__ = [
+    "BidirectionalEncoder",
     "DropoutWrapper",
     "DynamicRNN",
     "MultiRNNCell",
@@ -21,5 +23,6 @@ __all__ = [
     "PeepholeLSTMCell",
     "ResidualWrapper",
     "lengths_to_mask",
+    "reverse_valid",
     "tf1",
 ]

@@ -116,34 +116,10 @@ class DynamicRNN(keras.layers.RNN):
             mask = keras.tree.flatten(mask)[0]
         check.sequence_mask_matches(self, sequences, mask)
         if sequence_length is not None:
-            mask = self._mask_from_lengths(sequences, sequence_length, mask)
+            mask = mask_from_lengths(self, sequences, sequence_length, mask)
         return super().call(
             sequences, initial_state=initial_state, mask=mask, training=training
         )
-
-    def _mask_from_lengths(self, sequences, sequence_length, mask):
-        lengths = ops.convert_to_tensor(sequence_length)
-        if "int" not in keras.backend.standardize_dtype(lengths.dtype):
-            raise TypeError(
-                f"Layer '{self.name}' expects integer `sequence_length`. "
-                f"Received: sequence_length.dtype={lengths.dtype}"
-            )
-        batch, timesteps = sequences.shape[0], sequences.shape[1]
-        if len(lengths.shape) != 1 or (
-            batch is not None
-            and lengths.shape[0] is not None
-            and lengths.shape[0] != batch
-        ):
-            raise ValueError(
-                f"Layer '{self.name}' expects `sequence_length` of shape "
-                f"(batch,) = ({batch},). Received: "
-                f"sequence_length.shape={tuple(lengths.shape)}"
-            )
-        check.lengths_in_range(self, lengths, timesteps)
-        from_lengths = lengths_to_mask(lengths, ops.shape(sequences)[1])
-        if mask is not None:
-            check.masks_agree(self, mask, from_lengths)
-        return from_lengths
 
     def inner_loop(self, sequences, initial_state, mask, training=False):
         if keras.tree.is_nested(mask):
@@ -171,3 +147,28 @@ class DynamicRNN(keras.layers.RNN):
         if not zero_output_for_mask:
             outputs = filled
         return filled[:, -1], outputs, states
+
+
+def mask_from_lengths(layer, sequences, sequence_length, mask=None):
+    """The `(batch, timesteps)` mask of `sequence_length` for `layer`'s
+    inputs, after checking the lengths (and that `mask`, if given, agrees)."""
+    lengths = ops.convert_to_tensor(sequence_length)
+    if "int" not in keras.backend.standardize_dtype(lengths.dtype):
+        raise TypeError(
+            f"Layer '{layer.name}' expects integer `sequence_length`. "
+            f"Received: sequence_length.dtype={lengths.dtype}"
+        )
+    batch, timesteps = sequences.shape[0], sequences.shape[1]
+    if len(lengths.shape) != 1 or (
+        batch is not None and lengths.shape[0] is not None and lengths.shape[0] != batch
+    ):
+        raise ValueError(
+            f"Layer '{layer.name}' expects `sequence_length` of shape "
+            f"(batch,) = ({batch},). Received: "
+            f"sequence_length.shape={tuple(lengths.shape)}"
+        )
+    check.lengths_in_range(layer, lengths, timesteps)
+    from_lengths = lengths_to_mask(lengths, ops.shape(sequences)[1])
+    if mask is not None:
+        check.masks_agree(layer, mask, from_lengths)
+    return from_lengths

@@ -30,6 +30,23 @@ def lengths_to_mask(lengths, maxlen):
     return ops.less(ops.expand_dims(steps, 0), ops.expand_dims(lengths, -1))
 
 
+def _valid_order(mask):
+    """`(steps, order, count)` for a `(batch, time)` mask: `order[:, k]` is
+    the position of a row's k-th valid step (valid steps first, in order);
+    `count[:, t]` the number of valid steps up to and including `t`."""
+    time = ops.shape(mask)[1]
+    steps = ops.arange(time, dtype="int32")[None, :]
+    order = ops.argsort(ops.where(mask, steps, steps + time), axis=1)
+    count = ops.cumsum(ops.cast(mask, "int32"), axis=1)
+    return steps, ops.cast(order, "int32"), count
+
+
+def _gather_steps(x, source):
+    """x[b, source[b, t]] for every row b and step t of `x` (batch, time, ...)."""
+    shape = (*ops.shape(source), *[1] * (len(x.shape) - 2))
+    return ops.take_along_axis(x, ops.reshape(source, shape), axis=1)
+
+
 def forward_fill(outputs, mask):
     """Replaces each masked step of `outputs` `(batch, time, ...)` with the
     output of the last valid step before it, or zeros when there is none.
@@ -38,13 +55,27 @@ def forward_fill(outputs, mask):
     `zero_output_for_mask=False`; computed here from the outputs of valid
     steps alone, so it holds on every backend.
     """
-    time = ops.shape(mask)[1]
-    steps = ops.arange(time, dtype="int32")[None, :]
-    # Valid steps first, in order: order[:, k] is the position of the k-th.
-    order = ops.argsort(ops.where(mask, steps, steps + time), axis=1)
-    count = ops.cumsum(ops.cast(mask, "int32"), axis=1)
+    _, order, count = _valid_order(mask)
     source = ops.take_along_axis(order, ops.maximum(count - 1, 0), axis=1)
-    source = ops.reshape(source, (*ops.shape(source), *[1] * (len(outputs.shape) - 2)))
-    filled = ops.take_along_axis(outputs, source, axis=1)
-    seen = ops.reshape(count > 0, ops.shape(source))
+    filled = _gather_steps(outputs, source)
+    seen = ops.reshape(count > 0, (*ops.shape(count), *[1] * (len(outputs.shape) - 2)))
     return ops.where(seen, filled, ops.zeros_like(filled))
+
+
+def reverse_valid(x, mask):
+    """Reverses the valid steps of each row among themselves; masked steps
+    stay where they are.
+
+    For right padding this is TF1's `tf.reverse_sequence(x, lengths)`: row
+    `b` becomes `x[b, L-1], ..., x[b, 0]`, then its padding. Applying it twice
+    gives `x` back.
+
+    Args:
+        x: Tensor `(batch, time, ...)`.
+        mask: Boolean tensor `(batch, time)`.
+    """
+    steps, order, count = _valid_order(mask)
+    length = count[:, -1:]
+    mirrored = ops.clip(length - count, 0, ops.shape(mask)[1] - 1)
+    source = ops.take_along_axis(order, mirrored, axis=1)
+    return _gather_steps(x, ops.where(mask, source, steps))

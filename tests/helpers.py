@@ -64,6 +64,22 @@ def lstm_spec(rng, input_dim, units, **options):
     )
 
 
+def respec(rng, spec):
+    """The same cell structure as `spec`, with new random variables."""
+    if spec["type"] == "lstm":
+        variables = lstm_variables(
+            rng,
+            spec["input_dim"],
+            spec["units"],
+            spec.get("num_proj"),
+            spec.get("use_peepholes", False),
+        )
+        return dict(spec, variables=variables)
+    if spec["type"] == "multi":
+        return dict(spec, cells=[respec(rng, inner) for inner in spec["cells"]])
+    return dict(spec, cell=respec(rng, spec["cell"]))
+
+
 def spec_input_dim(spec):
     if spec["type"] == "lstm":
         return spec["input_dim"]

@@ -156,6 +156,23 @@ def _op_dynamic_rnn(tf, request):
     }
 
 
+def _op_bidirectional_dynamic_rnn(tf, request):
+    """`bidirectional_dynamic_rnn` over the cells of `cell_fw` and `cell_bw`."""
+    (out_fw, out_bw), (state_fw, state_bw) = tf.compat.v1.nn.bidirectional_dynamic_rnn(
+        _build_cell(tf, request["cell_fw"]),
+        _build_cell(tf, request["cell_bw"]),
+        tf.constant(request["inputs"], tf.float64),
+        sequence_length=request["sequence_length"],
+        dtype=tf.float64,
+    )
+    return {
+        "outputs_fw": out_fw.numpy(),
+        "outputs_bw": out_bw.numpy(),
+        "state_fw": [s.numpy() for s in tf.nest.flatten(state_fw)],
+        "state_bw": [s.numpy() for s in tf.nest.flatten(state_bw)],
+    }
+
+
 def _op_lstm_dynamic_rnn(tf, request):
     """`dynamic_rnn` over one `LSTMCell`; state as `c` and `h`."""
     spec = dict(request, type="lstm", input_dim=request["inputs"].shape[-1])

@@ -1,0 +1,266 @@
+"""A bidirectional encoder whose final states are concatenated (TF1 style)."""
+
+import keras
+from keras import ops
+
+from keras_rnnkit import _validation as check
+from keras_rnnkit._cell_wrapper import check_cell, output_size
+from keras_rnnkit._registration import register
+from keras_rnnkit.dynamic_rnn import DynamicRNN, mask_from_lengths
+from keras_rnnkit.sequence import reverse_valid
+
+_MERGE_MODES = ("concat", "sum", "mul", "ave", None)
+
+
+def _cell_of(name, layer):
+    """The cell to run: `layer` itself, or the cell of a recurrent layer."""
+    if isinstance(layer, keras.layers.RNN):
+        return layer.cell
+    return check_cell(name, layer)
+
+
+def _merge(mode, forward, backward):
+    if mode == "concat":
+        return ops.concatenate([forward, backward], axis=-1)
+    if mode == "sum":
+        return forward + backward
+    if mode == "mul":
+        return forward * backward
+    if mode == "ave":
+        return (forward + backward) / 2
+    return [forward, backward]
+
+
+@register
+class BidirectionalEncoder(keras.layers.Layer):
+    """Runs a cell forwards and backwards; concatenates the final states.
+
+    TF1's `bidirectional_dynamic_rnn` followed by the tutorial's
+    `LSTMStateTuple(c=concat(c_fw, c_bw), h=concat(h_fw, h_bw))`: the final
+    states come back concatenated component by component (`h` with `h`, `c`
+    with `c`; per layer for a `MultiRNNCell`), ready to initialise a decoder
+    twice as wide. `keras.layers.Bidirectional` returns them separately.
+
+    The backward direction reverses each row within its valid steps only, as
+    TF1's `reverse_sequence`: backward outputs line up with their positions,
+    padding stays zero and never reaches a state. Valid steps need not be a
+    prefix: with left padding (or any mask) the valid steps are reversed
+    among themselves, so padding never changes a result.
+
+    Args:
+        layer: The forward cell (any Keras RNN cell, kit cell or wrapper), or
+            a recurrent layer whose cell is used (`keras.layers.RNN`,
+            `DynamicRNN`, `PeepholeLSTM`, ...; only its cell is kept).
+        backward_layer: Optional cell or recurrent layer for the backward
+            direction. Default: a copy of the forward cell's configuration,
+            with weights of its own. Its state sizes must equal the forward
+            ones.
+        merge_mode: How outputs are merged: `"concat"` (default), `"sum"`,
+            `"mul"`, `"ave"`, or `None` for the list `[forward, backward]`.
+        return_sequences: Boolean (default `True`): return every step's
+            merged output; else the merged outputs of the last valid step
+            (forward) and of the first valid step (backward, which reads the
+            row last).
+        return_state: Boolean (default `False`): also return the
+            concatenated final states.
+        **kwargs: Standard layer arguments (`name`, `dtype`, ...).
+
+    Call arguments:
+        sequences: Float tensor `(batch, timesteps, features)`.
+        initial_state: Optional initial states, shaped like the states this
+            layer returns (forward and backward halves concatenated).
+        mask: Optional boolean tensor `(batch, timesteps)`.
+        training: Boolean, passed to the cells (dropout).
+        sequence_length: Optional integer tensor `(batch,)` of row lengths.
+
+    Returns:
+        The merged output(s); with `return_state`, `[output, *states]` with
+        every state the concatenation of its forward and backward values.
+
+    Examples:
+
+    >>> import numpy as np, keras, keras_rnnkit
+    >>> encoder = keras_rnnkit.BidirectionalEncoder(
+    ...     keras.layers.LSTMCell(8), return_state=True)
+    >>> x = np.ones((2, 5, 3), "float32")
+    >>> outputs, h, c = encoder(x, sequence_length=np.array([5, 3]))
+    >>> tuple(outputs.shape), tuple(h.shape), tuple(c.shape)
+    ((2, 5, 16), (2, 16), (2, 16))
+    """
+
+    def __init__(
+        self,
+        layer,
+        backward_layer=None,
+        merge_mode="concat",
+        return_sequences=True,
+        return_state=False,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        forward_cell = _cell_of("layer", layer)
+        if backward_layer is None:
+            backward_cell = keras.saving.deserialize_keras_object(
+                keras.saving.serialize_keras_object(forward_cell)
+            )
+        else:
+            backward_cell = _cell_of("backward_layer", backward_layer)
+            if backward_cell is forward_cell:
+                raise ValueError(
+                    "Argument `backward_layer` is the forward cell itself; the "
+                    "two directions would share weights. Pass a new cell, or "
+                    "None to copy the forward configuration."
+                )
+        if backward_cell.state_size != forward_cell.state_size:
+            raise ValueError(
+                "The backward cell's state sizes must equal the forward ones, "
+                "so that the final states concatenate component-wise. Received:"
+                f" forward state_size={forward_cell.state_size}, backward "
+                f"state_size={backward_cell.state_size}"
+            )
+        if merge_mode not in _MERGE_MODES:
+            raise ValueError(
+                f"Argument `merge_mode` must be one of {list(_MERGE_MODES)}. "
+                f"Received: merge_mode={merge_mode!r}"
+            )
+        self.merge_mode = merge_mode
+        self.return_sequences = check.boolean("return_sequences", return_sequences)
+        self.return_state = check.boolean("return_state", return_state)
+        options = dict(
+            return_sequences=True, return_state=True, dtype=self.dtype_policy
+        )
+        self.forward_layer = DynamicRNN(forward_cell, name="forward", **options)
+        self.backward_layer = DynamicRNN(backward_cell, name="backward", **options)
+        self.supports_masking = True
+
+    def build(self, sequences_shape, initial_state_shape=None):
+        self.forward_layer.build(sequences_shape)
+        self.backward_layer.build(sequences_shape)
+
+    def call(
+        self,
+        sequences,
+        initial_state=None,
+        mask=None,
+        training=False,
+        sequence_length=None,
+    ):
+        check.floating_inputs(self, "sequences", sequences)
+        if keras.tree.is_nested(mask):
+            mask = keras.tree.flatten(mask)[0]
+        check.sequence_mask_matches(self, sequences, mask)
+        if sequence_length is not None:
+            mask = mask_from_lengths(self, sequences, sequence_length, mask)
+        initial_fw = initial_bw = None
+        if initial_state is not None:
+            initial_fw, initial_bw = self._split_state(initial_state)
+
+        forward, *states_fw = self.forward_layer(
+            sequences, initial_state=initial_fw, mask=mask, training=training
+        )
+        if mask is None:
+            reverse = lambda x: ops.flip(x, axis=1)  # noqa: E731
+        else:
+            reverse = lambda x: reverse_valid(x, mask)  # noqa: E731
+        backward, *states_bw = self.backward_layer(
+            reverse(sequences), initial_state=initial_bw, mask=mask, training=training
+        )
+        backward = reverse(backward)
+
+        if self.return_sequences:
+            output = _merge(self.merge_mode, forward, backward)
+        elif mask is None:
+            output = _merge(self.merge_mode, forward[:, -1], backward[:, 0])
+        else:
+            output = _merge(
+                self.merge_mode,
+                _at(forward, _last_valid(mask)),
+                _at(backward, _first_valid(mask)),
+            )
+        if not self.return_state:
+            return output
+        states = keras.tree.map_structure(
+            lambda fw, bw: ops.concatenate([fw, bw], axis=-1), states_fw, states_bw
+        )
+        return [output, *states]
+
+    def _split_state(self, initial_state):
+        """Forward and backward halves of a concatenated initial state."""
+        state = (
+            list(initial_state)
+            if keras.tree.is_nested(initial_state)
+            else [initial_state]
+        )
+
+        def half(tensor, which):
+            size = tensor.shape[-1] // 2
+            return tensor[:, :size] if which == 0 else tensor[:, size:]
+
+        return tuple(
+            keras.tree.map_structure(lambda t, w=which: half(t, w), state)
+            for which in (0, 1)
+        )
+
+    def compute_output_shape(self, sequences_shape, initial_state_shape=None):
+        batch, time = sequences_shape[0], sequences_shape[1]
+        size = output_size(self.forward_layer.cell)
+        if self.merge_mode == "concat":
+            size *= 2
+        shape = (batch, time, size) if self.return_sequences else (batch, size)
+        output = [shape, shape] if self.merge_mode is None else shape
+        if not self.return_state:
+            return output
+        sizes = self.forward_layer.cell.state_size
+        states = sizes if isinstance(sizes, (list, tuple)) else [sizes]
+        return (
+            output,
+            *keras.tree.map_structure(lambda size: (batch, 2 * size), list(states)),
+        )
+
+    def compute_mask(self, inputs, mask=None):
+        if keras.tree.is_nested(mask):
+            mask = keras.tree.flatten(mask)[0]
+        output_mask = mask if self.return_sequences else None
+        if self.return_state:
+            states = keras.tree.flatten(self.forward_layer.cell.state_size)
+            return [output_mask] + [None] * len(states)
+        return output_mask
+
+    def get_config(self):
+        config = {
+            "layer": keras.saving.serialize_keras_object(self.forward_layer.cell),
+            "backward_layer": keras.saving.serialize_keras_object(
+                self.backward_layer.cell
+            ),
+            "merge_mode": self.merge_mode,
+            "return_sequences": self.return_sequences,
+            "return_state": self.return_state,
+        }
+        return {**super().get_config(), **config}
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        layer = keras.saving.deserialize_keras_object(config.pop("layer"))
+        backward = keras.saving.deserialize_keras_object(config.pop("backward_layer"))
+        return cls(layer, backward_layer=backward, **config)
+
+
+def _steps(mask):
+    return ops.arange(ops.shape(mask)[1], dtype="int32")[None, :]
+
+
+def _last_valid(mask):
+    return ops.max(ops.where(mask, _steps(mask), 0), axis=1)
+
+
+def _first_valid(mask):
+    time = ops.shape(mask)[1]
+    first = ops.min(ops.where(mask, _steps(mask), time), axis=1)
+    return ops.minimum(first, time - 1)
+
+
+def _at(outputs, index):
+    """outputs[b, index[b]] for every row b."""
+    index = ops.reshape(ops.cast(index, "int32"), (-1, 1, 1))
+    return ops.take_along_axis(outputs, index, axis=1)[:, 0]
