@@ -5,6 +5,7 @@ import os
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import importlib.util  # noqa: E402
+import pathlib  # noqa: E402
 
 import keras  # noqa: E402
 import pytest  # noqa: E402
@@ -33,6 +34,9 @@ def pytest_report_header(config):
 
 
 def pytest_collection_modifyitems(config, items):
+    for item in items:
+        if "tf1_oracle" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.oracle)
     if keras.backend.backend() == "tensorflow":
         return
     skip = pytest.mark.skip(
@@ -67,3 +71,14 @@ def tf1_oracle():
     oracle = Oracle()
     yield oracle
     oracle.close()
+
+
+@pytest.fixture(scope="session")
+def fresh_process():
+    """A process that imported only keras and keras_rnnkit, for reloading
+    `.keras` files (tests/reload_server.py); one for the whole session."""
+    from child_process import ChildProcess
+
+    child = ChildProcess(str(pathlib.Path(__file__).with_name("reload_server.py")))
+    yield child
+    child.close()

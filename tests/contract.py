@@ -13,10 +13,6 @@ here can fail: each compares two independent computations.
 
 import dataclasses
 import json
-import os
-import subprocess
-import sys
-import textwrap
 from collections.abc import Callable
 
 import keras
@@ -88,24 +84,6 @@ def trainable_model(case, **layer_kwargs):
     return keras.Model(inputs, keras.layers.Dense(1)(outputs))
 
 
-_RELOAD_SCRIPT = textwrap.dedent(
-    """
-    import sys
-    import keras, numpy as np
-    import keras_rnnkit  # registers the classes; no custom_objects below
-    model = keras.saving.load_model(sys.argv[1], safe_mode=True)
-    data = np.load(sys.argv[2])
-    got = model.predict(data["x"], verbose=0)
-    got = [np.asarray(g) for g in keras.tree.flatten(got)]
-    want = [data[f"y{i}"] for i in range(len(got))]
-    assert len(want) == len(data.files) - 1, "number of outputs changed"
-    for g, w in zip(got, want):
-        np.testing.assert_array_equal(g, w)
-    print("reloaded", type(model.layers[1]).__name__)
-    """
-)
-
-
 class ContractTests:
     """Subclass and set `cases` to run the contract on each case."""
 
@@ -144,23 +122,20 @@ class ContractTests:
         got = as_numpy(sequential.predict(x, verbose=0))
         np.testing.assert_allclose(got[0], eager[0], rtol=1e-5, atol=1e-6)
 
-    def test_keras_file_reloads_in_fresh_process(self, case, tmp_path):
+    def test_keras_file_reloads_in_fresh_process(self, case, tmp_path, fresh_process):
         inputs = keras.Input((case.timesteps, case.features))
         model = keras.Model(inputs, case.layer()(inputs))
         x = case.inputs(batch=4)
         want = as_numpy(model.predict(x, verbose=0))
-        path = str(tmp_path / "model.keras")
-        model.save(path)
+        model.save(tmp_path / "model.keras")
         np.savez(tmp_path / "data.npz", x=x, **{f"y{i}": y for i, y in enumerate(want)})
-        result = subprocess.run(
-            [sys.executable, "-c", _RELOAD_SCRIPT, path, str(tmp_path / "data.npz")],
-            capture_output=True,
-            text=True,
-            env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"),
-            timeout=300,
+        reply = fresh_process(
+            "reload_and_predict",
+            model=str(tmp_path / "model.keras"),
+            data=str(tmp_path / "data.npz"),
         )
-        assert result.returncode == 0, result.stderr[-3000:]
-        assert "reloaded" in result.stdout
+        assert reply["class"] == type(model.layers[1]).__name__
+        assert reply["test_modules"] == []
 
     def test_masks_skip_padded_steps(self, case):
         if not case.masking:

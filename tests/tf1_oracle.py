@@ -8,54 +8,12 @@ a pipe: `{"op": NAME, ...arrays and settings...}` -> dict of float64 arrays.
 Everything in the child runs in float64, eagerly.
 """
 
-import os
-import pickle
-import struct
-import subprocess
-import sys
+from child_process import ChildProcess, serve
 
 
-def _send(stream, obj):
-    data = pickle.dumps(obj, protocol=pickle.HIGHEST_PROTOCOL)
-    stream.write(struct.pack("<Q", len(data)) + data)
-    stream.flush()
-
-
-def _receive(stream):
-    header = stream.read(8)
-    if len(header) < 8:
-        raise EOFError("the TF1 oracle process closed its pipe")
-    (size,) = struct.unpack("<Q", header)
-    return pickle.loads(stream.read(size))
-
-
-class Oracle:
-    """Handle on the child process; `oracle(op, **request)` returns arrays."""
-
-    def __init__(self):
-        env = dict(os.environ, TF_USE_LEGACY_KERAS="1", TF_CPP_MIN_LOG_LEVEL="3")
-        env["CUDA_VISIBLE_DEVICES"] = ""
-        self._process = subprocess.Popen(
-            [sys.executable, __file__],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            env=env,
-        )
-        ready = _receive(self._process.stdout)
-        if ready != "ready":
-            raise RuntimeError(f"TF1 oracle failed to start: {ready}")
-
-    def __call__(self, op, **request):
-        _send(self._process.stdin, {"op": op, **request})
-        reply = _receive(self._process.stdout)
-        if isinstance(reply, Exception):
-            raise reply
-        return reply
-
-    def close(self):
-        self._process.stdin.close()
-        self._process.wait(timeout=30)
-        self._process.stdout.close()
+def Oracle():
+    """Starts this file as a child process with legacy Keras selected."""
+    return ChildProcess(__file__, TF_USE_LEGACY_KERAS="1", CUDA_VISIBLE_DEVICES="")
 
 
 # ----------------------------------------------------------------------------
@@ -181,28 +139,13 @@ def _op_lstm_dynamic_rnn(tf, request):
     return {**reply, "c": c, "h": h}
 
 
-def _serve():
+if __name__ == "__main__":
     import tensorflow as tf
 
-    stdin, stdout = sys.stdin.buffer, sys.stdout.buffer
-    sys.stdout = sys.stderr  # keep stray prints off the pipe
-    ops = {
-        name[len("_op_") :]: fn
-        for name, fn in globals().items()
-        if name.startswith("_op_")
-    }
-    _send(stdout, "ready")
-    while True:
-        try:
-            request = _receive(stdin)
-        except EOFError:
-            return
-        try:
-            reply = ops[request.pop("op")](tf, request)
-        except Exception as e:  # sent back and raised in the test process
-            reply = RuntimeError(f"TF1 oracle: {type(e).__name__}: {e}")
-        _send(stdout, reply)
-
-
-if __name__ == "__main__":
-    _serve()
+    serve(
+        {
+            name[len("_op_") :]: (lambda request, fn=fn: fn(tf, request))
+            for name, fn in dict(globals()).items()
+            if name.startswith("_op_")
+        }
+    )
