@@ -210,12 +210,16 @@ class BidirectionalEncoder(keras.layers.Layer):
         output = [shape, shape] if self.merge_mode is None else shape
         if not self.return_state:
             return output
+
+        # Plain lists and tuples: cells keep state_size in Keras-tracked
+        # lists, which JAX refuses as output structure.
+        def state_shapes(sizes):
+            if isinstance(sizes, int):
+                return (batch, 2 * sizes)
+            return [state_shapes(size) for size in sizes]
+
         sizes = self.forward_layer.cell.state_size
-        states = sizes if isinstance(sizes, (list, tuple)) else [sizes]
-        return (
-            output,
-            *keras.tree.map_structure(lambda size: (batch, 2 * size), list(states)),
-        )
+        return (output, *state_shapes(sizes if not isinstance(sizes, int) else [sizes]))
 
     def compute_mask(self, inputs, mask=None):
         if keras.tree.is_nested(mask):

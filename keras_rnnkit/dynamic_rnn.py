@@ -89,6 +89,10 @@ class DynamicRNN(keras.layers.RNN):
         zero_output_for_mask=True,
         **kwargs,
     ):
+        if isinstance(cell, (list, tuple)):
+            # As keras.layers.RNN does, but with the layer's dtype policy, so
+            # that mixed precision states match the cells' outputs.
+            cell = keras.layers.StackedRNNCells(cell, dtype=kwargs.get("dtype"))
         super().__init__(
             cell,
             return_sequences=check.boolean("return_sequences", return_sequences),

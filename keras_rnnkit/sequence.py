@@ -73,6 +73,18 @@ def reverse_valid(x, mask):
     Args:
         x: Tensor `(batch, time, ...)`.
         mask: Boolean tensor `(batch, time)`.
+
+    Returns:
+        A tensor shaped like `x`.
+
+    Examples:
+
+    >>> import numpy as np
+    >>> from keras_rnnkit import reverse_valid
+    >>> x = np.arange(1, 5, dtype="float32").reshape(1, 4, 1)
+    >>> mask = np.array([[True, True, True, False]])
+    >>> np.asarray(reverse_valid(x, mask))[0, :, 0]
+    array([3., 2., 1., 4.], dtype=float32)
     """
     steps, order, count = _valid_order(mask)
     length = count[:, -1:]
