@@ -10,6 +10,7 @@ random then happens inside the scanned step, so wrappers work under JAX's
 `jit`.
 """
 
+import functools
 import inspect
 
 import keras
@@ -59,18 +60,31 @@ def initial_state(cell, batch_size, dtype):
     return [ops.zeros((batch_size, size), dtype=dtype) for size in sizes]
 
 
+@functools.cache
+def _takes_training(cls):
+    return "training" in inspect.signature(cls.call).parameters
+
+
 def call_cell(cell, inputs, states, training):
     """Calls a cell with `training` if its `call` takes it."""
-    if "training" in inspect.signature(cell.call).parameters:
+    if _takes_training(type(cell)):
         return cell(inputs, states, training=training)
     return cell(inputs, states)
 
 
+def cells_inside(cell):
+    """`cell` and every cell nested in it (through `.cell` and `.cells`)."""
+    found = [cell]
+    inner = getattr(cell, "cell", None)
+    if inner is not None:
+        found += cells_inside(inner)
+    for inner in getattr(cell, "cells", None) or []:
+        found += cells_inside(inner)
+    return found
+
+
 def first_state_size(cell):
-    sizes = cell.state_size
-    while isinstance(sizes, (list, tuple)):
-        sizes = sizes[0]
-    return sizes
+    return keras.tree.flatten(cell.state_size)[0]
 
 
 def prepare_dropout_masks(cell, step_input):

@@ -4,10 +4,10 @@ import keras
 from keras import ops
 
 from keras_rnnkit import _validation as check
-from keras_rnnkit._cell_wrapper import check_cell, output_size
+from keras_rnnkit._cell_wrapper import cells_inside, check_cell, output_size
 from keras_rnnkit._registration import register
-from keras_rnnkit.dynamic_rnn import DynamicRNN, mask_from_lengths
-from keras_rnnkit.sequence import reverse_valid
+from keras_rnnkit.dynamic_rnn import DynamicRNN, prepare_mask
+from keras_rnnkit.sequence import last_valid_output, reverse_valid
 
 _MERGE_MODES = ("concat", "sum", "mul", "ave", None)
 
@@ -105,18 +105,22 @@ class BidirectionalEncoder(keras.layers.Layer):
             )
         else:
             backward_cell = _cell_of("backward_layer", backward_layer)
-            if backward_cell is forward_cell:
+            shared = set(map(id, cells_inside(forward_cell))) & set(
+                map(id, cells_inside(backward_cell))
+            )
+            if shared:
                 raise ValueError(
-                    "Argument `backward_layer` is the forward cell itself; the "
-                    "two directions would share weights. Pass a new cell, or "
-                    "None to copy the forward configuration."
+                    "Argument `backward_layer` shares a cell with the forward "
+                    "layer (the two directions would share weights). Pass new "
+                    "cells, or None to copy the forward configuration. "
+                    f"Received: backward_layer={backward_layer!r}"
                 )
         if backward_cell.state_size != forward_cell.state_size:
             raise ValueError(
-                "The backward cell's state sizes must equal the forward ones, "
-                "so that the final states concatenate component-wise. Received:"
-                f" forward state_size={forward_cell.state_size}, backward "
-                f"state_size={backward_cell.state_size}"
+                "Argument `backward_layer` must have the forward cell's state "
+                "sizes, so that the final states concatenate component-wise. "
+                f"Received: backward state_size={backward_cell.state_size}, "
+                f"forward state_size={forward_cell.state_size}"
             )
         if merge_mode not in _MERGE_MODES:
             raise ValueError(
@@ -145,12 +149,7 @@ class BidirectionalEncoder(keras.layers.Layer):
         training=False,
         sequence_length=None,
     ):
-        check.floating_inputs(self, "sequences", sequences)
-        if keras.tree.is_nested(mask):
-            mask = keras.tree.flatten(mask)[0]
-        check.sequence_mask_matches(self, sequences, mask)
-        if sequence_length is not None:
-            mask = mask_from_lengths(self, sequences, sequence_length, mask)
+        mask = prepare_mask(self, sequences, mask, sequence_length)
         initial_fw = initial_bw = None
         if initial_state is not None:
             initial_fw, initial_bw = self._split_state(initial_state)
@@ -172,11 +171,11 @@ class BidirectionalEncoder(keras.layers.Layer):
         elif mask is None:
             output = _merge(self.merge_mode, forward[:, -1], backward[:, 0])
         else:
-            output = _merge(
-                self.merge_mode,
-                _at(forward, _last_valid(mask)),
-                _at(backward, _first_valid(mask)),
+            # The backward pass reads a row last at its first valid step.
+            first = last_valid_output(
+                ops.flip(backward, axis=1), ops.flip(mask, axis=1)
             )
+            output = _merge(self.merge_mode, last_valid_output(forward, mask), first)
         if not self.return_state:
             return output
         states = keras.tree.map_structure(
@@ -192,12 +191,19 @@ class BidirectionalEncoder(keras.layers.Layer):
             else [initial_state]
         )
 
-        def half(tensor, which):
-            size = tensor.shape[-1] // 2
-            return tensor[:, :size] if which == 0 else tensor[:, size:]
-
+        sizes = keras.tree.flatten(self.forward_layer.cell.state_size)
+        tensors = keras.tree.flatten(state)
+        widths = [t.shape[-1] for t in tensors]
+        if widths != [2 * size for size in sizes]:
+            raise ValueError(
+                f"Layer '{self.name}' expects `initial_state` shaped like the "
+                "states it returns: widths "
+                f"{[2 * size for size in sizes]} (forward and backward halves "
+                f"concatenated). Received widths {widths}"
+            )
+        halves = [ops.split(t, 2, axis=-1) for t in tensors]
         return tuple(
-            keras.tree.map_structure(lambda t, w=which: half(t, w), state)
+            keras.tree.pack_sequence_as(state, [h[which] for h in halves])
             for which in (0, 1)
         )
 
@@ -225,6 +231,8 @@ class BidirectionalEncoder(keras.layers.Layer):
         if keras.tree.is_nested(mask):
             mask = keras.tree.flatten(mask)[0]
         output_mask = mask if self.return_sequences else None
+        if self.merge_mode is None:
+            output_mask = [output_mask, output_mask]
         if self.return_state:
             states = keras.tree.flatten(self.forward_layer.cell.state_size)
             return [output_mask] + [None] * len(states)
@@ -248,23 +256,3 @@ class BidirectionalEncoder(keras.layers.Layer):
         layer = keras.saving.deserialize_keras_object(config.pop("layer"))
         backward = keras.saving.deserialize_keras_object(config.pop("backward_layer"))
         return cls(layer, backward_layer=backward, **config)
-
-
-def _steps(mask):
-    return ops.arange(ops.shape(mask)[1], dtype="int32")[None, :]
-
-
-def _last_valid(mask):
-    return ops.max(ops.where(mask, _steps(mask), 0), axis=1)
-
-
-def _first_valid(mask):
-    time = ops.shape(mask)[1]
-    first = ops.min(ops.where(mask, _steps(mask), time), axis=1)
-    return ops.minimum(first, time - 1)
-
-
-def _at(outputs, index):
-    """outputs[b, index[b]] for every row b."""
-    index = ops.reshape(ops.cast(index, "int32"), (-1, 1, 1))
-    return ops.take_along_axis(outputs, index, axis=1)[:, 0]

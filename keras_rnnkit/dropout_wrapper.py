@@ -1,5 +1,7 @@
 """Training-aware dropout around any RNN cell (TF1's `DropoutWrapper`)."""
 
+import numbers
+
 import keras
 from keras import ops
 
@@ -20,7 +22,11 @@ def _rate(name, rate, keep_prob):
             f"Pass either `{name}_rate` or TF1's `{name}_keep_prob`, not both. "
             f"Received: {name}_rate={rate!r}, {name}_keep_prob={keep_prob!r}"
         )
-    if not isinstance(keep_prob, (int, float)) or not 0.0 < keep_prob <= 1.0:
+    if (
+        isinstance(keep_prob, bool)
+        or not isinstance(keep_prob, numbers.Real)
+        or not 0.0 < keep_prob <= 1.0
+    ):
         raise ValueError(
             f"Argument `{name}_keep_prob` must be a float in (0, 1]. "
             f"Received: {name}_keep_prob={keep_prob!r}"
@@ -40,12 +46,11 @@ def droppable_states(cell):
     if isinstance(base, _LSTM_CELLS):
         return [True, False]  # [h, c]
     plan = getattr(base, "droppable_states", None)
-    if plan is not None:  # MultiRNNCell: per layer
+    if plan is not None:  # MultiRNNCell: per layer, or whole if concatenated
         return plan(droppable_states)
-    sizes = cell.state_size
-    if isinstance(sizes, int):
-        return True
-    return [True for _ in sizes]
+    if isinstance(base, keras.layers.StackedRNNCells):
+        return [droppable_states(inner) for inner in base.cells]
+    return keras.tree.map_structure(lambda _: True, cell.state_size)
 
 
 @register
@@ -69,7 +74,9 @@ class DropoutWrapper(CellWrapper):
     each of input, state and output, before the time loop, and reused at
     every step (Gal and Ghahramani 2016; TF1's `variational_recurrent`, but
     per sample rather than shared across the batch); each batch gets new
-    masks. With `variational=False` a new mask is drawn at every step, as
+    masks. (Called step by step outside a recurrent layer, e.g. in a
+    hand-written decoder loop, each call draws new masks.) With
+    `variational=False` a new mask is drawn at every step, as
     TF1 did by default; JAX cannot draw inside its scanned loop, so on the
     JAX backend this mode raises an error when training.
 
@@ -143,8 +150,8 @@ class DropoutWrapper(CellWrapper):
             masks["state"] = [
                 self._mask((batch_size, size), self.state_rate, dtype) if drop else None
                 for size, drop in zip(
-                    _flat(self.cell.state_size),
-                    _flat(droppable_states(self.cell)),
+                    keras.tree.flatten(self.cell.state_size),
+                    keras.tree.flatten(droppable_states(self.cell)),
                     strict=True,
                 )
             ]
@@ -201,10 +208,3 @@ class DropoutWrapper(CellWrapper):
             "seed": self.seed,
         }
         return {**super().get_config(), **config}
-
-
-def _flat(nest):
-    """Flattens nested lists/tuples of sizes or flags (leaves: anything else)."""
-    if isinstance(nest, (list, tuple)):
-        return [leaf for item in nest for leaf in _flat(item)]
-    return [nest]

@@ -5,7 +5,7 @@ from keras import ops
 
 from keras_rnnkit import _validation as check
 from keras_rnnkit._registration import register
-from keras_rnnkit.sequence import forward_fill, lengths_to_mask
+from keras_rnnkit.sequence import forward_fill, last_valid_output, lengths_to_mask
 
 
 @register
@@ -115,12 +115,7 @@ class DynamicRNN(keras.layers.RNN):
         training=False,
         sequence_length=None,
     ):
-        check.floating_inputs(self, "sequences", sequences)
-        if keras.tree.is_nested(mask):
-            mask = keras.tree.flatten(mask)[0]
-        check.sequence_mask_matches(self, sequences, mask)
-        if sequence_length is not None:
-            mask = mask_from_lengths(self, sequences, sequence_length, mask)
+        mask = prepare_mask(self, sequences, mask, sequence_length)
         return super().call(
             sequences, initial_state=initial_state, mask=mask, training=training
         )
@@ -130,14 +125,16 @@ class DynamicRNN(keras.layers.RNN):
             mask = keras.tree.flatten(mask)[0]
         if mask is None:
             return super().inner_loop(sequences, initial_state, mask, training)
-        # Run Keras's loop with zero outputs at masked steps and every output
-        # kept, then derive the outputs this layer promises from the valid
-        # ones alone: Keras's backends disagree on what a masked step outputs.
+        # Run Keras's loop keeping every output, then derive the outputs this
+        # layer promises from the valid steps alone: Keras's backends disagree
+        # on what a masked step outputs (JAX's scan repeats the first state,
+        # its unrolled loop ignores zero_output_for_mask, TF's unrolled
+        # backwards loop zeroes in the wrong order), but agree on valid steps.
         zero_output_for_mask, return_sequences = (
             self.zero_output_for_mask,
             self.return_sequences,
         )
-        self.zero_output_for_mask, self.return_sequences = True, True
+        self.zero_output_for_mask, self.return_sequences = False, True
         try:
             _, outputs, states = super().inner_loop(
                 sequences, initial_state, mask, training
@@ -147,10 +144,25 @@ class DynamicRNN(keras.layers.RNN):
             self.return_sequences = return_sequences
         if self.go_backwards:  # outputs come in processing order
             mask = ops.flip(mask, axis=1)
-        filled = forward_fill(outputs, mask)
-        if not zero_output_for_mask:
-            outputs = filled
-        return filled[:, -1], outputs, states
+        last = last_valid_output(outputs, mask)
+        if not return_sequences:
+            return last, last, states
+        if zero_output_for_mask:
+            valid = ops.reshape(mask, (*ops.shape(mask), 1))
+            return last, ops.where(valid, outputs, ops.zeros_like(outputs)), states
+        return last, forward_fill(outputs, mask), states
+
+
+def prepare_mask(layer, sequences, mask, sequence_length):
+    """Checks `sequences` and returns the one `(batch, timesteps)` mask of a
+    call, from `mask` and/or `sequence_length` (None when neither is given)."""
+    check.floating_inputs(layer, "sequences", sequences)
+    if keras.tree.is_nested(mask):
+        mask = keras.tree.flatten(mask)[0]
+    check.sequence_mask_matches(layer, sequences, mask)
+    if sequence_length is not None:
+        mask = mask_from_lengths(layer, sequences, sequence_length, mask)
+    return mask
 
 
 def mask_from_lengths(layer, sequences, sequence_length, mask=None):

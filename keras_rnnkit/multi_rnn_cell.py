@@ -1,11 +1,14 @@
 """Several distinct cells stacked per time step (TF1's `MultiRNNCell`)."""
 
+import itertools
+
 import keras
 from keras import ops
 
 from keras_rnnkit import _validation as check
 from keras_rnnkit._cell_wrapper import (
     call_cell,
+    cells_inside,
     check_cell,
     initial_state,
     output_size,
@@ -14,12 +17,6 @@ from keras_rnnkit._cell_wrapper import (
 )
 from keras_rnnkit._compat import DropoutRNNCell
 from keras_rnnkit._registration import register
-
-
-def _flat_sizes(sizes):
-    if isinstance(sizes, int):
-        return [sizes]
-    return [size for item in sizes for size in _flat_sizes(item)]
 
 
 @register
@@ -33,9 +30,10 @@ class MultiRNNCell(keras.layers.Layer, DropoutRNNCell):
     (`MultiRNNCell(..., state_is_tuple=False)`), which a dense layer can read
     directly.
 
-    Every entry of `cells` must be a different object: TF1 users wrote
-    `MultiRNNCell([cell] * n)`, which silently shares one set of weights
-    between layers (the tutorial warns about it). Here that is refused.
+    Every entry of `cells` must be a different object, and so must every cell
+    inside them: TF1 users wrote `MultiRNNCell([cell] * n)` (or wrapped one
+    cell n times), which silently shares one set of weights between layers
+    (the tutorial warns about it). Here that is refused.
 
     Args:
         cells: Non-empty list of RNN cells (Keras cells, kit cells or
@@ -76,21 +74,23 @@ class MultiRNNCell(keras.layers.Layer, DropoutRNNCell):
         seen = {}
         for index, cell in enumerate(cells):
             check_cell(f"cells[{index}]", cell)
-            if id(cell) in seen:
-                raise ValueError(
-                    f"cells[{index}] is the same object as cells[{seen[id(cell)]}]"
-                    ": the layers would share one set of weights. Create a new "
-                    "cell for each layer, e.g. [LSTMCell(n) for _ in range(k)]. "
-                    f"Received: cells={cells!r}"
-                )
-            seen[id(cell)] = index
+            for inner in cells_inside(cell):
+                if id(inner) in seen:
+                    raise ValueError(
+                        f"cells[{index}] contains a cell already in "
+                        f"cells[{seen[id(inner)]}]: the layers would share one "
+                        "set of weights. Create a new cell for each layer, e.g. "
+                        "[LSTMCell(n) for _ in range(k)]. "
+                        f"Received: cells={cells!r}"
+                    )
+                seen[id(inner)] = index
         self.cells = list(cells)
         self.state_is_tuple = check.boolean("state_is_tuple", state_is_tuple)
 
     @property
     def state_size(self):
         sizes = [cell.state_size for cell in self.cells]
-        return sizes if self.state_is_tuple else sum(_flat_sizes(sizes))
+        return sizes if self.state_is_tuple else sum(keras.tree.flatten(sizes))
 
     @property
     def output_size(self):
@@ -124,10 +124,10 @@ class MultiRNNCell(keras.layers.Layer, DropoutRNNCell):
             ]
         if keras.tree.is_nested(states):
             (states,) = keras.tree.flatten(states)
-        sizes = [_flat_sizes(cell.state_size) for cell in self.cells]
-        flat = [size for cell_sizes in sizes for size in cell_sizes]
+        sizes = [keras.tree.flatten(cell.state_size) for cell in self.cells]
+        flat = keras.tree.flatten(sizes)
         # One split op (cheaper than a slice per state, forwards and backwards).
-        boundaries = [sum(flat[: k + 1]) for k in range(len(flat) - 1)]
+        boundaries = list(itertools.accumulate(flat))[:-1]
         pieces = ops.split(states, boundaries, axis=-1) if boundaries else [states]
         per_cell = []
         for cell, cell_sizes in zip(self.cells, sizes, strict=True):

@@ -2,8 +2,6 @@
 
 import inspect
 
-import keras
-
 from keras_rnnkit._registration import register
 from keras_rnnkit.dynamic_rnn import DynamicRNN
 from keras_rnnkit.peephole_lstm_cell import PeepholeLSTMCell
@@ -144,9 +142,6 @@ class PeepholeLSTM(DynamicRNN):
     def get_config(self):
         cell_config = self.cell.get_config()
         config = {name: cell_config[name] for name in _CELL_ARGS}
-        config["activity_regularizer"] = keras.regularizers.serialize(
-            self.activity_regularizer
-        )
         base_config = super().get_config()
         del base_config["cell"]
         return {**base_config, **config}

@@ -39,8 +39,8 @@ class ResidualWrapper(CellWrapper):
         features = input_shape[-1]
         if features != self.output_size:
             raise ValueError(
-                f"ResidualWrapper '{self.name}' adds the input to the cell's "
-                "output, so they must have the same size. Received: inputs "
+                f"ResidualWrapper '{self.name}' adds the input to the output of "
+                "its `cell`, so they must have the same size. Received: inputs "
                 f"with {features} features, cell output_size={self.output_size}."
                 " Project the inputs first (e.g. a Dense layer) or give the "
                 "cell as many units as there are features."

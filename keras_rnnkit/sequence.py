@@ -91,3 +91,13 @@ def reverse_valid(x, mask):
     mirrored = ops.clip(length - count, 0, ops.shape(mask)[1] - 1)
     source = ops.take_along_axis(order, mirrored, axis=1)
     return _gather_steps(x, ops.where(mask, source, steps))
+
+
+def last_valid_output(outputs, mask):
+    """`outputs[b, t_b]` at each row's last valid step `t_b`, or zeros for a
+    row with no valid step. `outputs` is `(batch, time, features)`."""
+    steps = ops.arange(ops.shape(mask)[1], dtype="int32")[None, :]
+    last = ops.max(ops.where(mask, steps, -1), axis=1)
+    index = ops.reshape(ops.maximum(last, 0), (-1, 1, 1))
+    picked = ops.take_along_axis(outputs, index, axis=1)[:, 0]
+    return ops.where(last[:, None] >= 0, picked, ops.zeros_like(picked))

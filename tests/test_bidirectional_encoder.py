@@ -272,7 +272,7 @@ def test_exposes_its_layers():
     [
         (
             {"backward_layer": keras.layers.LSTMCell(5)},
-            r"backward cell's state sizes must equal the forward ones.*forward state_size=\[4, 4\], backward state_size=\[5, 5\]",
+            r"`backward_layer` must have the forward cell's state sizes.*backward state_size=\[5, 5\], forward state_size=\[4, 4\]",
         ),
         (
             {"merge_mode": "max"},
@@ -289,9 +289,13 @@ def test_bad_arguments(kwargs, match):
 def test_same_cell_both_ways_and_non_cells_are_refused():
     cell = keras.layers.GRUCell(2)
     with pytest.raises(
-        ValueError, match=r"`backward_layer` is the forward cell itself"
+        ValueError, match=r"`backward_layer` shares a cell with the forward"
     ):
         BidirectionalEncoder(cell, backward_layer=cell)
+    with pytest.raises(
+        ValueError, match=r"`backward_layer` shares a cell with the forward"
+    ):
+        BidirectionalEncoder(DropoutWrapper(cell), backward_layer=DropoutWrapper(cell))
     with pytest.raises(ValueError, match=r"Argument `layer` must be a Keras RNN cell"):
         BidirectionalEncoder(keras.layers.Dense(2))
 
@@ -300,3 +304,19 @@ def test_bad_lengths_are_refused():
     encoder = BidirectionalEncoder(keras.layers.GRUCell(2))
     with pytest.raises(ValueError, match=r"`sequence_length` values in \[0, 3\]"):
         encoder(np.zeros((2, 3, 1), "float32"), sequence_length=np.array([4, 1]))
+
+
+def test_initial_state_of_the_wrong_width_is_refused():
+    encoder = BidirectionalEncoder(keras.layers.LSTMCell(4))
+    h = np.zeros((2, 6), "float32")
+    with pytest.raises(
+        ValueError,
+        match=r"expects `initial_state` shaped like the states it returns: widths \[8, 8\].*Received widths \[6, 6\]",
+    ):
+        encoder(np.zeros((2, 3, 1), "float32"), initial_state=[h, h])
+
+
+def test_separate_outputs_each_carry_the_mask():
+    encoder = BidirectionalEncoder(keras.layers.GRUCell(2), merge_mode=None)
+    masks = encoder.compute_mask(None, np.ones((2, 3), bool))
+    assert isinstance(masks, list) and len(masks) == 2

@@ -176,6 +176,20 @@ def test_which_states_are_dropped():
     assert droppable_states(stack) == [[True, False], True]
     flat = MultiRNNCell([keras.layers.LSTMCell(2)], state_is_tuple=False)
     assert droppable_states(flat) is True
+    keras_stack = keras.layers.StackedRNNCells([lstm, gru])
+    assert droppable_states(keras_stack) == [[True, False], True]
+
+
+def test_state_dropout_around_a_keras_stack():
+    stack = keras.layers.StackedRNNCells(
+        [keras.layers.LSTMCell(3), keras.layers.GRUCell(2)]
+    )
+    layer = keras.layers.RNN(
+        DropoutWrapper(stack, state_rate=0.5, seed=1), return_state=True
+    )
+    out, (h1, c1), h2 = layer(np.ones((64, 2, 4), "float32"), training=True)
+    assert (keras.ops.convert_to_numpy(h1) == 0).any()  # h dropped
+    assert not (keras.ops.convert_to_numpy(c1) == 0).any()  # carry untouched
 
 
 @given(

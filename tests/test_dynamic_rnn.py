@@ -117,6 +117,40 @@ def test_padded_values_never_change_anything(
         assert np.isfinite(keras.ops.convert_to_numpy(a)).all()
 
 
+@pytest.mark.parametrize("go_backwards", [False, True])
+@pytest.mark.parametrize("zero_output", [False, True])
+def test_unrolled_equals_the_loop_with_masks(go_backwards, zero_output):
+    # Keras's unrolled loops treat masked outputs differently from its scans
+    # (JAX ignores zero_output_for_mask, TF zeroes backwards in the wrong
+    # order); DynamicRNN gives one answer.
+    x = np.random.default_rng(5).normal(size=(3, 4, 2)).astype("float32")
+    lengths = np.array([4, 2, 0])
+    cell = OutputProjectionWrapper(keras.layers.LSTMCell(3), 2)
+    options = dict(
+        return_sequences=True,
+        return_state=True,
+        go_backwards=go_backwards,
+        zero_output_for_mask=zero_output,
+    )
+    looped = DynamicRNN(cell, **options)
+    unrolled = DynamicRNN(cell, unroll=True, **options)
+    for a, b in zip(
+        looped(x, sequence_length=lengths),
+        unrolled(x, sequence_length=lengths),
+        strict=True,
+    ):
+        np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-6)
+    last = DynamicRNN(cell, unroll=True, go_backwards=go_backwards)(
+        x, sequence_length=lengths
+    )
+    np.testing.assert_allclose(
+        last,
+        DynamicRNN(cell, go_backwards=go_backwards)(x, sequence_length=lengths),
+        rtol=1e-6,
+        atol=1e-6,
+    )
+
+
 def test_masked_outputs_repeat_the_last_output_not_the_state():
     # Keras's JAX loop would repeat the first *state* here; DynamicRNN repeats
     # the last *output* on every backend.

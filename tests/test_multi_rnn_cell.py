@@ -8,7 +8,7 @@ from helpers import compare_with_tf1, lstm_spec
 from hypothesis import given
 from hypothesis import strategies as st
 
-from keras_rnnkit import DynamicRNN, MultiRNNCell, PeepholeLSTMCell
+from keras_rnnkit import DropoutWrapper, DynamicRNN, MultiRNNCell, PeepholeLSTMCell
 
 
 def _stack(state_is_tuple, **rnn_kwargs):
@@ -117,13 +117,18 @@ def test_the_same_cell_twice_is_refused():
     cell = keras.layers.LSTMCell(4)
     with pytest.raises(
         ValueError,
-        match=r"cells\[1\] is the same object as cells\[0\].*share one set of weights",
+        match=r"cells\[1\] contains a cell already in cells\[0\].*share one set of weights",
     ):
         MultiRNNCell([cell, cell])
     with pytest.raises(
-        ValueError, match=r"cells\[2\] is the same object as cells\[0\]"
+        ValueError, match=r"cells\[2\] contains a cell already in cells\[0\]"
     ):
         MultiRNNCell([cell, keras.layers.GRUCell(2), cell])
+    # The TF1 habit in its wrapped form: one cell inside every wrapper.
+    with pytest.raises(
+        ValueError, match=r"cells\[1\] contains a cell already in cells\[0\]"
+    ):
+        MultiRNNCell([DropoutWrapper(cell, output_rate=0.5) for _ in range(2)])
 
 
 @pytest.mark.parametrize("cells", [[], (), None, keras.layers.LSTMCell(2)], ids=str)
