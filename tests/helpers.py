@@ -35,6 +35,14 @@ def rnn_factory(make_cell, **rnn_kwargs):
     return make
 
 
+def draw_lengths(data, batch, timesteps):
+    """Hypothesis: per-row lengths in [0, timesteps], 0 and full included."""
+    from hypothesis import strategies as st
+
+    lengths = st.lists(st.integers(0, timesteps), min_size=batch, max_size=batch)
+    return np.array(data.draw(lengths))
+
+
 def lstm_variables(rng, input_dim, units, num_proj=None, use_peepholes=False):
     """Random variables of a TF1 LSTMCell, keyed by their TF1 names."""
     out = num_proj or units

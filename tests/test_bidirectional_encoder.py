@@ -4,7 +4,7 @@ import keras
 import numpy as np
 import pytest
 from contract import Case, ContractTests
-from helpers import kit_cell, lstm_spec, respec, tf1_state_order
+from helpers import draw_lengths, kit_cell, lstm_spec, respec, tf1_state_order
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -70,12 +70,6 @@ class TestBidirectionalEncoderContract(ContractTests):
     ]
 
 
-def _lengths(data, batch, timesteps):
-    return np.array(
-        data.draw(st.lists(st.integers(0, timesteps), min_size=batch, max_size=batch))
-    )
-
-
 @given(
     data=st.data(),
     units=st.integers(1, 4),
@@ -89,7 +83,7 @@ def test_matches_tf1_bidirectional_dynamic_rnn(
     tf1_oracle, data, units, stacked, batch, timesteps, input_dim, seed
 ):
     rng = np.random.default_rng(seed)
-    lengths = _lengths(data, batch, timesteps)
+    lengths = draw_lengths(data, batch, timesteps)
 
     num_proj = data.draw(st.one_of(st.none(), st.just(2)))
     spec_fw = lstm_spec(rng, input_dim, units, use_peepholes=True, num_proj=num_proj)
@@ -133,7 +127,7 @@ def test_matches_tf1_bidirectional_dynamic_rnn(
 )
 def test_padding_never_changes_anything(data, batch, timesteps, seed):
     rng = np.random.default_rng(seed)
-    lengths = _lengths(data, batch, timesteps)
+    lengths = draw_lengths(data, batch, timesteps)
     encoder = BidirectionalEncoder(keras.layers.LSTMCell(3), return_state=True)
     x = rng.normal(size=(batch, timesteps, 2)).astype("float32")
     valid = np.asarray(lengths_to_mask(lengths, timesteps))
@@ -158,7 +152,7 @@ def test_padding_never_changes_anything(data, batch, timesteps, seed):
 )
 def test_reversing_rows_swaps_the_directions(data, batch, timesteps, seed):
     rng = np.random.default_rng(seed)
-    lengths = _lengths(data, batch, timesteps)
+    lengths = draw_lengths(data, batch, timesteps)
     encoder = BidirectionalEncoder(
         keras.layers.GRUCell(3), merge_mode=None, return_state=True
     )

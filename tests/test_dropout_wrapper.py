@@ -4,7 +4,7 @@ import keras
 import numpy as np
 import pytest
 from contract import Case, ContractTests
-from helpers import IdentityCell, compare_with_tf1, lstm_spec, rnn_factory
+from helpers import IdentityCell, compare_with_tf1, draw_lengths, lstm_spec, rnn_factory
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -204,9 +204,7 @@ def test_keep_probability_one_matches_tf1(
     tf1_oracle, data, units, batch, timesteps, input_dim, seed
 ):
     rng = np.random.default_rng(seed)
-    lengths = data.draw(
-        st.lists(st.integers(0, timesteps), min_size=batch, max_size=batch)
-    )
+    lengths = draw_lengths(data, batch, timesteps)
     spec = {
         "type": "dropout",
         "cell": lstm_spec(rng, input_dim, units, use_peepholes=True),
@@ -215,7 +213,7 @@ def test_keep_probability_one_matches_tf1(
         "output_keep_prob": 1.0,
     }
     x = rng.normal(size=(batch, timesteps, input_dim))
-    compare_with_tf1(tf1_oracle, spec, x, np.array(lengths), training=True)
+    compare_with_tf1(tf1_oracle, spec, x, lengths, training=True)
 
 
 def test_keep_prob_spelling_maps_to_rates():

@@ -4,7 +4,7 @@ import keras
 import numpy as np
 import pytest
 from contract import Case, ContractTests
-from helpers import compare_with_tf1, lstm_spec
+from helpers import compare_with_tf1, draw_lengths, lstm_spec
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -50,12 +50,6 @@ class TestDynamicRNNContract(ContractTests):
     ]
 
 
-def _lengths(data, batch, timesteps):
-    return np.array(
-        data.draw(st.lists(st.integers(0, timesteps), min_size=batch, max_size=batch))
-    )
-
-
 @given(
     data=st.data(),
     units=st.integers(1, 5),
@@ -69,7 +63,7 @@ def test_matches_tf1_dynamic_rnn_with_lengths(
     tf1_oracle, data, units, num_proj, batch, timesteps, input_dim, seed
 ):
     rng = np.random.default_rng(seed)
-    lengths = _lengths(data, batch, timesteps)
+    lengths = draw_lengths(data, batch, timesteps)
     spec = lstm_spec(rng, input_dim, units, use_peepholes=True, num_proj=num_proj)
     x = rng.normal(size=(batch, timesteps, input_dim))
     layer = compare_with_tf1(tf1_oracle, spec, x, lengths)
@@ -96,7 +90,7 @@ def test_padded_values_never_change_anything(
     data, batch, timesteps, zero_output, go_backwards, seed
 ):
     rng = np.random.default_rng(seed)
-    lengths = _lengths(data, batch, timesteps)
+    lengths = draw_lengths(data, batch, timesteps)
     layer = DynamicRNN(
         OutputProjectionWrapper(keras.layers.LSTMCell(4), 3),
         return_sequences=True,

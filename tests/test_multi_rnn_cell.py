@@ -4,7 +4,7 @@ import keras
 import numpy as np
 import pytest
 from contract import Case, ContractTests
-from helpers import compare_with_tf1, lstm_spec
+from helpers import compare_with_tf1, draw_lengths, lstm_spec
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -63,9 +63,7 @@ def test_matches_tf1_multi_rnn_cell(
     tf1_oracle, data, layers, batch, timesteps, input_dim, seed
 ):
     rng = np.random.default_rng(seed)
-    lengths = data.draw(
-        st.lists(st.integers(0, timesteps), min_size=batch, max_size=batch)
-    )
+    lengths = draw_lengths(data, batch, timesteps)
     cells, dim = [], input_dim
     for _ in range(layers):
         units = data.draw(st.integers(1, 5))
@@ -74,7 +72,7 @@ def test_matches_tf1_multi_rnn_cell(
         dim = num_proj or units
     spec = {"type": "multi", "cells": cells}
     x = rng.normal(size=(batch, timesteps, input_dim))
-    compare_with_tf1(tf1_oracle, spec, x, np.array(lengths))
+    compare_with_tf1(tf1_oracle, spec, x, lengths)
 
 
 def test_concatenated_state_is_the_tuple_states_concatenated():

@@ -4,7 +4,7 @@ import keras
 import numpy as np
 import pytest
 from contract import Case, ContractTests
-from helpers import compare_with_tf1, lstm_spec, rnn_factory
+from helpers import compare_with_tf1, draw_lengths, lstm_spec, rnn_factory
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -50,9 +50,7 @@ def test_matches_tf1_output_projection_wrapper(
     tf1_oracle, data, units, output_size, batch, timesteps, input_dim, seed
 ):
     rng = np.random.default_rng(seed)
-    lengths = data.draw(
-        st.lists(st.integers(0, timesteps), min_size=batch, max_size=batch)
-    )
+    lengths = draw_lengths(data, batch, timesteps)
     spec = {
         "type": "projection",
         "cell": lstm_spec(rng, input_dim, units, use_peepholes=True, cell_clip=1.0),
@@ -60,7 +58,7 @@ def test_matches_tf1_output_projection_wrapper(
         "bias": rng.normal(size=(output_size,)),
     }
     x = rng.normal(size=(batch, timesteps, input_dim))
-    compare_with_tf1(tf1_oracle, spec, x, np.array(lengths))
+    compare_with_tf1(tf1_oracle, spec, x, lengths)
 
 
 @pytest.mark.parametrize("activation", [None, "relu"])

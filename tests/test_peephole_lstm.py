@@ -4,7 +4,7 @@ import keras
 import numpy as np
 import pytest
 from contract import Case, ContractTests
-from helpers import lstm_variables
+from helpers import draw_lengths, lstm_variables
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -79,9 +79,7 @@ def test_matches_tf1_dynamic_rnn(
     seed,
 ):
     proj_clip = data.draw(st.floats(0.05, 1.0)) if num_proj and use_proj_clip else None
-    lengths = np.array(
-        data.draw(st.lists(st.integers(0, timesteps), min_size=batch, max_size=batch))
-    )
+    lengths = draw_lengths(data, batch, timesteps)
     rng = np.random.default_rng(seed)
     x = rng.normal(size=(batch, timesteps, input_dim))
     variables = lstm_variables(rng, input_dim, units, num_proj, use_peepholes)

@@ -4,7 +4,7 @@ import keras
 import numpy as np
 import pytest
 from contract import Case, ContractTests
-from helpers import compare_with_tf1, lstm_spec
+from helpers import compare_with_tf1, draw_lengths, lstm_spec
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -52,15 +52,13 @@ class TestResidualWrapperContract(ContractTests):
 )
 def test_matches_tf1_residual_wrapper(tf1_oracle, data, units, batch, timesteps, seed):
     rng = np.random.default_rng(seed)
-    lengths = data.draw(
-        st.lists(st.integers(0, timesteps), min_size=batch, max_size=batch)
-    )
+    lengths = draw_lengths(data, batch, timesteps)
     spec = {
         "type": "residual",
         "cell": lstm_spec(rng, units, units, use_peepholes=True),
     }
     x = rng.normal(size=(batch, timesteps, units))
-    compare_with_tf1(tf1_oracle, spec, x, np.array(lengths))
+    compare_with_tf1(tf1_oracle, spec, x, lengths)
 
 
 def test_output_is_input_plus_cell_output():
