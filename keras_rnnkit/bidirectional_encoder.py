@@ -53,8 +53,10 @@ class BidirectionalEncoder(keras.layers.Layer):
             `DynamicRNN`, `PeepholeLSTM`, ...; only its cell is kept).
         backward_layer: Optional cell or recurrent layer for the backward
             direction. Default: a copy of the forward cell's configuration,
-            with weights of its own. Its state sizes must equal the forward
-            ones.
+            with weights of its own (the copy keeps any seeds of the
+            configuration: with seeded initializers or dropout seeds, pass a
+            backward cell of its own). Its state sizes must equal the
+            forward ones, and it may not share a cell with the forward one.
         merge_mode: How outputs are merged: `"concat"` (default), `"sum"`,
             `"mul"`, `"ave"`, or `None` for the list `[forward, backward]`.
         return_sequences: Boolean (default `True`): return every step's

@@ -37,6 +37,10 @@ class DynamicRNN(keras.layers.RNN):
     Masks need not be right padding: every masked step is skipped, wherever
     it is (the state is carried over it unchanged).
 
+    A mask made from `sequence_length` acts inside this layer only: Keras
+    passes on only masks that come from `mask=` or from a masking layer. To
+    mask the layers after it too, pass `mask=lengths_to_mask(lengths, T)`.
+
     Args:
         cell: An RNN cell (Keras, kit cell or wrapper), or a list of cells
             (stacked as `keras.layers.StackedRNNCells`).
