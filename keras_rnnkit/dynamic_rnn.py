@@ -129,16 +129,19 @@ class DynamicRNN(keras.layers.RNN):
             mask = keras.tree.flatten(mask)[0]
         if mask is None:
             return super().inner_loop(sequences, initial_state, mask, training)
+        mask = ops.cast(mask, "bool")
         # Run Keras's loop keeping every output, then derive the outputs this
         # layer promises from the valid steps alone: Keras's backends disagree
-        # on what a masked step outputs (JAX's scan repeats the first state,
-        # its unrolled loop ignores zero_output_for_mask, TF's unrolled
-        # backwards loop zeroes in the wrong order), but agree on valid steps.
+        # on what a masked step outputs, but agree on valid steps. The flag
+        # below keeps each Keras path away from its flaw: JAX's scan repeats
+        # the first state (and fails when its size differs from the output's)
+        # unless it zeroes; TF's unrolled backwards loop zeroes the wrong
+        # steps; JAX's unrolled loop ignores the flag.
         zero_output_for_mask, return_sequences = (
             self.zero_output_for_mask,
             self.return_sequences,
         )
-        self.zero_output_for_mask, self.return_sequences = False, True
+        self.zero_output_for_mask, self.return_sequences = not self.unroll, True
         try:
             _, outputs, states = super().inner_loop(
                 sequences, initial_state, mask, training
