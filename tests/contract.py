@@ -70,7 +70,7 @@ def kit_objects(layer):
         obj = stack.pop()
         if type(obj).__module__.startswith(PACKAGE):
             found.append(obj)
-        for attribute in ("cell", "cells", "layer", "forward_layer"):
+        for attribute in ("cell", "cells", "layer", "forward_layer", "backward_layer"):
             child = getattr(obj, attribute, None)
             stack.extend(child if isinstance(child, list) else [child] * bool(child))
     return found

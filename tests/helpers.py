@@ -96,16 +96,6 @@ def spec_input_dim(spec):
     return spec_input_dim(spec["cell"])
 
 
-def spec_output_size(spec):
-    if spec["type"] == "lstm":
-        return spec.get("num_proj") or spec["units"]
-    if spec["type"] == "projection":
-        return spec["kernel"].shape[1]
-    if spec["type"] == "multi":
-        return spec_output_size(spec["cells"][-1])
-    return spec_output_size(spec["cell"])
-
-
 def kit_cell(spec):
     """The keras_rnnkit cell computing what the TF1 cell of `spec` computes."""
     kind = spec["type"]
