@@ -8,6 +8,7 @@ machines drift by tens of percent between runs.
     python benchmarks/bench.py                           # every suite, TF and JAX
     python benchmarks/bench.py --suite peephole --backends jax --shapes small
     python benchmarks/bench.py --suite wrappers --backends tensorflow
+    python benchmarks/bench.py --suite hierarchical --shapes han
 
 Suites:
   peephole  PeepholeLSTM (and with num_proj) against keras.layers.LSTM (A);
@@ -15,6 +16,11 @@ Suites:
   wrappers  each cell wrapper around an LSTMCell against the bare cell in
             keras.layers.RNN; MultiRNNCell against keras's StackedRNNCells.
             Inputs have as many features as units (ResidualWrapper needs it).
+  hierarchical  HierarchicalEncoder against the straightforward model (A):
+            TimeDistributed(word Bidirectional(GRU) + attention), then a
+            sentence Bidirectional(GRU) + attention; the same layers in a
+            HierarchicalEncoder (B), and with the kit's BidirectionalEncoder
+            (C). Shapes: batch, sentences, words, features, units.
 
 Each backend runs in a subprocess of its own (KERAS_BACKEND is read once).
 """
@@ -31,6 +37,15 @@ SHAPES = {  # batch, timesteps, features, units (notes/performance.md)
     "large": (128, 200, 32, 256),
     "tiny": (4, 5, 3, 8),  # a smoke run for the tests, not a measurement
 }
+HIERARCHICAL_SHAPES = {  # batch, sentences, words, features, units
+    "han": (32, 15, 40, 64, 50),
+    "tiny": (2, 3, 4, 3, 4),
+}
+
+
+def _layer(make):
+    """A model builder applying the layer `make()` to the inputs."""
+    return lambda inputs: make()(inputs)
 
 
 def peephole_suite(units):
@@ -40,14 +55,14 @@ def peephole_suite(units):
 
     lstm = "A keras LSTM"
     return {
-        lstm: (lambda: keras.layers.LSTM(units), lstm),
+        lstm: (_layer(lambda: keras.layers.LSTM(units)), lstm),
         "B RNN(LSTMCell)": (
-            lambda: keras.layers.RNN(keras.layers.LSTMCell(units)),
+            _layer(lambda: keras.layers.RNN(keras.layers.LSTMCell(units))),
             lstm,
         ),
-        "C PeepholeLSTM": (lambda: keras_rnnkit.PeepholeLSTM(units), lstm),
+        "C PeepholeLSTM": (_layer(lambda: keras_rnnkit.PeepholeLSTM(units)), lstm),
         "D PeepholeLSTM num_proj=units/2": (
-            lambda: keras_rnnkit.PeepholeLSTM(units, num_proj=units // 2),
+            _layer(lambda: keras_rnnkit.PeepholeLSTM(units, num_proj=units // 2)),
             lstm,
         ),
     }
@@ -59,7 +74,7 @@ def wrappers_suite(units):
     import keras_rnnkit as kit
 
     def rnn(make_cell):
-        return lambda: keras.layers.RNN(make_cell())
+        return _layer(lambda: keras.layers.RNN(make_cell()))
 
     def lstm():
         return keras.layers.LSTMCell(units)
@@ -76,7 +91,7 @@ def wrappers_suite(units):
             bare,
         ),
         "ResidualWrapper": (rnn(lambda: kit.ResidualWrapper(lstm())), bare),
-        stacked: (lambda: keras.layers.RNN([lstm(), lstm()]), stacked),
+        stacked: (_layer(lambda: keras.layers.RNN([lstm(), lstm()])), stacked),
         "MultiRNNCell x2": (
             rnn(lambda: kit.MultiRNNCell([lstm(), lstm()])),
             stacked,
@@ -88,7 +103,40 @@ def wrappers_suite(units):
     }
 
 
-SUITES = {"peephole": peephole_suite, "wrappers": wrappers_suite}
+def hierarchical_suite(units):
+    import keras
+
+    import keras_rnnkit as kit
+
+    def bigru():
+        return keras.layers.Bidirectional(
+            keras.layers.GRU(units, return_sequences=True)
+        )
+
+    def straightforward(inputs):
+        words = keras.Sequential([bigru(), kit.AttentionPooling()])
+        sentences = keras.layers.TimeDistributed(words)(inputs)
+        return kit.AttentionPooling()(bigru()(sentences))
+
+    def hierarchical(encoder):
+        return _layer(lambda: kit.HierarchicalEncoder(encoder(), encoder()))
+
+    def kit_bigru():
+        return kit.BidirectionalEncoder(keras.layers.GRUCell(units))
+
+    baseline = "A TimeDistributed(BiGRU+att)"
+    return {
+        baseline: (straightforward, baseline),
+        "B HierarchicalEncoder(BiGRU)": (hierarchical(bigru), baseline),
+        "C HierarchicalEncoder(kit BiGRU)": (hierarchical(kit_bigru), baseline),
+    }
+
+
+SUITES = {
+    "peephole": peephole_suite,
+    "wrappers": wrappers_suite,
+    "hierarchical": hierarchical_suite,
+}
 
 
 def run_backend(suite, shape_names, repeats, jit_compile):
@@ -97,16 +145,19 @@ def run_backend(suite, shape_names, repeats, jit_compile):
 
     rows = []
     for shape_name in shape_names:
-        batch, steps, features, units = SHAPES[shape_name]
+        if suite == "hierarchical":
+            batch, *shape, units = HIERARCHICAL_SHAPES[shape_name]
+        else:
+            batch, *shape, units = SHAPES[shape_name]
         if suite == "wrappers":
-            features = units
+            shape[-1] = units
         rng = np.random.default_rng(0)
-        x = rng.normal(size=(batch, steps, features)).astype("float32")
+        x = rng.normal(size=(batch, *shape)).astype("float32")
         models = SUITES[suite](units)
         compiled = {}
         for name, (make, _) in models.items():
-            inputs = keras.Input((steps, features))
-            model = keras.Model(inputs, make()(inputs))
+            inputs = keras.Input(tuple(shape))
+            model = keras.Model(inputs, make(inputs))
             model.compile(optimizer="adam", loss="mse", jit_compile=jit_compile)
             y = rng.normal(size=(batch, model.output_shape[-1])).astype("float32")
             for _ in range(2):  # trace / compile, then one warm call
@@ -141,7 +192,9 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--suite", default="all", choices=["all", *SUITES])
     parser.add_argument("--backends", default="tensorflow,jax")
-    parser.add_argument("--shapes", default="small,large")
+    parser.add_argument(
+        "--shapes", default=None, help="default: small,large (hierarchical: han)"
+    )
     parser.add_argument("--repeats", type=int, default=7)
     parser.add_argument(
         "--jit-compile",
@@ -156,6 +209,7 @@ def main():
         jit = {"auto": "auto", "true": True, "false": False}[args.jit_compile]
         run_backend(suites[0], args.shapes.split(","), args.repeats, jit)
         return
+    default_shapes = {"hierarchical": "han"}
     print(
         f"repeats={args.repeats} jit_compile={args.jit_compile}; medians in ms, "
         "ratios to the baseline named in the last column"
@@ -175,7 +229,7 @@ def main():
                 "--suite",
                 suite,
                 "--shapes",
-                args.shapes,
+                args.shapes or default_shapes.get(suite, "small,large"),
                 "--repeats",
                 str(args.repeats),
                 "--jit-compile",

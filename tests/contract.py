@@ -6,8 +6,11 @@ A test module declares its cases and subclasses `ContractTests`:
         cases = [Case("default", lambda units, **kw: MyLayer(units, **kw))]
 
 `Case.make(units, **kwargs)` returns a fresh layer mapping float sequences
-`(batch, timesteps, features)` to an output (or a list whose first element is
-the output); `kwargs` carries layer arguments such as `dtype`. Every test
+`(batch, timesteps, *inner, features)` to an output (or a list whose first
+element is the output); `kwargs` carries layer arguments such as `dtype`.
+`inner` is empty for sequence layers; a hierarchical encoder reads
+`(batch, sentences, words, features)`, so its `inner` is `(words,)` and its
+masks cover whole sentences. Every test
 here can fail: each compares two independent computations.
 """
 
@@ -37,14 +40,24 @@ class Case:
     stochastic: bool = False
     # False for layers that ignore masks on purpose.
     masking: bool = True
+    # Axes between timesteps and features (e.g. words per sentence).
+    inner: tuple = ()
 
     def layer(self, **kwargs):
         return self.make(self.units, **kwargs)
 
     def inputs(self, batch=3, timesteps=None, seed=0):
         rng = np.random.default_rng(seed)
-        shape = (batch, timesteps or self.timesteps, self.features)
-        return rng.normal(size=shape).astype("float32")
+        return rng.normal(size=self.shape(batch, timesteps)).astype("float32")
+
+    def shape(self, batch=None, timesteps=None, features=None):
+        timesteps = timesteps or self.timesteps
+        return (batch, timesteps, *self.inner, features or self.features)
+
+    def mask(self, valid):
+        """Spreads a (batch, timesteps) mask over the inner axes."""
+        valid = valid.reshape(valid.shape + (1,) * len(self.inner))
+        return np.broadcast_to(valid, valid.shape[:2] + self.inner)
 
 
 def first(outputs):
@@ -70,14 +83,24 @@ def kit_objects(layer):
         obj = stack.pop()
         if type(obj).__module__.startswith(PACKAGE):
             found.append(obj)
-        for attribute in ("cell", "cells", "layer", "forward_layer", "backward_layer"):
+        for attribute in (
+            "cell",
+            "cells",
+            "layer",
+            "forward_layer",
+            "backward_layer",
+            "word_encoder",
+            "sentence_encoder",
+            "word_attention",
+            "sentence_attention",
+        ):
             child = getattr(obj, attribute, None)
             stack.extend(child if isinstance(child, list) else [child] * bool(child))
     return found
 
 
 def trainable_model(case, **layer_kwargs):
-    inputs = keras.Input((case.timesteps, case.features))
+    inputs = keras.Input(case.shape()[1:])
     outputs = first(case.layer(**layer_kwargs)(inputs))
     if len(outputs.shape) == 3:
         outputs = keras.layers.GlobalAveragePooling1D()(outputs)
@@ -112,18 +135,20 @@ class ContractTests:
         x = case.inputs()
         layer = case.layer()
         eager = as_numpy(layer(x))
-        inputs = keras.Input((None, case.features))
+        inputs = keras.Input((None, *case.inner, case.features))
         functional = keras.Model(inputs, layer(inputs))
         for got, want in zip(
             as_numpy(functional.predict(x, verbose=0)), eager, strict=True
         ):
             np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
-        sequential = keras.Sequential([keras.Input((None, case.features)), layer])
+        sequential = keras.Sequential(
+            [keras.Input((None, *case.inner, case.features)), layer]
+        )
         got = as_numpy(sequential.predict(x, verbose=0))
         np.testing.assert_allclose(got[0], eager[0], rtol=1e-5, atol=1e-6)
 
     def test_keras_file_reloads_in_fresh_process(self, case, tmp_path, fresh_process):
-        inputs = keras.Input((case.timesteps, case.features))
+        inputs = keras.Input(case.shape()[1:])
         model = keras.Model(inputs, case.layer()(inputs))
         x = case.inputs(batch=4)
         want = as_numpy(model.predict(x, verbose=0))
@@ -142,7 +167,7 @@ class ContractTests:
             pytest.skip(f"{case.id} ignores masks by design")
         lengths = np.array([case.timesteps, 1, case.timesteps // 2])
         x = case.inputs(batch=3)
-        valid = np.arange(case.timesteps)[None, :] < lengths[:, None]
+        valid = case.mask(np.arange(case.timesteps)[None, :] < lengths[:, None])
         x = np.where(valid[..., None], x, 0.0).astype("float32")
         layer = case.layer()
         explicit = as_numpy(first(layer(x, mask=valid)))[0]
@@ -152,17 +177,17 @@ class ContractTests:
             got = explicit[row][:length] if explicit.ndim == 3 else explicit[row]
             np.testing.assert_allclose(got, alone, rtol=1e-5, atol=1e-6)
         # A Masking layer, and an Embedding with mask_zero, mask the same steps.
-        inputs = keras.Input((case.timesteps, case.features))
+        inputs = keras.Input(case.shape()[1:])
         masked = keras.layers.Masking(0.0)(inputs)
         model = keras.Model(inputs, first(layer(masked)))
         got = model.predict(x, verbose=0)
         np.testing.assert_allclose(got, explicit, rtol=1e-5, atol=1e-6)
 
-        ids = np.where(valid, np.arange(1, case.timesteps + 1)[None, :], 0)
+        ids = np.where(valid, np.arange(1, valid.size + 1).reshape(valid.shape), 0)
         embedding = keras.layers.Embedding(
-            case.timesteps + 1, case.features, mask_zero=True
+            valid.size + 1, case.features, mask_zero=True
         )
-        token_inputs = keras.Input((case.timesteps,), dtype="int32")
+        token_inputs = keras.Input(valid.shape[1:], dtype="int32")
         model = keras.Model(token_inputs, first(layer(embedding(token_inputs))))
         got = model.predict(ids, verbose=0)
         vectors = keras.ops.convert_to_numpy(embedding(ids))
@@ -190,7 +215,7 @@ class ContractTests:
             assert output.dtype == np.float16
             assert np.isfinite(output).all()
         reference = case.layer()
-        reference.build((None, case.timesteps, case.features))
+        reference.build(case.shape())
         reference.set_weights(layer.get_weights())
         np.testing.assert_allclose(
             as_numpy(outputs)[0].astype("float32"),
@@ -206,13 +231,14 @@ class ContractTests:
     )
     def test_symbolic_shapes_equal_eager(self, case, batch, timesteps, features, units):
         layer = case.make(units)
-        symbolic = layer(keras.Input(batch_shape=(batch, timesteps, features)))
-        x = np.ones((batch, timesteps, features), "float32")
+        shape = case.shape(batch, timesteps, features)
+        symbolic = layer(keras.Input(batch_shape=shape))
+        x = np.ones(shape, "float32")
         eager = layer(x)
         got = [tuple(t.shape) for t in keras.tree.flatten(symbolic)]
         want = [tuple(t.shape) for t in keras.tree.flatten(eager)]
         assert got == want
-        computed = layer.compute_output_shape((batch, timesteps, features))
+        computed = layer.compute_output_shape(shape)
         assert shapes(computed) == want
 
     def test_fit_step_reaches_every_weight(self, case):

@@ -1,0 +1,283 @@
+"""A hierarchical sentence -> document encoder (Yang et al. 2016)."""
+
+import inspect
+
+import keras
+from keras import ops
+
+from keras_rnnkit import _validation as check
+from keras_rnnkit._registration import register
+from keras_rnnkit.attention_pooling import AttentionPooling
+
+POOLINGS = ("last", "mean", "max", "attention")
+
+
+def _pooling(name, value):
+    if value not in POOLINGS:
+        raise ValueError(
+            f"Argument `{name}` must be one of {POOLINGS}. Received: {name}={value!r}"
+        )
+    return value
+
+
+def _encoder(name, layer):
+    if not isinstance(layer, keras.layers.Layer):
+        raise TypeError(
+            f"Argument `{name}` must be a Keras layer mapping (batch, timesteps, "
+            "features) to sequences or vectors, such as keras_rnnkit.DynamicRNN, "
+            "keras_rnnkit.BidirectionalEncoder or keras.layers.GRU. "
+            f"Received: {name}={layer!r}"
+        )
+    if "mask" not in inspect.signature(layer.call).parameters:
+        raise ValueError(
+            f"Argument `{name}` must be a layer whose `call` takes a `mask` "
+            "(padded words and sentences are masked steps). Received: "
+            f"{name}={layer.name!r} ({type(layer).__name__}), which takes none."
+        )
+    return layer
+
+
+def _pool(mode, sequences, mask, attention):
+    """Pools encoder outputs over time; rows without valid steps give 0."""
+    if mode == "last":  # the encoder already returned its final output
+        return sequences
+    if mode == "attention":
+        return attention(sequences, mask=mask)
+    if mask is None:
+        reduce = ops.mean if mode == "mean" else ops.max
+        return reduce(sequences, axis=1)
+    valid = mask[..., None]
+    if mode == "mean":
+        zeros = ops.zeros_like(sequences)
+        total = ops.sum(ops.where(valid, sequences, zeros), axis=1)
+        count = ops.sum(ops.cast(valid, sequences.dtype), axis=1)
+        return total / ops.maximum(count, ops.ones_like(count))
+    # Masked steps take the minimum over all steps: never above a valid one.
+    floor = ops.min(sequences, axis=1, keepdims=True)
+    largest = ops.max(ops.where(valid, sequences, floor), axis=1)
+    return ops.where(ops.any(valid, axis=1), largest, ops.zeros_like(largest))
+
+
+@register
+class HierarchicalEncoder(keras.layers.Layer):
+    """Encodes documents of sentences of words into one vector per document.
+
+    The hierarchical RNN at the end of the tutorial (the encoder of
+    Hierarchical Attention Networks, Yang et al. 2016): a word-level encoder
+    reads every sentence, its outputs are pooled into one vector per
+    sentence, a sentence-level encoder reads those vectors, and its outputs
+    are pooled into the document vector.
+
+    The word encoder runs once on all sentences of the batch at once,
+    reshaped to `(batch * sentences, words, features)`, not in a Python loop
+    over sentences as `keras.layers.TimeDistributed` does.
+
+    Masks, at both levels:
+
+    - a word is valid where the mask (explicit, or from `Masking` /
+      `Embedding(mask_zero=True)` before this layer) is True;
+    - a sentence is valid when any of its words is; the sentence encoder
+      sees padded sentences as masked steps;
+    - a document is valid when any of its sentences is;
+    - padded words, padded sentences and padded documents are zeroed before
+      they reach anything: their values never change a result, and a fully
+      padded sentence or document encodes to zeros (never NaN, in outputs or
+      gradients).
+
+    Args:
+        word_encoder: The Keras layer that encodes one sentence, mapping
+            `(batch, words, features)` to `(batch, words, units)` or
+            `(batch, units)`: `keras_rnnkit.DynamicRNN`,
+            `keras_rnnkit.BidirectionalEncoder`, `keras_rnnkit.PeepholeLSTM`,
+            `keras.layers.GRU`, `keras.layers.Bidirectional`, ... (any
+            wrapped or stacked cell inside). It must handle masks.
+        sentence_encoder: The Keras layer that encodes the sequence of
+            sentence vectors, with the same requirements.
+        word_pooling: How an encoded sentence becomes one vector: `"last"`
+            (the encoder's own final output: it must be built with
+            `return_sequences=False`), `"mean"`, `"max"` or `"attention"`
+            (an `AttentionPooling`; these three need an encoder that returns
+            sequences). Default `"attention"`.
+        sentence_pooling: The same choice at the document level. Default
+            `"attention"`.
+        attention_units: Size of the attention layers' hidden layer
+            (positive integer), default: their input's feature size.
+        **kwargs: Base layer keyword arguments, such as `name` and `dtype`.
+
+    Call arguments:
+        inputs: Float tensor `(batch, sentences, words, features)`; for
+            token ids `(batch, sentences, words)`, put
+            `keras.layers.Embedding(..., mask_zero=True)` before this layer.
+        mask: Optional boolean tensor `(batch, sentences, words)`.
+        training: Python boolean, passed on to the encoders (dropout).
+
+    Returns:
+        The document vectors, `(batch, units)` of the pooled sentence level.
+
+    Examples:
+
+    >>> import numpy as np, keras, keras_rnnkit
+    >>> encoder = keras_rnnkit.HierarchicalEncoder(
+    ...     keras_rnnkit.BidirectionalEncoder(keras.layers.GRUCell(8)),
+    ...     keras_rnnkit.BidirectionalEncoder(keras.layers.GRUCell(6)),
+    ... )
+    >>> ids = np.array([[[4, 2, 0], [7, 0, 0]], [[3, 3, 5], [0, 0, 0]]])
+    >>> embedding = keras.layers.Embedding(10, 5, mask_zero=True)
+    >>> documents = encoder(embedding(ids))  # (2 docs, 2 sentences, 3 words)
+    >>> tuple(documents.shape)
+    (2, 12)
+    """
+
+    def __init__(
+        self,
+        word_encoder,
+        sentence_encoder,
+        word_pooling="attention",
+        sentence_pooling="attention",
+        attention_units=None,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        self.word_encoder = _encoder("word_encoder", word_encoder)
+        self.sentence_encoder = _encoder("sentence_encoder", sentence_encoder)
+        if word_encoder is sentence_encoder:
+            raise ValueError(
+                "Arguments `word_encoder` and `sentence_encoder` must be two "
+                "different layers (the two levels have weights of their own). "
+                f"Received the same layer twice: {word_encoder.name!r}"
+            )
+        self.word_pooling = _pooling("word_pooling", word_pooling)
+        self.sentence_pooling = _pooling("sentence_pooling", sentence_pooling)
+        self.attention_units = check.positive_int(
+            "attention_units", attention_units, allow_none=True
+        )
+        self.word_attention = self.sentence_attention = None
+        if word_pooling == "attention":
+            self.word_attention = AttentionPooling(
+                attention_units, dtype=self.dtype_policy, name="word_attention"
+            )
+        if sentence_pooling == "attention":
+            self.sentence_attention = AttentionPooling(
+                attention_units, dtype=self.dtype_policy, name="sentence_attention"
+            )
+        self.supports_masking = True
+
+    def _encoded_shape(self, level, encoder, pooling, input_shape):
+        """Builds `encoder` on `input_shape`; checks its output fits `pooling`."""
+        encoder.build(input_shape)
+        output_shape = encoder.compute_output_shape(input_shape)
+        wanted = 2 if pooling == "last" else 3
+        is_shape = all(d is None or isinstance(d, int) for d in output_shape)
+        if not is_shape or len(output_shape) != wanted:
+            need = (
+                "return_sequences=False (its final output)"
+                if pooling == "last"
+                else "return_sequences=True (one output per step)"
+            )
+            raise ValueError(
+                f"Layer '{self.name}': {level}_pooling={pooling!r} needs a "
+                f"{level}_encoder that returns one tensor with {need}, without "
+                f"return_state. {level}_encoder '{encoder.name}' returns shape(s) "
+                f"{output_shape} for inputs of shape {input_shape}."
+            )
+        return output_shape
+
+    def build(self, input_shape):
+        input_shape = tuple(input_shape)
+        if len(input_shape) != 4 or input_shape[-1] is None:
+            hint = (
+                " Token ids (batch, sentences, words) go through "
+                "keras.layers.Embedding(vocabulary, dim, mask_zero=True) first."
+                if len(input_shape) == 3
+                else ""
+            )
+            raise ValueError(
+                f"Layer '{self.name}' (HierarchicalEncoder) expects inputs of "
+                "shape (batch, sentences, words, features) with a known feature "
+                f"size. Received: input_shape={input_shape}.{hint}"
+            )
+        _, sentences, words, features = input_shape
+        word_out = self._encoded_shape(
+            "word", self.word_encoder, self.word_pooling, (None, words, features)
+        )
+        if self.word_attention is not None:
+            self.word_attention.build(word_out)
+        sentence_out = self._encoded_shape(
+            "sentence",
+            self.sentence_encoder,
+            self.sentence_pooling,
+            (None, sentences, word_out[-1]),
+        )
+        if self.sentence_attention is not None:
+            self.sentence_attention.build(sentence_out)
+        self._units = sentence_out[-1]
+
+    def call(self, inputs, mask=None, training=False):
+        check.floating_inputs(self, "inputs", inputs)
+        shape = ops.shape(inputs)
+        batch, sentences = shape[0], shape[1]
+        words = inputs.shape[2] if inputs.shape[2] is not None else shape[2]
+        flat = ops.reshape(inputs, (-1, words, inputs.shape[3]))
+
+        word_mask = sentence_mask = None
+        if mask is not None:
+            self._check_mask(inputs, mask)
+            word_mask = ops.reshape(ops.cast(mask, "bool"), (-1, words))
+            flat = ops.where(word_mask[..., None], flat, ops.zeros_like(flat))
+            sentence_mask = ops.any(word_mask, axis=-1)
+
+        encoded = self.word_encoder(flat, mask=word_mask, training=training)
+        vectors = _pool(self.word_pooling, encoded, word_mask, self.word_attention)
+        if sentence_mask is not None:
+            vectors = ops.where(sentence_mask[:, None], vectors, 0)
+            sentence_mask = ops.reshape(sentence_mask, (batch, sentences))
+        vectors = ops.reshape(vectors, (batch, sentences, vectors.shape[-1]))
+
+        encoded = self.sentence_encoder(vectors, mask=sentence_mask, training=training)
+        documents = _pool(
+            self.sentence_pooling, encoded, sentence_mask, self.sentence_attention
+        )
+        if sentence_mask is None:
+            return documents
+        return ops.where(ops.any(sentence_mask, axis=-1)[:, None], documents, 0)
+
+    def _check_mask(self, inputs, mask):
+        expected = tuple(inputs.shape[:3])
+        got = tuple(mask.shape)
+        if len(got) != 3 or any(
+            a is not None and b is not None and a != b
+            for a, b in zip(got, expected, strict=True)
+        ):
+            raise ValueError(
+                f"Layer '{self.name}' (HierarchicalEncoder) expects `mask` of "
+                f"shape (batch, sentences, words) = {expected}, matching the "
+                f"inputs of shape {tuple(inputs.shape)}. Received: "
+                f"mask.shape={got}"
+            )
+
+    def compute_output_shape(self, input_shape):
+        if not self.built:
+            self.build(input_shape)
+        return (input_shape[0], self._units)
+
+    def compute_mask(self, inputs, mask=None):
+        return None
+
+    def get_config(self):
+        config = {
+            "word_encoder": keras.saving.serialize_keras_object(self.word_encoder),
+            "sentence_encoder": keras.saving.serialize_keras_object(
+                self.sentence_encoder
+            ),
+            "word_pooling": self.word_pooling,
+            "sentence_pooling": self.sentence_pooling,
+            "attention_units": self.attention_units,
+        }
+        return {**super().get_config(), **config}
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        for key in ("word_encoder", "sentence_encoder"):
+            config[key] = keras.saving.deserialize_keras_object(config[key])
+        return cls(**config)

@@ -1,0 +1,298 @@
+"""HierarchicalEncoder: masks at both levels, padding, poolings, errors."""
+
+import itertools
+
+import keras
+import numpy as np
+import pytest
+from contract import Case, ContractTests
+from hypothesis import given
+from hypothesis import strategies as st
+
+from keras_rnnkit import (
+    AttentionPooling,
+    BidirectionalEncoder,
+    DropoutWrapper,
+    DynamicRNN,
+    HierarchicalEncoder,
+    MultiRNNCell,
+    PeepholeLSTMCell,
+)
+
+POOLINGS = ("last", "mean", "max", "attention")
+
+
+def encoder(units, pooling, dtype=None, bidirectional=True):
+    """A kit encoder whose output suits `pooling`."""
+    sequences = pooling != "last"
+    if bidirectional:
+        return BidirectionalEncoder(
+            keras.layers.GRUCell(units, dtype=dtype),
+            return_sequences=sequences,
+            dtype=dtype,
+        )
+    return DynamicRNN(
+        keras.layers.LSTMCell(units, dtype=dtype),
+        return_sequences=sequences,
+        dtype=dtype,
+    )
+
+
+def hierarchical(units, word_pooling, sentence_pooling, dtype=None, **kwargs):
+    return HierarchicalEncoder(
+        encoder(units, word_pooling, dtype),
+        encoder(units + 1, sentence_pooling, dtype, bidirectional=False),
+        word_pooling=word_pooling,
+        sentence_pooling=sentence_pooling,
+        dtype=dtype,
+        **kwargs,
+    )
+
+
+class TestHierarchicalEncoderContract(ContractTests):
+    cases = [
+        Case(
+            "bigru-attention",
+            lambda units, **kw: hierarchical(units, "attention", "attention", **kw),
+            timesteps=4,
+            inner=(3,),
+        ),
+        Case(
+            "stacked-dropout-last-max",
+            lambda units, dtype=None, **kw: HierarchicalEncoder(
+                DynamicRNN(
+                    MultiRNNCell(
+                        [
+                            DropoutWrapper(
+                                PeepholeLSTMCell(units, dtype=dtype),
+                                output_rate=0.3,
+                                dtype=dtype,
+                            ),
+                            keras.layers.GRUCell(3, dtype=dtype),
+                        ],
+                        dtype=dtype,
+                    ),
+                    return_sequences=False,
+                    dtype=dtype,
+                ),
+                encoder(units, "max", dtype),
+                word_pooling="last",
+                sentence_pooling="max",
+                dtype=dtype,
+                **kw,
+            ),
+            timesteps=3,
+            inner=(4,),
+            stochastic=True,
+        ),
+    ]
+
+
+def draw_mask(data, batch, sentences, words):
+    """Hypothesis: a (batch, sentences, words) mask, with padded sentences
+    and documents, and words valid anywhere (not only as a prefix)."""
+    flags = st.lists(st.booleans(), min_size=words, max_size=words)
+    rows = st.lists(flags, min_size=sentences, max_size=sentences)
+    return np.array(data.draw(st.lists(rows, min_size=batch, max_size=batch)), bool)
+
+
+def as_numpy(x):
+    return keras.ops.convert_to_numpy(x)
+
+
+@given(
+    data=st.data(),
+    poolings=st.sampled_from(list(itertools.product(POOLINGS, POOLINGS))),
+    batch=st.integers(1, 3),
+    sentences=st.integers(1, 4),
+    words=st.integers(1, 4),
+    seed=st.integers(0, 2**16),
+)
+def test_padding_never_changes_the_document_vector(
+    data, poolings, batch, sentences, words, seed
+):
+    rng = np.random.default_rng(seed)
+    mask = draw_mask(data, batch, sentences, words)
+    x = rng.normal(size=(batch, sentences, words, 3)).astype("float32")
+    layer = hierarchical(4, *poolings)
+    clean = as_numpy(layer(np.where(mask[..., None], x, 0), mask=mask))
+    assert clean.shape == (batch, tuple(layer.compute_output_shape(x.shape))[1])
+    noisy = np.where(mask[..., None], x, rng.normal(scale=1e3, size=x.shape))
+    np.testing.assert_allclose(
+        as_numpy(layer(noisy.astype("float32"), mask=mask)), clean, rtol=1e-5, atol=1e-6
+    )
+    padded_documents = ~mask.any(axis=(1, 2))
+    assert np.all(clean[padded_documents] == 0)
+    assert np.isfinite(clean).all()
+
+
+@pytest.mark.parametrize("poolings", [("attention", "attention"), ("last", "mean")])
+def test_one_sentence_document_is_its_sentence_through_the_sentence_level(poolings):
+    x = np.random.default_rng(0).normal(size=(3, 1, 5, 2)).astype("float32")
+    mask = np.arange(5)[None, None, :] < np.array([5, 2, 1])[:, None, None]
+    layer = hierarchical(4, *poolings)
+    documents = as_numpy(layer(x, mask=mask))
+
+    word_mask = mask[:, 0]
+    encoded = layer.word_encoder(
+        np.where(word_mask[..., None], x[:, 0], 0), mask=word_mask
+    )
+    sentence = (
+        encoded
+        if poolings[0] == "last"
+        else layer.word_attention(encoded, mask=word_mask)
+    )
+    encoded = layer.sentence_encoder(keras.ops.expand_dims(sentence, 1))
+    want = as_numpy(
+        keras.ops.mean(encoded, axis=1)
+        if poolings[1] == "mean"
+        else layer.sentence_attention(encoded)
+    )
+    np.testing.assert_allclose(documents, want, rtol=1e-5, atol=1e-6)
+
+
+def test_equals_time_distributed_word_level():
+    """The reshape trick computes what a loop over sentences computes."""
+    words = keras.Sequential(
+        [keras.layers.GRU(5, return_sequences=True), AttentionPooling(name="att")]
+    )
+    sentences = keras.layers.GRU(4)
+    layer = HierarchicalEncoder(
+        words.layers[0], sentences, word_pooling="attention", sentence_pooling="last"
+    )
+    x = np.random.default_rng(1).normal(size=(2, 3, 4, 6)).astype("float32")
+    got = as_numpy(layer(x))
+    words.build((None, 4, 6))
+    words.layers[1].set_weights(layer.word_attention.get_weights())
+    inputs = keras.Input((3, 4, 6))
+    reference = keras.Model(
+        inputs, sentences(keras.layers.TimeDistributed(words)(inputs))
+    )
+    np.testing.assert_allclose(as_numpy(reference(x)), got, rtol=1e-5, atol=1e-6)
+
+
+class MaskedIdentity(keras.layers.Identity):
+    def call(self, inputs, mask=None):
+        return inputs
+
+
+def test_max_and_mean_pool_only_valid_words():
+    x = np.array([[[[1.0], [-5.0], [9.0]], [[-2.0], [-3.0], [0.0]]]], "float32")
+    mask = np.array([[[True, True, False], [True, True, False]]])
+    for pooling, want in (("max", [1.0, -2.0]), ("mean", [-2.0, -2.5])):
+        layer = HierarchicalEncoder(  # no RNN: identities show the pooling itself
+            MaskedIdentity(),
+            MaskedIdentity(),
+            word_pooling=pooling,
+            sentence_pooling="mean",
+        )
+        # Sentence level: the mean over both sentences of the pooled words.
+        np.testing.assert_allclose(as_numpy(layer(x, mask=mask)), [[np.mean(want)]])
+
+
+def test_fully_padded_sentences_and_documents_train_without_nan():
+    vocabulary = 9
+    ids = np.random.default_rng(0).integers(1, vocabulary, size=(4, 3, 5))
+    ids[0, 1:] = 0  # padded sentences
+    ids[1] = 0  # a padded document
+    ids[2, :, 3:] = 0  # padded words
+    inputs = keras.Input((3, 5), dtype="int32")
+    embedded = keras.layers.Embedding(vocabulary, 4, mask_zero=True)(inputs)
+    documents = hierarchical(3, "attention", "max")(embedded)
+    model = keras.Model(inputs, keras.layers.Dense(1)(documents))
+    model.compile(optimizer=keras.optimizers.SGD(0.1), loss="mse")
+    history = model.fit(ids, np.ones((4, 1)), epochs=2, verbose=0)
+    assert np.isfinite(history.history["loss"]).all()
+    for weight in model.trainable_weights:
+        assert np.isfinite(as_numpy(weight)).all(), weight.path
+    document_vectors = keras.Model(inputs, documents).predict(ids, verbose=0)
+    assert np.all(document_vectors[1] == 0)
+
+
+@pytest.mark.parametrize(
+    "make, error, message",
+    [
+        (
+            lambda: hierarchical(2, "mean", "sum"),
+            ValueError,
+            r"`sentence_pooling` must be one of \('last', 'mean', 'max', 'attention'\). Received: sentence_pooling='sum'",
+        ),
+        (
+            lambda: HierarchicalEncoder("gru", keras.layers.GRU(2)),
+            TypeError,
+            r"`word_encoder` must be a Keras layer.*Received: word_encoder='gru'",
+        ),
+        (
+            lambda: hierarchical(2, "mean", "mean", attention_units=0),
+            ValueError,
+            r"Received: attention_units=0",
+        ),
+    ],
+)
+def test_bad_arguments(make, error, message):
+    with pytest.raises(error, match=message):
+        make()
+
+
+def test_an_encoder_without_masks_is_refused():
+    with pytest.raises(
+        ValueError,
+        match=r"`sentence_encoder` must be a layer whose `call` takes a `mask`.*Identity",
+    ):
+        HierarchicalEncoder(
+            keras.layers.GRU(2), keras.layers.Identity(), word_pooling="last"
+        )
+
+
+def test_the_same_encoder_twice_is_refused():
+    gru = keras.layers.GRU(2, return_sequences=True)
+    with pytest.raises(
+        ValueError, match="two different layers.*Received the same layer twice"
+    ):
+        HierarchicalEncoder(gru, gru)
+
+
+@pytest.mark.parametrize(
+    "word, pooling, message",
+    [
+        (
+            keras.layers.GRU(2),
+            "attention",
+            r"word_pooling='attention' needs a word_encoder that returns one tensor with return_sequences=True",
+        ),
+        (
+            keras.layers.GRU(2, return_sequences=True),
+            "last",
+            r"word_pooling='last' needs a word_encoder .* return_sequences=False",
+        ),
+        (
+            keras.layers.GRU(2, return_sequences=True, return_state=True),
+            "mean",
+            r"without return_state",
+        ),
+    ],
+)
+def test_encoder_output_must_suit_the_pooling(word, pooling, message):
+    layer = HierarchicalEncoder(
+        word, keras.layers.GRU(2), word_pooling=pooling, sentence_pooling="last"
+    )
+    with pytest.raises(ValueError, match=message):
+        layer(np.ones((1, 2, 3, 4), "float32"))
+
+
+def test_bad_inputs():
+    layer = hierarchical(2, "mean", "mean")
+    with pytest.raises(
+        ValueError,
+        match=r"\(batch, sentences, words, features\).*Received: input_shape=\(1, 2, 3\).*Embedding\(vocabulary, dim, mask_zero=True\) first",
+    ):
+        layer(np.ones((1, 2, 3), "float32"))
+    with pytest.raises(ValueError, match=r"Received: input_shape=\(1, 2, 3, 4, 5\)"):
+        hierarchical(2, "mean", "mean")(np.ones((1, 2, 3, 4, 5), "float32"))
+    with pytest.raises(
+        ValueError,
+        match=r"expects `mask` of shape \(batch, sentences, words\) = \(1, 2, 3\).*Received: mask.shape=\(1, 2\)",
+    ):
+        layer(np.ones((1, 2, 3, 4), "float32"), mask=np.ones((1, 2), bool))
+    with pytest.raises(TypeError, match="Embed token ids first"):
+        hierarchical(2, "mean", "mean")(np.ones((1, 2, 3, 4), "int32"))
