@@ -63,18 +63,17 @@ class AttentionPooling(keras.layers.Layer):
         a tuple `(pooled, weights)` with weights `(batch, timesteps)`.
 
     Examples:
-
-    >>> import numpy as np, keras, keras_rnnkit
-    >>> pooling = keras_rnnkit.AttentionPooling(8)
-    >>> x = np.random.default_rng(0).normal(size=(2, 5, 3)).astype("float32")
-    >>> mask = np.array([[True] * 5, [True, True, False, False, False]])
-    >>> pooled, weights = pooling(x, mask=mask, return_weights=True)
-    >>> tuple(pooled.shape), tuple(weights.shape)
-    ((2, 3), (2, 5))
-    >>> np.round(keras.ops.convert_to_numpy(weights).sum(axis=1), 5)
-    array([1., 1.], dtype=float32)
-    >>> keras.ops.convert_to_numpy(weights)[1, 2:]
-    array([0., 0., 0.], dtype=float32)
+        >>> import numpy as np, keras, keras_rnnkit
+        >>> pooling = keras_rnnkit.AttentionPooling(8)
+        >>> x = np.random.default_rng(0).normal(size=(2, 5, 3)).astype("float32")
+        >>> mask = np.array([[True] * 5, [True, True, False, False, False]])
+        >>> pooled, weights = pooling(x, mask=mask, return_weights=True)
+        >>> tuple(pooled.shape), tuple(weights.shape)
+        ((2, 3), (2, 5))
+        >>> np.round(keras.ops.convert_to_numpy(weights).sum(axis=1), 5)
+        array([1., 1.], dtype=float32)
+        >>> keras.ops.convert_to_numpy(weights)[1, 2:]
+        array([0., 0., 0.], dtype=float32)
     """
 
     def __init__(

@@ -80,14 +80,13 @@ class BidirectionalEncoder(keras.layers.Layer):
         every state the concatenation of its forward and backward values.
 
     Examples:
-
-    >>> import numpy as np, keras, keras_rnnkit
-    >>> encoder = keras_rnnkit.BidirectionalEncoder(
-    ...     keras.layers.LSTMCell(8), return_state=True)
-    >>> x = np.ones((2, 5, 3), "float32")
-    >>> outputs, h, c = encoder(x, sequence_length=np.array([5, 3]))
-    >>> tuple(outputs.shape), tuple(h.shape), tuple(c.shape)
-    ((2, 5, 16), (2, 16), (2, 16))
+        >>> import numpy as np, keras, keras_rnnkit
+        >>> encoder = keras_rnnkit.BidirectionalEncoder(
+        ...     keras.layers.LSTMCell(8), return_state=True)
+        >>> x = np.ones((2, 5, 3), "float32")
+        >>> outputs, h, c = encoder(x, sequence_length=np.array([5, 3]))
+        >>> tuple(outputs.shape), tuple(h.shape), tuple(c.shape)
+        ((2, 5, 16), (2, 16), (2, 16))
     """
 
     def __init__(

@@ -87,9 +87,11 @@ class DropoutWrapper(CellWrapper):
         output_rate: Float in `[0, 1)`, fraction of output features dropped.
         variational: Boolean (default `True`): one mask per sequence.
         seed: Integer or `None`, seed of the masks.
-        input_keep_prob, state_keep_prob, output_keep_prob: TF1's spelling,
-            floats in `(0, 1]`; `keep_prob = 1 - rate`. Give at most one
-            spelling per place. Stored as rates in the config.
+        input_keep_prob: TF1's spelling of `input_rate`, a float in
+            `(0, 1]`; `keep_prob = 1 - rate`. Give at most one spelling
+            per place; rates are what the config stores.
+        state_keep_prob: TF1's spelling of `state_rate`.
+        output_keep_prob: TF1's spelling of `output_rate`.
         **kwargs: Standard layer arguments (`name`, `dtype`, ...).
 
     Call arguments:
@@ -101,16 +103,15 @@ class DropoutWrapper(CellWrapper):
         `(output, new_states)` of the wrapped cell, after dropout.
 
     Examples:
-
-    >>> import numpy as np, keras, keras_rnnkit
-    >>> cell = keras_rnnkit.DropoutWrapper(
-    ...     keras.layers.GRUCell(8), input_rate=0.2, output_rate=0.5, seed=1)
-    >>> layer = keras.layers.RNN(cell)
-    >>> x = np.ones((4, 5, 3), "float32")
-    >>> bool(np.allclose(layer(x), layer(x)))  # inference: no dropout
-    True
-    >>> bool(np.allclose(layer(x, training=True), layer(x)))
-    False
+        >>> import numpy as np, keras, keras_rnnkit
+        >>> cell = keras_rnnkit.DropoutWrapper(
+        ...     keras.layers.GRUCell(8), input_rate=0.2, output_rate=0.5, seed=1)
+        >>> layer = keras.layers.RNN(cell)
+        >>> x = np.ones((4, 5, 3), "float32")
+        >>> bool(np.allclose(layer(x), layer(x)))  # inference: no dropout
+        True
+        >>> bool(np.allclose(layer(x, training=True), layer(x)))
+        False
     """
 
     def __init__(

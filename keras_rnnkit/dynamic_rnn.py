@@ -70,16 +70,15 @@ class DynamicRNN(keras.layers.RNN):
         with `return_state`, the final states after it.
 
     Examples:
-
-    >>> import numpy as np, keras, keras_rnnkit
-    >>> layer = keras_rnnkit.DynamicRNN(
-    ...     keras.layers.GRUCell(4), return_sequences=True, return_state=True)
-    >>> x = np.ones((2, 5, 3), "float32")
-    >>> outputs, state = layer(x, sequence_length=np.array([5, 2]))
-    >>> bool(np.all(np.asarray(outputs)[1, 2:] == 0))  # zeros past length
-    True
-    >>> bool(np.allclose(state[1], outputs[1, 1]))     # state at step L - 1
-    True
+        >>> import numpy as np, keras, keras_rnnkit
+        >>> layer = keras_rnnkit.DynamicRNN(
+        ...     keras.layers.GRUCell(4), return_sequences=True, return_state=True)
+        >>> x = np.ones((2, 5, 3), "float32")
+        >>> outputs, state = layer(x, sequence_length=np.array([5, 2]))
+        >>> bool(np.all(np.asarray(outputs)[1, 2:] == 0))  # zeros past length
+        True
+        >>> bool(np.allclose(state[1], outputs[1, 1]))     # state at step L - 1
+        True
     """
 
     def __init__(

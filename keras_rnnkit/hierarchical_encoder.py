@@ -115,17 +115,16 @@ class HierarchicalEncoder(keras.layers.Layer):
         The document vectors, `(batch, units)` of the pooled sentence level.
 
     Examples:
-
-    >>> import numpy as np, keras, keras_rnnkit
-    >>> encoder = keras_rnnkit.HierarchicalEncoder(
-    ...     keras_rnnkit.BidirectionalEncoder(keras.layers.GRUCell(8)),
-    ...     keras_rnnkit.BidirectionalEncoder(keras.layers.GRUCell(6)),
-    ... )
-    >>> ids = np.array([[[4, 2, 0], [7, 0, 0]], [[3, 3, 5], [0, 0, 0]]])
-    >>> embedding = keras.layers.Embedding(10, 5, mask_zero=True)
-    >>> documents = encoder(embedding(ids))  # (2 docs, 2 sentences, 3 words)
-    >>> tuple(documents.shape)
-    (2, 12)
+        >>> import numpy as np, keras, keras_rnnkit
+        >>> encoder = keras_rnnkit.HierarchicalEncoder(
+        ...     keras_rnnkit.BidirectionalEncoder(keras.layers.GRUCell(8)),
+        ...     keras_rnnkit.BidirectionalEncoder(keras.layers.GRUCell(6)),
+        ... )
+        >>> ids = np.array([[[4, 2, 0], [7, 0, 0]], [[3, 3, 5], [0, 0, 0]]])
+        >>> embedding = keras.layers.Embedding(10, 5, mask_zero=True)
+        >>> documents = encoder(embedding(ids))  # (2 docs, 2 sentences, 3 words)
+        >>> tuple(documents.shape)
+        (2, 12)
     """
 
     def __init__(

@@ -51,17 +51,16 @@ class MultiRNNCell(keras.layers.Layer, DropoutRNNCell):
         `(last_output, new_states)`, states in the same layout as `states`.
 
     Examples:
-
-    >>> import numpy as np, keras, keras_rnnkit
-    >>> cell = keras_rnnkit.MultiRNNCell(
-    ...     [keras.layers.LSTMCell(8), keras.layers.GRUCell(4)],
-    ...     state_is_tuple=False)
-    >>> cell.state_size  # h and c of the LSTM, h of the GRU
-    20
-    >>> output, state = keras.layers.RNN(cell, return_state=True)(
-    ...     np.ones((2, 5, 3), "float32"))
-    >>> tuple(output.shape), tuple(state.shape)
-    ((2, 4), (2, 20))
+        >>> import numpy as np, keras, keras_rnnkit
+        >>> cell = keras_rnnkit.MultiRNNCell(
+        ...     [keras.layers.LSTMCell(8), keras.layers.GRUCell(4)],
+        ...     state_is_tuple=False)
+        >>> cell.state_size  # h and c of the LSTM, h of the GRU
+        20
+        >>> output, state = keras.layers.RNN(cell, return_state=True)(
+        ...     np.ones((2, 5, 3), "float32"))
+        >>> tuple(output.shape), tuple(state.shape)
+        ((2, 4), (2, 20))
     """
 
     def __init__(self, cells, state_is_tuple=True, **kwargs):

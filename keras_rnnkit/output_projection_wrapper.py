@@ -27,8 +27,10 @@ class OutputProjectionWrapper(CellWrapper):
         use_bias: Boolean (default `True`; TF1 always had a bias).
         kernel_initializer: Default `"glorot_uniform"`.
         bias_initializer: Default `"zeros"`.
-        kernel_regularizer, bias_regularizer: Optional regularizers.
-        kernel_constraint, bias_constraint: Optional constraints.
+        kernel_regularizer: Optional regularizer of the kernel.
+        bias_regularizer: Optional regularizer of the bias.
+        kernel_constraint: Optional constraint on the kernel.
+        bias_constraint: Optional constraint on the bias.
         **kwargs: Standard layer arguments (`name`, `dtype`, ...).
 
     Call arguments:
@@ -40,12 +42,11 @@ class OutputProjectionWrapper(CellWrapper):
         `(projected_output, new_states)`.
 
     Examples:
-
-    >>> import numpy as np, keras, keras_rnnkit
-    >>> cell = keras_rnnkit.OutputProjectionWrapper(keras.layers.LSTMCell(16), 1)
-    >>> layer = keras.layers.RNN(cell, return_sequences=True)
-    >>> tuple(layer(np.ones((2, 20, 3), "float32")).shape)
-    (2, 20, 1)
+        >>> import numpy as np, keras, keras_rnnkit
+        >>> cell = keras_rnnkit.OutputProjectionWrapper(keras.layers.LSTMCell(16), 1)
+        >>> layer = keras.layers.RNN(cell, return_sequences=True)
+        >>> tuple(layer(np.ones((2, 20, 3), "float32")).shape)
+        (2, 20, 1)
     """
 
     def __init__(

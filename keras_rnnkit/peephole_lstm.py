@@ -28,16 +28,11 @@ class PeepholeLSTM(DynamicRNN):
     `keras.layers.LSTM`) or is zero with `zero_output_for_mask=True` (TF1's
     behaviour); the last output is always the last valid step's.
 
+    The arguments from `use_peepholes` to `seed` in the signature are
+    `PeepholeLSTMCell`'s and are passed to it; see there.
+
     Args:
         units: Positive integer, size of the cell state.
-        use_peepholes, cell_clip, num_proj, proj_clip, forget_bias,
-        activation, recurrent_activation, use_bias, kernel_initializer,
-        recurrent_initializer, bias_initializer, unit_forget_bias,
-        peephole_initializer, projection_initializer, kernel_regularizer,
-        recurrent_regularizer, bias_regularizer, peephole_regularizer,
-        projection_regularizer, kernel_constraint, recurrent_constraint,
-        bias_constraint, peephole_constraint, projection_constraint, dropout,
-        recurrent_dropout, seed: Passed to `PeepholeLSTMCell`.
         activity_regularizer: Regularizer applied to the layer's output.
         return_sequences: Boolean (default `False`): return the output of
             every step, `(batch, timesteps, output_size)`, instead of the
@@ -70,15 +65,14 @@ class PeepholeLSTM(DynamicRNN):
         `[output, h, c]`.
 
     Examples:
-
-    >>> import numpy as np, keras, keras_rnnkit
-    >>> model = keras.Sequential([
-    ...     keras.Input((None, 3)),
-    ...     keras_rnnkit.PeepholeLSTM(16, num_proj=8, cell_clip=5.0),
-    ...     keras.layers.Dense(1),
-    ... ])
-    >>> model.predict(np.zeros((4, 7, 3)), verbose=0).shape
-    (4, 1)
+        >>> import numpy as np, keras, keras_rnnkit
+        >>> model = keras.Sequential([
+        ...     keras.Input((None, 3)),
+        ...     keras_rnnkit.PeepholeLSTM(16, num_proj=8, cell_clip=5.0),
+        ...     keras.layers.Dense(1),
+        ... ])
+        >>> model.predict(np.zeros((4, 7, 3)), verbose=0).shape
+        (4, 1)
     """
 
     def __init__(

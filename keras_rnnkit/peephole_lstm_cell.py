@@ -87,10 +87,16 @@ class PeepholeLSTMCell(keras.layers.Layer, DropoutRNNCell):
             Default: `"glorot_uniform"` (TF1's default initializer).
         projection_initializer: Initializer of the projection matrix.
             Default: `"glorot_uniform"`.
-        kernel_regularizer, recurrent_regularizer, bias_regularizer,
-        peephole_regularizer, projection_regularizer: Optional regularizers.
-        kernel_constraint, recurrent_constraint, bias_constraint,
-        peephole_constraint, projection_constraint: Optional constraints.
+        kernel_regularizer: Optional regularizer of `kernel`.
+        recurrent_regularizer: Optional regularizer of `recurrent_kernel`.
+        bias_regularizer: Optional regularizer of `bias`.
+        peephole_regularizer: Optional regularizer of the peephole vectors.
+        projection_regularizer: Optional regularizer of `projection_kernel`.
+        kernel_constraint: Optional constraint on `kernel`.
+        recurrent_constraint: Optional constraint on `recurrent_kernel`.
+        bias_constraint: Optional constraint on `bias`.
+        peephole_constraint: Optional constraint on the peephole vectors.
+        projection_constraint: Optional constraint on `projection_kernel`.
         dropout: Float in `[0, 1)`. Fraction of the input features dropped
             (one mask per sequence, reused at every step; training only).
         recurrent_dropout: Float in `[0, 1)`. Fraction of the `h` features
@@ -109,13 +115,12 @@ class PeepholeLSTMCell(keras.layers.Layer, DropoutRNNCell):
         A tuple `(output, [h, c])`; `output` is the new `h`.
 
     Examples:
-
-    >>> import numpy as np, keras, keras_rnnkit
-    >>> cell = keras_rnnkit.PeepholeLSTMCell(8, num_proj=4, cell_clip=3.0)
-    >>> layer = keras.layers.RNN(cell, return_state=True)
-    >>> output, h, c = layer(np.ones((2, 5, 3), "float32"))
-    >>> tuple(output.shape), tuple(h.shape), tuple(c.shape)
-    ((2, 4), (2, 4), (2, 8))
+        >>> import numpy as np, keras, keras_rnnkit
+        >>> cell = keras_rnnkit.PeepholeLSTMCell(8, num_proj=4, cell_clip=3.0)
+        >>> layer = keras.layers.RNN(cell, return_state=True)
+        >>> output, h, c = layer(np.ones((2, 5, 3), "float32"))
+        >>> tuple(output.shape), tuple(h.shape), tuple(c.shape)
+        ((2, 4), (2, 4), (2, 8))
     """
 
     def __init__(

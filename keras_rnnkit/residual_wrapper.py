@@ -28,11 +28,10 @@ class ResidualWrapper(CellWrapper):
         `(inputs + cell_output, new_states)`.
 
     Examples:
-
-    >>> import numpy as np, keras, keras_rnnkit
-    >>> cell = keras_rnnkit.ResidualWrapper(keras.layers.GRUCell(4))
-    >>> tuple(keras.layers.RNN(cell)(np.ones((2, 3, 4), "float32")).shape)
-    (2, 4)
+        >>> import numpy as np, keras, keras_rnnkit
+        >>> cell = keras_rnnkit.ResidualWrapper(keras.layers.GRUCell(4))
+        >>> tuple(keras.layers.RNN(cell)(np.ones((2, 3, 4), "float32")).shape)
+        (2, 4)
     """
 
     def build(self, input_shape):

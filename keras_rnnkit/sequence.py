@@ -17,13 +17,12 @@ def lengths_to_mask(lengths, maxlen):
         A boolean tensor of shape `(batch, maxlen)`.
 
     Examples:
-
-    >>> import numpy as np
-    >>> from keras_rnnkit import lengths_to_mask
-    >>> np.asarray(lengths_to_mask(np.array([2, 0, 3]), 3))
-    array([[ True,  True, False],
-           [False, False, False],
-           [ True,  True,  True]])
+        >>> import numpy as np
+        >>> from keras_rnnkit import lengths_to_mask
+        >>> np.asarray(lengths_to_mask(np.array([2, 0, 3]), 3))
+        array([[ True,  True, False],
+               [False, False, False],
+               [ True,  True,  True]])
     """
     lengths = ops.convert_to_tensor(lengths)
     steps = ops.arange(maxlen, dtype=lengths.dtype)
@@ -78,13 +77,12 @@ def reverse_valid(x, mask):
         A tensor shaped like `x`.
 
     Examples:
-
-    >>> import numpy as np
-    >>> from keras_rnnkit import reverse_valid
-    >>> x = np.arange(1, 5, dtype="float32").reshape(1, 4, 1)
-    >>> mask = np.array([[True, True, True, False]])
-    >>> np.asarray(reverse_valid(x, mask))[0, :, 0]
-    array([3., 2., 1., 4.], dtype=float32)
+        >>> import numpy as np
+        >>> from keras_rnnkit import reverse_valid
+        >>> x = np.arange(1, 5, dtype="float32").reshape(1, 4, 1)
+        >>> mask = np.array([[True, True, True, False]])
+        >>> np.asarray(reverse_valid(x, mask))[0, :, 0]
+        array([3., 2., 1., 4.], dtype=float32)
     """
     steps, order, count = _valid_order(mask)
     length = count[:, -1:]

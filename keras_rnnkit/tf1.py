@@ -11,22 +11,21 @@ reorder, split and fold the difference of forget biases into the stored
 bias, so that both cells compute the same numbers.
 
 Examples:
-
->>> import numpy as np, keras_rnnkit
->>> from keras_rnnkit import tf1
->>> rng = np.random.default_rng(0)
->>> variables = {  # what a TF1 checkpoint holds for input 3, units 4
-...     "kernel": rng.normal(size=(3 + 4, 16)),
-...     "bias": rng.normal(size=(16,)),
-...     "w_i_diag": rng.normal(size=(4,)),
-...     "w_f_diag": rng.normal(size=(4,)),
-...     "w_o_diag": rng.normal(size=(4,)),
-... }
->>> cell = keras_rnnkit.PeepholeLSTMCell(4)
->>> tf1.set_lstm_weights(cell, variables, forget_bias=1.0)
->>> back = tf1.get_lstm_weights(cell, forget_bias=1.0)
->>> bool(np.allclose(back["kernel"], variables["kernel"]))
-True
+    >>> import numpy as np, keras_rnnkit
+    >>> from keras_rnnkit import tf1
+    >>> rng = np.random.default_rng(0)
+    >>> variables = {  # what a TF1 checkpoint holds for input 3, units 4
+    ...     "kernel": rng.normal(size=(3 + 4, 16)),
+    ...     "bias": rng.normal(size=(16,)),
+    ...     "w_i_diag": rng.normal(size=(4,)),
+    ...     "w_f_diag": rng.normal(size=(4,)),
+    ...     "w_o_diag": rng.normal(size=(4,)),
+    ... }
+    >>> cell = keras_rnnkit.PeepholeLSTMCell(4)
+    >>> tf1.set_lstm_weights(cell, variables, forget_bias=1.0)
+    >>> back = tf1.get_lstm_weights(cell, forget_bias=1.0)
+    >>> bool(np.allclose(back["kernel"], variables["kernel"]))
+    True
 """
 
 import numpy as np
@@ -122,13 +121,12 @@ def set_lstm_weights(cell, variables, forget_bias=1.0):
             shape does not fit the cell.
 
     Examples:
-
-    >>> import numpy as np, keras_rnnkit
-    >>> cell = keras_rnnkit.PeepholeLSTMCell(2, use_peepholes=False)
-    >>> keras_rnnkit.tf1.set_lstm_weights(
-    ...     cell, {"kernel": np.zeros((5, 8)), "bias": np.zeros(8)})
-    >>> tuple(cell.kernel.shape), tuple(cell.recurrent_kernel.shape)
-    ((3, 8), (2, 8))
+        >>> import numpy as np, keras_rnnkit
+        >>> cell = keras_rnnkit.PeepholeLSTMCell(2, use_peepholes=False)
+        >>> keras_rnnkit.tf1.set_lstm_weights(
+        ...     cell, {"kernel": np.zeros((5, 8)), "bias": np.zeros(8)})
+        >>> tuple(cell.kernel.shape), tuple(cell.recurrent_kernel.shape)
+        ((3, 8), (2, 8))
     """
     cell = _cell_of(cell)
     variables = _canonical(variables)
