@@ -1,0 +1,5 @@
+import sys
+
+from keras_rnnkit.recipes import main
+
+sys.exit(main())

