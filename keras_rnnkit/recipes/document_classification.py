@@ -177,7 +177,10 @@ def run(quick=False, out="runs/document-classification", epochs=None, seed=0):
                 f"{result['loss']:.3f}  ({result['epochs']} epochs, "
                 f"{result['seconds']:.0f} s of training)"
             )
-        print(f"{'TF-IDF+SVM':12s} accuracy {svm:.3f}  (word 1-2-grams, same words)")
+        print(
+            f"{'TF-IDF+SVM':12s} accuracy {svm:.3f}  (word 1-2-grams, same words; "
+            "fitted on training + validation articles)"
+        )
         plots = [
             _common.plot_confusion_matrix(
                 matrix,

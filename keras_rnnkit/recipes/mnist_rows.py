@@ -94,7 +94,8 @@ def run(quick=False, out="runs/mnist-rows", epochs=None, seed=0):
         images, labels = load_mnist_subset()
         train, fit_part, validation, test = split(images, labels, seed, quick)
         print(
-            f"{len(images)} images; train {len(fit_part[0])}, validation "
+            f"{len(train[0]) + len(test[0])} images; train {len(fit_part[0])}, "
+            f"validation "
             f"{len(validation[0])} (early stopping), test {len(test[0])}; "
             "stratified"
         )
