@@ -45,7 +45,7 @@ def droppable_states(cell):
         base = base.cell
     if isinstance(base, _LSTM_CELLS):
         return [True, False]  # [h, c]
-    plan = getattr(base, "droppable_states", None)
+    plan = getattr(base, "_droppable_states", None)
     if plan is not None:  # MultiRNNCell: per layer, or whole if concatenated
         return plan(droppable_states)
     if isinstance(base, keras.layers.StackedRNNCells):

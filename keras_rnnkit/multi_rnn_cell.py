@@ -95,7 +95,7 @@ class MultiRNNCell(keras.layers.Layer, DropoutRNNCell):
     def output_size(self):
         return output_size(self.cells[-1])
 
-    def droppable_states(self, plan):
+    def _droppable_states(self, plan):
         """Per-cell `plan(cell)` for DropoutWrapper's state dropout; when the
         states are concatenated, the one tensor is dropped as a whole."""
         return [plan(cell) for cell in self.cells] if self.state_is_tuple else True

@@ -79,23 +79,47 @@ def test_split_is_stratified_and_disjoint():
 def test_model_reads_final_states_of_both_layers():
     from keras_rnnkit.recipes import news_classification as news
 
-    model = news.build_model(50, 60, 70, 10)
+    model = news.build_model(50, 60, 10)
     x = np.zeros((3, news.MAX_LENGTH), "int32")
     x[:, :4] = 5
-    probabilities = np.asarray(model.predict([x, x, x], verbose=0))
+    probabilities = np.asarray(model.predict([x, x], verbose=0))
     assert probabilities.shape == (3, 10)
     np.testing.assert_allclose(probabilities.sum(-1), 1, rtol=1e-5)
     # the same prediction twice: token dropout is off outside training
-    np.testing.assert_allclose(model.predict([x, x, x], verbose=0), probabilities)
-    # the dense layer reads both GRU layers' states, concatenated, and the
-    # mean of the three embeddings (the bag of n-grams)
-    bag = 3 * news.EMBEDDING_DIM
+    np.testing.assert_allclose(model.predict([x, x], verbose=0), probabilities)
+    # the dense layer reads both GRU layers' states, concatenated
     assert model.get_layer("rnn").output[1].shape == (None, 2 * news.UNITS)
-    assert model.get_layer("bag").output.shape == (None, bag)
-    assert model.get_layer("fc1").kernel.shape == (
-        2 * news.UNITS + bag,
-        2 * news.UNITS,
+    assert model.get_layer("fc1").kernel.shape == (2 * news.UNITS, 2 * news.UNITS)
+
+
+def test_bag_of_ngrams_and_its_embeddings_start_the_rnn():
+    from keras_rnnkit.recipes import news_classification as news
+
+    bag = news.build_bag(50, 60, 70, 10)
+    x = np.zeros((2, news.MAX_LENGTH), "int32")
+    x[0, :3] = [7, 8, 9]
+    x[1, :2] = [8, 7]
+    probabilities = np.asarray(bag.predict([x, x, x], verbose=0))
+    np.testing.assert_allclose(probabilities.sum(-1), 1, rtol=1e-5)
+    # a bag: the order of the tokens does not matter, the padding is left out
+    y = x.copy()
+    y[0, :3] = [9, 7, 8]
+    np.testing.assert_allclose(
+        bag.predict([y, y, y], verbose=0)[0], probabilities[0], rtol=1e-5
     )
+    assert bag.get_layer("bag").output.shape == (None, 3 * news.EMBEDDING_DIM)
+    tables = [
+        bag.get_layer(f"{name}_embedding").get_weights()[0]
+        for name in ("chars", "bigrams")
+    ]
+    model = news.build_model(50, 60, 10, embeddings=tables)
+    for name, table in zip(("chars", "bigrams"), tables, strict=True):
+        layer = model.get_layer(f"{name}_embedding")
+        np.testing.assert_array_equal(layer.get_weights()[0], table)
+        assert layer.trainable  # fine-tuned in stage 2
+    # without tables the RNN's embeddings are random (not the bag's)
+    fresh = news.build_model(50, 60, 10).get_layer("chars_embedding")
+    assert not np.allclose(fresh.get_weights()[0], tables[0])
 
 
 @pytest.mark.slow
@@ -110,7 +134,10 @@ def test_quick_run(tmp_path):
             assert math.isfinite(value), key
     assert 0 <= figures["test_accuracy"] <= 1
     assert 0 <= figures["macro_f1"] <= 1 and figures["test_loss"] > 0
-    assert figures["epochs"] == 1
+    assert figures["epochs"] == figures["bag_epochs"] == 1
+    assert figures["models"] == 1
+    for key in ("rnn_accuracy", "bag_accuracy"):
+        assert 0 <= figures[key] <= 1, key
     # the SVM on 1,200 training titles is far above chance
     assert figures["svm_accuracy"] > 0.6
     assert [pathlib.Path(p).name for p in figures["plots"]] == [
