@@ -96,39 +96,54 @@ def test_bag_of_ngrams_and_its_embeddings_start_the_rnn():
     from keras_rnnkit.recipes import news_classification as news
 
     bag = news.build_bag(50, 60, 70, 10)
-    x = np.zeros((2, news.MAX_LENGTH), "int32")
+    x = np.zeros((3, news.MAX_LENGTH), "int32")
     x[0, :3] = [7, 8, 9]
-    x[1, :2] = [8, 7]
+    x[1, :3] = [9, 7, 8]  # the same tokens in another order
+    x[2, :6] = [7, 8, 9, 7, 8, 9]  # twice: the same mean, if padding is left out
     probabilities = np.asarray(bag.predict([x, x, x], verbose=0))
     np.testing.assert_allclose(probabilities.sum(-1), 1, rtol=1e-5)
-    # a bag: the order of the tokens does not matter, the padding is left out
-    y = x.copy()
-    y[0, :3] = [9, 7, 8]
-    np.testing.assert_allclose(
-        bag.predict([y, y, y], verbose=0)[0], probabilities[0], rtol=1e-5
-    )
+    np.testing.assert_allclose(probabilities[1], probabilities[0], rtol=1e-5)
+    np.testing.assert_allclose(probabilities[2], probabilities[0], rtol=1e-5)
+    other = x.copy()
+    other[0, :3] = [7, 8, 10]
+    assert not np.allclose(bag.predict([other] * 3, verbose=0)[0], probabilities[0])
     assert bag.get_layer("bag").output.shape == (None, 3 * news.EMBEDDING_DIM)
     tables = [
-        bag.get_layer(f"{name}_embedding").get_weights()[0]
-        for name in ("chars", "bigrams")
+        np.random.default_rng(k).normal(size=(n, news.EMBEDDING_DIM)).astype("float32")
+        for k, n in enumerate((50, 60))
     ]
     model = news.build_model(50, 60, 10, embeddings=tables)
     for name, table in zip(("chars", "bigrams"), tables, strict=True):
         layer = model.get_layer(f"{name}_embedding")
         np.testing.assert_array_equal(layer.get_weights()[0], table)
         assert layer.trainable  # fine-tuned in stage 2
-    # without tables the RNN's embeddings are random (not the bag's)
-    fresh = news.build_model(50, 60, 10).get_layer("chars_embedding")
-    assert not np.allclose(fresh.get_weights()[0], tables[0])
 
 
 @pytest.mark.slow
-def test_quick_run(tmp_path):
+def test_quick_run(tmp_path, monkeypatch):
     _titles()
     pytest.importorskip("sklearn")
     from keras_rnnkit.recipes import news_classification as news
 
+    built = {}  # the models run() builds, and the tables the GRU gets
+
+    def build_bag(*args, **kwargs):
+        built["bag"] = original_bag(*args, **kwargs)
+        return built["bag"]
+
+    def build_model(*args, embeddings=None, **kwargs):
+        built["embeddings"] = embeddings
+        return original_model(*args, embeddings=embeddings, **kwargs)
+
+    original_bag, original_model = news.build_bag, news.build_model
+    monkeypatch.setattr(news, "build_bag", build_bag)
+    monkeypatch.setattr(news, "build_model", build_model)
     figures = news.run(quick=True, out=tmp_path)
+    # stage 2 starts from the *trained* bag's character and bigram tables
+    for name, table in zip(("chars", "bigrams"), built["embeddings"], strict=True):
+        np.testing.assert_array_equal(
+            built["bag"].get_layer(f"{name}_embedding").get_weights()[0], table
+        )
     for key, value in figures.items():
         if key != "plots":
             assert math.isfinite(value), key

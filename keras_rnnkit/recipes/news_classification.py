@@ -405,15 +405,19 @@ def run(quick=False, out="runs/news-classification", epochs=None, seed=0):
     }
     for member in range(members):
         line = []
-        for kind in ("bag", "rnn"):
+        for kind, label in (("bag", "bag"), ("rnn", "GRU")):
             h = histories[kind][member].history["val_accuracy"]
             best = int(np.argmax(h))
             line.append(
-                f"{kind} {len(h)} epochs, epoch {best + 1} restored "
-                f"(validation {h[best]:.3f})"
+                f"{label} {len(h)} epoch{'s' if len(h) > 1 else ''}, "
+                f"epoch {best + 1} restored (validation {h[best]:.3f})"
             )
         print(f"model {member + 1}: " + "; ".join(line))
-    print(f"{timer.seconds:.1f} s of training")
+    print(
+        "the history plot shows the label-smoothed training loss of the first "
+        "GRU; the test loss above is that of the averaged probabilities"
+    )
+    print(f"{timer.seconds:.1f} s of training and prediction")
     print(f"plots: {', '.join(map(str, plots))}; {total.seconds:.1f} s in all")
     return {
         "test_accuracy": accuracy,
