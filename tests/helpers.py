@@ -2,6 +2,7 @@
 
 import keras
 import numpy as np
+import pytest
 
 from keras_rnnkit import (
     DropoutWrapper,
@@ -160,3 +161,14 @@ def compare_with_tf1(oracle, spec, inputs, lengths, training=False, atol=1e-5):
     for index, expected in zip(order, want["state"], strict=True):
         np.testing.assert_allclose(states[index], expected, rtol=1e-5, atol=atol)
     return layer
+
+
+def load_or_skip(loader, *args, **kwargs):
+    """`loader(*args, **kwargs)` from `keras_rnnkit.datasets`, or a skip that
+    says which data set is missing and why (what to install, what failed)."""
+    from keras_rnnkit.datasets import DatasetNotAvailable
+
+    try:
+        return loader(*args, **kwargs)
+    except DatasetNotAvailable as e:
+        pytest.skip(f"{loader.__name__}: data set not available: {e}")

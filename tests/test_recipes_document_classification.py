@@ -5,16 +5,14 @@ import pathlib
 
 import numpy as np
 import pytest
+from helpers import load_or_skip
 
 from keras_rnnkit import datasets
 from keras_rnnkit.recipes import document_classification as recipe
 
 
 def _articles(**kwargs):
-    try:
-        return datasets.load_news_articles(**kwargs)
-    except datasets.DatasetNotAvailable as e:
-        pytest.skip(f"data set not available: {e}")
+    return load_or_skip(datasets.load_news_articles, **kwargs)
 
 
 def test_load_news_articles():

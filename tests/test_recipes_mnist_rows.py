@@ -5,15 +5,13 @@ import pathlib
 
 import numpy as np
 import pytest
+from helpers import load_or_skip
 
 from keras_rnnkit import datasets
 
 
 def _mnist():
-    try:
-        return datasets.load_mnist_subset()
-    except datasets.DatasetNotAvailable as e:
-        pytest.skip(f"data set not installed: {e}")
+    return load_or_skip(datasets.load_mnist_subset)
 
 
 def test_load_mnist_subset():

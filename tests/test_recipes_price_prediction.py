@@ -5,20 +5,14 @@ import pathlib
 
 import numpy as np
 import pytest
+from helpers import load_or_skip
 
 from keras_rnnkit import datasets
 from keras_rnnkit.recipes import price_prediction
 
 
-def _load(loader):
-    try:
-        return loader()
-    except datasets.DatasetNotAvailable as e:
-        pytest.skip(f"data set not installed: {e}")
-
-
 def test_load_sunspots():
-    years, values = _load(datasets.load_sunspots)
+    years, values = load_or_skip(datasets.load_sunspots)
     assert len(years) == len(values) == 309
     np.testing.assert_array_equal(years, np.arange(1700, 2009))
     assert values.dtype == np.float64
@@ -27,7 +21,7 @@ def test_load_sunspots():
 
 
 def test_load_sp500():
-    dates, close = _load(datasets.load_sp500)
+    dates, close = load_or_skip(datasets.load_sp500)
     assert len(dates) == len(close) == 5031
     assert str(dates[0]) == "1999-01-04" and str(dates[-1]) == "2018-12-31"
     assert np.all(np.diff(dates).astype(int) > 0)
@@ -68,8 +62,8 @@ def test_ar_forecast_recovers_an_exact_autoregression():
 
 @pytest.mark.slow
 def test_quick_run(tmp_path):
-    _load(datasets.load_sunspots)
-    _load(datasets.load_sp500)
+    load_or_skip(datasets.load_sunspots)
+    load_or_skip(datasets.load_sp500)
     figures = price_prediction.run(quick=True, out=tmp_path)
     for key, value in figures.items():
         if key != "plots":

@@ -5,16 +5,14 @@ import pathlib
 
 import numpy as np
 import pytest
+from helpers import load_or_skip
 
 from keras_rnnkit import datasets
 from keras_rnnkit.recipes import variable_length
 
 
 def _vowels(split):
-    try:
-        return datasets.load_japanese_vowels(split)
-    except datasets.DatasetNotAvailable as e:
-        pytest.skip(f"data set not installed: {e}")
+    return load_or_skip(datasets.load_japanese_vowels, split)
 
 
 def test_load_japanese_vowels():

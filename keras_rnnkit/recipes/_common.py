@@ -45,6 +45,14 @@ def pyplot():
     return plt
 
 
+def save_figure(fig, path):
+    """Lays out `fig`, saves it as a PNG at `path` and closes it; returns the Path."""
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    pyplot().close(fig)
+    return pathlib.Path(path)
+
+
 def plot_history(history, path, metrics=("loss",), title=None):
     """Saves train/validation curves of `metrics` from a Keras History."""
     plt = pyplot()
@@ -59,10 +67,7 @@ def plot_history(history, path, metrics=("loss",), title=None):
         ax.legend()
     if title:
         fig.suptitle(title)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return pathlib.Path(path)
+    return save_figure(fig, path)
 
 
 def classification_report(y_true, y_pred, class_names):
@@ -118,10 +123,7 @@ def plot_confusion_matrix(matrix, class_names, path, title="confusion matrix"):
         color = "white" if value > limit else "black"
         ax.text(j, i, str(value), ha="center", va="center", color=color, fontsize=8)
     ax.set_title(title)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return pathlib.Path(path)
+    return save_figure(fig, path)
 
 
 class LengthBatches(keras.utils.PyDataset):
@@ -157,3 +159,19 @@ class LengthBatches(keras.utils.PyDataset):
             rest = self.batches[2:]
             self.rng.shuffle(rest)
             self.batches[2:] = rest
+
+
+def plot_report(history, matrix, class_names, out, history_title, matrix_title):
+    """Saves ``history.png`` (loss and accuracy per epoch) and
+    ``confusion_matrix.png`` under `out`; returns their paths."""
+    return [
+        plot_history(
+            history,
+            out / "history.png",
+            metrics=("loss", "accuracy"),
+            title=history_title,
+        ),
+        plot_confusion_matrix(
+            matrix, class_names, out / "confusion_matrix.png", title=matrix_title
+        ),
+    ]

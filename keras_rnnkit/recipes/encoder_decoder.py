@@ -253,9 +253,7 @@ def plot_results(history, table, path):
     axes[1].set_ylabel("exact match (greedy decoding)")
     axes[1].legend(loc="upper center", ncol=2)
     fig.suptitle("Chinese words to pinyin: BidirectionalEncoder state -> decoder")
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    _common.save_figure(fig, path)
     return path
 
 

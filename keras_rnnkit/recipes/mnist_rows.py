@@ -134,20 +134,14 @@ def run(quick=False, out="runs/mnist-rows", epochs=None, seed=0):
             f"{len(history.history['loss'])} epochs, best weights restored, "
             f"{timer.seconds:.1f} s of training"
         )
-        plots = [
-            _common.plot_history(
-                history,
-                out / "history.png",
-                metrics=("loss", "accuracy"),
-                title="MNIST row by row: BidirectionalEncoder(PeepholeLSTMCell)",
-            ),
-            _common.plot_confusion_matrix(
-                matrix,
-                CLASS_NAMES,
-                out / "confusion_matrix.png",
-                title=f"MNIST rows, test accuracy {accuracy:.3f}",
-            ),
-        ]
+        plots = _common.plot_report(
+            history,
+            matrix,
+            CLASS_NAMES,
+            out,
+            history_title="MNIST row by row: BidirectionalEncoder(PeepholeLSTMCell)",
+            matrix_title=f"MNIST rows, test accuracy {accuracy:.3f}",
+        )
     print(f"plots: {', '.join(map(str, plots))}; {total.seconds:.1f} s in all")
     return {
         "test_accuracy": accuracy,

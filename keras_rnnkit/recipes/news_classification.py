@@ -354,21 +354,15 @@ def run(quick=False, out="runs/news-classification", epochs=None, seed=0):
         with _common.Timer() as baseline_timer:
             baseline = svm_baseline(train_texts, y_train, test_texts, y_test)
         worst = min(per_class, key=lambda name: per_class[name]["f1"])
-        plots = [
-            _common.plot_history(
-                histories["rnn"][0],
-                out / "history.png",
-                metrics=("loss", "accuracy"),
-                title="THUCNews titles: MultiRNNCell(2 x DropoutWrapper(GRUCell)) "
-                "from the bag's embeddings" + (", model 1" if members > 1 else ""),
-            ),
-            _common.plot_confusion_matrix(
-                matrix,
-                class_names,
-                out / "confusion_matrix.png",
-                title=f"THUCNews titles, test accuracy {accuracy:.3f}",
-            ),
-        ]
+        plots = _common.plot_report(
+            histories["rnn"][0],
+            matrix,
+            class_names,
+            out,
+            history_title="THUCNews titles: MultiRNNCell(2 x DropoutWrapper(GRUCell)) "
+            "from the bag's embeddings" + (", model 1" if members > 1 else ""),
+            matrix_title=f"THUCNews titles, test accuracy {accuracy:.3f}",
+        )
 
     _common.header("news-classification: summary")
     grus, bags = (

@@ -159,9 +159,7 @@ def plot_per_tag(names, model_acc, baseline_acc, path):
     ax.set_ylabel("token accuracy (recall)")
     ax.set_title("test accuracy per gold tag")
     ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.3), ncol=2)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    _common.save_figure(fig, path)
     return path
 
 

@@ -163,10 +163,8 @@ def sunspots(out, quick, epochs):
         f"AR(10) {figures['sunspots_ar10_rmse']:.1f}"
     )
     ax.legend(loc="upper left")
-    fig.tight_layout()
     path = out / "sunspots_test.png"
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    _common.save_figure(fig, path)
     return figures, path
 
 
@@ -251,10 +249,8 @@ def sp500(out, quick, epochs):
         f"persistence {figures['sp500_persistence_rmse']:.1f}"
     )
     axes[1].set_title("last 60 test days")
-    fig.tight_layout()
     path = out / "sp500_test.png"
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    _common.save_figure(fig, path)
     return figures, path
 
 

@@ -211,20 +211,14 @@ def run(quick=False, out="runs/variable-length", epochs=None, seed=0):
             f"frames of a row, on average, read as data): {changed:.1%} of the "
             f"predictions change, test accuracy {ignored_accuracy:.3f}"
         )
-        plots = [
-            _common.plot_history(
-                history,
-                out / "history.png",
-                metrics=("loss", "accuracy"),
-                title="JapaneseVowels: DynamicRNN(PeepholeLSTMCell), training",
-            ),
-            _common.plot_confusion_matrix(
-                matrix,
-                CLASS_NAMES,
-                out / "confusion_matrix.png",
-                title=f"JapaneseVowels, test accuracy {accuracy:.3f}",
-            ),
-        ]
+        plots = _common.plot_report(
+            history,
+            matrix,
+            CLASS_NAMES,
+            out,
+            history_title="JapaneseVowels: DynamicRNN(PeepholeLSTMCell), training",
+            matrix_title=f"JapaneseVowels, test accuracy {accuracy:.3f}",
+        )
     print(f"plots: {', '.join(map(str, plots))}; {total.seconds:.1f} s in all")
     return {
         "test_accuracy": accuracy,

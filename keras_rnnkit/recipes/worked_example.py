@@ -126,9 +126,7 @@ def plot(hand, path):
     ax.set_ylabel("value")
     ax.set_title("Two steps of the tutorial's RNN (inputs 1, then 2)")
     ax.legend()
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    _common.save_figure(fig, path)
     return path
 
 
