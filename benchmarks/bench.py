@@ -9,10 +9,12 @@ machines drift by tens of percent between runs.
     python benchmarks/bench.py --suite peephole --backends jax --shapes small
     python benchmarks/bench.py --suite wrappers --backends tensorflow
     python benchmarks/bench.py --suite hierarchical --shapes han
+    python benchmarks/bench.py --suite torch --backends torch
 
 Suites:
   peephole  PeepholeLSTM (and with num_proj) against keras.layers.LSTM (A);
-            RNN(LSTMCell) (B) for reference.
+            RNN(LSTMCell) (B) for reference, and PeepholeLSTM without
+            peepholes (E: the layer's own cost, without the peepholes').
   wrappers  each cell wrapper around an LSTMCell against the bare cell in
             keras.layers.RNN; MultiRNNCell against keras's StackedRNNCells.
             Inputs have as many features as units (ResidualWrapper needs it).
@@ -21,11 +23,18 @@ Suites:
             sentence Bidirectional(GRU) + attention; the same layers in a
             HierarchicalEncoder (B), and with the kit's BidirectionalEncoder
             (C). Shapes: batch, sentences, words, features, units.
+  torch     on the torch backend, against plain PyTorch: a torch.nn.LSTM
+            model (A; forward + backward + Adam in PyTorch alone, no Keras)
+            next to PeepholeLSTM, the LSTM cells that compute exactly what
+            PyTorch's LSTM computes (DynamicRNN(LSTMCell),
+            PeepholeLSTM(use_peepholes=False)) and keras.layers.LSTM (K),
+            at 100, 200 and 400 steps (shapes t100, t200, t400).
 
 Each backend runs in a subprocess of its own (KERAS_BACKEND is read once).
 """
 
 import argparse
+import functools
 import os
 import statistics
 import subprocess
@@ -36,6 +45,9 @@ SHAPES = {  # batch, timesteps, features, units (notes/performance.md)
     "small": (64, 100, 32, 128),
     "large": (128, 200, 32, 256),
     "tiny": (4, 5, 3, 8),  # a smoke run for the tests, not a measurement
+    "t100": (64, 100, 32, 128),
+    "t200": (64, 200, 32, 128),
+    "t400": (64, 400, 32, 128),
 }
 HIERARCHICAL_SHAPES = {  # batch, sentences, words, features, units
     "han": (32, 15, 40, 64, 50),
@@ -63,6 +75,10 @@ def peephole_suite(units):
         "C PeepholeLSTM": (_layer(lambda: keras_rnnkit.PeepholeLSTM(units)), lstm),
         "D PeepholeLSTM num_proj=units/2": (
             _layer(lambda: keras_rnnkit.PeepholeLSTM(units, num_proj=units // 2)),
+            lstm,
+        ),
+        "E PeepholeLSTM(use_peepholes=F)": (
+            _layer(lambda: keras_rnnkit.PeepholeLSTM(units, use_peepholes=False)),
             lstm,
         ),
     }
@@ -132,10 +148,61 @@ def hierarchical_suite(units):
     }
 
 
+TORCH_LSTM = "A torch.nn.LSTM (plain PyTorch)"
+
+
+def torch_suite(units):
+    import keras
+
+    import keras_rnnkit as kit
+
+    keras_lstm = "K keras LSTM"
+    return {
+        TORCH_LSTM: (None, TORCH_LSTM),
+        "B PeepholeLSTM": (
+            _layer(lambda: kit.PeepholeLSTM(units)),
+            (TORCH_LSTM, keras_lstm),
+        ),
+        "C DynamicRNN(LSTMCell)": (
+            _layer(lambda: kit.DynamicRNN(keras.layers.LSTMCell(units))),
+            TORCH_LSTM,
+        ),
+        "D PeepholeLSTM(use_peepholes=F)": (
+            _layer(lambda: kit.PeepholeLSTM(units, use_peepholes=False)),
+            TORCH_LSTM,
+        ),
+        keras_lstm: (_layer(lambda: keras.layers.LSTM(units)), TORCH_LSTM),
+    }
+
+
+def torch_lstm_model(x, y, units):
+    """Train and predict steps of the same model in plain PyTorch."""
+    import torch
+
+    lstm = torch.nn.LSTM(x.shape[-1], units, batch_first=True)
+    head = torch.nn.Linear(units, y.shape[-1])
+    optimizer = torch.optim.Adam([*lstm.parameters(), *head.parameters()])
+    x, y = torch.from_numpy(x), torch.from_numpy(y)
+
+    def train():
+        optimizer.zero_grad()
+        _, (h, _) = lstm(x)
+        loss = torch.mean((head(h[0]) - y) ** 2)
+        loss.backward()
+        optimizer.step()
+
+    def predict():
+        with torch.no_grad():
+            return head(lstm(x)[1][0][0]).numpy()
+
+    return train, predict
+
+
 SUITES = {
     "peephole": peephole_suite,
     "wrappers": wrappers_suite,
     "hierarchical": hierarchical_suite,
+    "torch": torch_suite,
 }
 
 
@@ -156,35 +223,46 @@ def run_backend(suite, shape_names, repeats, jit_compile):
         models = SUITES[suite](units)
         compiled = {}
         for name, (make, _) in models.items():
-            inputs = keras.Input(tuple(shape))
-            model = keras.Model(inputs, make(inputs))
-            model.compile(optimizer="adam", loss="mse", jit_compile=jit_compile)
-            y = rng.normal(size=(batch, model.output_shape[-1])).astype("float32")
-            for _ in range(2):  # trace / compile, then one warm call
-                model.train_on_batch(x, y)
-                model.predict_on_batch(x)
-            compiled[name] = (model, y)
+            y = rng.normal(size=(batch, 1)).astype("float32")
+            if name == TORCH_LSTM:
+                compiled[name] = torch_lstm_model(x, y, units)
+            else:
+                inputs = keras.Input(tuple(shape))
+                model = keras.Model(inputs, make(inputs))
+                model.compile(optimizer="adam", loss="mse", jit_compile=jit_compile)
+                y = rng.normal(size=(batch, model.output_shape[-1]))
+                compiled[name] = (
+                    functools.partial(model.train_on_batch, x, y.astype("float32")),
+                    functools.partial(model.predict_on_batch, x),
+                )
+            for train, predict in [compiled[name]] * 2:  # compile, then warm
+                train()
+                predict()
         times = {name: {"train": [], "predict": []} for name in compiled}
         for _ in range(repeats):
-            for name, (model, y) in compiled.items():
+            for name, (train, predict) in compiled.items():
                 start = time.perf_counter()
-                model.train_on_batch(x, y)
+                train()
                 times[name]["train"].append(time.perf_counter() - start)
                 start = time.perf_counter()
-                np.asarray(model.predict_on_batch(x))
+                np.asarray(predict())
                 times[name]["predict"].append(time.perf_counter() - start)
         medians = {
             name: {k: statistics.median(v) for k, v in measured.items()}
             for name, measured in times.items()
         }
-        for name, (_, baseline) in models.items():
+        for name, (_, baselines) in models.items():
             train, predict = medians[name]["train"], medians[name]["predict"]
-            base = medians[baseline]
-            rows.append(
-                f"{shape_name:6} {keras.backend.backend():10} {name:32} "
-                f"{train * 1e3:9.1f} {train / base['train']:6.2f} "
-                f"{predict * 1e3:9.1f} {predict / base['predict']:6.2f}  {baseline}"
-            )
+            if isinstance(baselines, str):
+                baselines = (baselines,)
+            for baseline in baselines:  # one row per baseline
+                base = medians[baseline]
+                rows.append(
+                    f"{shape_name:6} {keras.backend.backend():10} {name:32} "
+                    f"{train * 1e3:9.1f} {train / base['train']:6.2f} "
+                    f"{predict * 1e3:9.1f} {predict / base['predict']:6.2f}  "
+                    f"{baseline}"
+                )
     print("\n".join(rows), flush=True)
 
 
@@ -193,7 +271,9 @@ def main():
     parser.add_argument("--suite", default="all", choices=["all", *SUITES])
     parser.add_argument("--backends", default="tensorflow,jax")
     parser.add_argument(
-        "--shapes", default=None, help="default: small,large (hierarchical: han)"
+        "--shapes",
+        default=None,
+        help="default: small,large (hierarchical: han; torch: t100,t200,t400)",
     )
     parser.add_argument("--repeats", type=int, default=7)
     parser.add_argument(
@@ -209,7 +289,7 @@ def main():
         jit = {"auto": "auto", "true": True, "false": False}[args.jit_compile]
         run_backend(suites[0], args.shapes.split(","), args.repeats, jit)
         return
-    default_shapes = {"hierarchical": "han"}
+    default_shapes = {"hierarchical": "han", "torch": "t100,t200,t400"}
     print(
         f"repeats={args.repeats} jit_compile={args.jit_compile}; medians in ms, "
         "ratios to the baseline named in the last column"
@@ -221,6 +301,9 @@ def main():
     )
     for suite in suites:
         for backend in args.backends.split(","):
+            if suite == "torch" and backend != "torch":
+                print(f"(suite torch runs on the torch backend only, not {backend})")
+                continue
             env = dict(os.environ, KERAS_BACKEND=backend, TF_CPP_MIN_LOG_LEVEL="3")
             command = [
                 sys.executable,

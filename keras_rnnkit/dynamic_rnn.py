@@ -74,8 +74,10 @@ class DynamicRNN(keras.layers.RNN):
         >>> layer = keras_rnnkit.DynamicRNN(
         ...     keras.layers.GRUCell(4), return_sequences=True, return_state=True)
         >>> x = np.ones((2, 5, 3), "float32")
-        >>> outputs, state = layer(x, sequence_length=np.array([5, 2]))
-        >>> bool(np.all(np.asarray(outputs)[1, 2:] == 0))  # zeros past length
+        >>> outputs, state = keras.tree.map_structure(
+        ...     keras.ops.convert_to_numpy,
+        ...     layer(x, sequence_length=np.array([5, 2])))
+        >>> bool(np.all(outputs[1, 2:] == 0))  # zeros past length
         True
         >>> bool(np.allclose(state[1], outputs[1, 1]))     # state at step L - 1
         True
@@ -126,16 +128,38 @@ class DynamicRNN(keras.layers.RNN):
     def inner_loop(self, sequences, initial_state, mask, training=False):
         if keras.tree.is_nested(mask):
             mask = keras.tree.flatten(mask)[0]
-        if mask is None:
+        if mask is not None:
+            mask = ops.cast(mask, "bool")
+        if keras.backend.backend() == "torch":
+            from keras_rnnkit import _torch_loop
+
+            outputs, states = _torch_loop.run(
+                self.cell, sequences, initial_state, mask, training, self.go_backwards
+            )
+            if mask is None:
+                return outputs[:, -1], outputs, states
+        elif mask is None:
             return super().inner_loop(sequences, initial_state, mask, training)
-        mask = ops.cast(mask, "bool")
-        # Run Keras's loop keeping every output, then derive the outputs this
-        # layer promises from the valid steps alone: Keras's backends disagree
-        # on what a masked step outputs, but agree on valid steps. The flag
-        # below keeps each Keras path away from its flaw: JAX's scan repeats
-        # the first state (and fails when its size differs from the output's)
-        # unless it zeroes; TF's unrolled backwards loop zeroes the wrong
-        # steps; JAX's unrolled loop ignores the flag.
+        else:
+            outputs, states = self._keras_loop(sequences, initial_state, mask, training)
+        if self.go_backwards:  # outputs come in processing order
+            mask = ops.flip(mask, axis=1)
+        last = last_valid_output(outputs, mask)
+        if not self.return_sequences:
+            return last, last, states
+        if self.zero_output_for_mask:
+            valid = ops.reshape(mask, (*ops.shape(mask), 1))
+            return last, ops.where(valid, outputs, ops.zeros_like(outputs)), states
+        return last, forward_fill(outputs, mask), states
+
+    def _keras_loop(self, sequences, initial_state, mask, training):
+        """Keras's loop, keeping every output; `inner_loop` then derives the
+        outputs this layer promises from the valid steps alone: Keras's
+        backends disagree on what a masked step outputs, but agree on valid
+        steps. The flag below keeps each Keras path away from its flaw: JAX's
+        scan repeats the first state (and fails when its size differs from
+        the output's) unless it zeroes; TF's unrolled backwards loop zeroes
+        the wrong steps; JAX's unrolled loop ignores the flag."""
         zero_output_for_mask, return_sequences = (
             self.zero_output_for_mask,
             self.return_sequences,
@@ -148,15 +172,7 @@ class DynamicRNN(keras.layers.RNN):
         finally:
             self.zero_output_for_mask = zero_output_for_mask
             self.return_sequences = return_sequences
-        if self.go_backwards:  # outputs come in processing order
-            mask = ops.flip(mask, axis=1)
-        last = last_valid_output(outputs, mask)
-        if not return_sequences:
-            return last, last, states
-        if zero_output_for_mask:
-            valid = ops.reshape(mask, (*ops.shape(mask), 1))
-            return last, ops.where(valid, outputs, ops.zeros_like(outputs)), states
-        return last, forward_fill(outputs, mask), states
+        return outputs, states
 
 
 def prepare_mask(layer, sequences, mask, sequence_length):

@@ -1,5 +1,6 @@
 """The benchmark script runs (a smoke run on tiny shapes; no timing asserted)."""
 
+import importlib.util
 import os
 import pathlib
 import subprocess
@@ -43,4 +44,26 @@ def test_bench_script_prints_a_ratio_for_every_model():
         "HierarchicalEncoder",
     ):
         assert model in names
-    assert len(rows) == 14
+    assert "PeepholeLSTM(use_peepholes=F)" in names
+    assert len(rows) == 15
+
+
+@pytest.mark.skipif(
+    importlib.util.find_spec("torch") is None,
+    reason="the torch suite needs PyTorch: pip install -e '.[torch]'",
+)
+@pytest.mark.tf_only  # one run is enough: the script starts its own backend
+def test_torch_suite_compares_with_plain_pytorch():
+    result = subprocess.run(
+        [sys.executable, str(SCRIPT), "--suite", "torch", "--backends", "torch"]
+        + ["--shapes", "tiny", "--repeats", "1"],
+        capture_output=True,
+        text=True,
+        env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"),
+        timeout=600,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    rows = [line for line in result.stdout.splitlines() if line.startswith("tiny")]
+    assert len(rows) == 6
+    assert all("torch" in row.split()[1] for row in rows)
+    assert sum("keras LSTM" in row.split("  ")[-1] for row in rows) == 1

@@ -1,0 +1,150 @@
+"""The recurrent loop of `DynamicRNN` (and every kit layer) on torch.
+
+Keras's generic torch loop (`keras.backend.rnn`) tiles the mask and runs
+bookkeeping around every step; its own LSTM indexes the precomputed input
+projection step by step, which makes training quadratic in the length. This
+module owns the loop on the torch backend instead:
+
+- LSTM cells (`PeepholeLSTMCell`, `keras.layers.LSTMCell`; sigmoid gates,
+  tanh activations, no dropout while training) run as one autograd function
+  (`_torch_lstm.LSTMSequence`) with a hand-written backward pass. With no
+  mask or a right-padded one (`sequence_length`, `Embedding(mask_zero=True)`
+  on right-padded ids) rows are sorted by length and each step runs only the
+  rows that are still valid: padding costs nothing.
+- Every other cell (wrappers, stacks, GRU, ...) runs in a plain loop over
+  `unbind`-ed steps. Masked steps get zeroed inputs and keep their states
+  through `where`, so whatever the padding holds (NaN included) reaches
+  neither the outputs nor the gradients.
+
+Both return the outputs of every step in processing order; `DynamicRNN`
+derives its outputs (zeros or the last valid output past a row's end, the
+last valid output) from the valid steps alone, as on the other backends.
+"""
+
+import keras
+import torch
+
+from keras_rnnkit._cell_wrapper import call_cell
+from keras_rnnkit._torch_lstm import LSTMSequence
+from keras_rnnkit.peephole_lstm_cell import PeepholeLSTMCell
+
+
+def run(cell, sequences, initial_state, mask, training, go_backwards=False):
+    """Runs `cell` over `sequences` `(batch, time, features)`.
+
+    Returns `(outputs, states)`: the outputs `(batch, time, ...)` of every
+    step in processing order (finite, but meaningless, at masked steps) and
+    the final states, nested like `initial_state`.
+    """
+    if go_backwards:
+        sequences = torch.flip(sequences, (1,))
+        mask = None if mask is None else torch.flip(mask, (1,))
+    weights = _lstm_weights(cell, training, sequences.dtype)
+    if weights is not None:
+        lengths = None if mask is None else _right_padded_lengths(mask)
+        if mask is None:
+            return _run_lstm(weights, sequences, initial_state, None)
+        if lengths is not None:
+            # Padding is never read forwards, but the kernel's gradient
+            # multiplies every input by its (zero) gradient: no NaN there.
+            sequences = torch.where(mask[..., None], sequences, 0.0)
+            return _run_lstm(weights, sequences, initial_state, lengths)
+    return _run_cell(cell, sequences, initial_state, mask, training)
+
+
+def _lstm_weights(cell, training, dtype):
+    """`LSTMSequence`'s weights and config for `cell`, or None when the
+    fused function does not compute what the cell computes."""
+    if dtype not in (torch.float32, torch.float64):
+        return None
+    if type(cell) not in (PeepholeLSTMCell, keras.layers.LSTMCell):
+        return None  # a subclass may compute something else
+    if (
+        cell.activation is not keras.activations.tanh
+        or cell.recurrent_activation is not keras.activations.sigmoid
+        or (training and (cell.dropout or cell.recurrent_dropout))
+    ):
+        return None
+
+    def value(variable):
+        return None if variable is None else variable.value.to(dtype)
+
+    bias = value(cell.bias) if cell.use_bias else None
+    if type(cell) is keras.layers.LSTMCell:
+        return (
+            value(cell.kernel), value(cell.recurrent_kernel), bias,
+            None, None, None, (0.0, None, None),
+        )  # fmt: skip
+    w_if = w_o = None
+    if cell.use_peepholes:
+        w_if = torch.stack(
+            [
+                value(cell.input_gate_peephole_weights),
+                value(cell.forget_gate_peephole_weights),
+            ]
+        )
+        w_o = value(cell.output_gate_peephole_weights)
+    return (
+        value(cell.kernel), value(cell.recurrent_kernel), bias, w_if, w_o,
+        value(cell.projection_kernel),
+        (cell.forget_bias, cell.cell_clip, cell.proj_clip),
+    )  # fmt: skip
+
+
+def _right_padded_lengths(mask):
+    """Each row's length if every row of `mask` is valid steps followed by
+    padding, else None."""
+    lengths = mask.sum(1)
+    steps = torch.arange(mask.shape[1], device=mask.device)
+    if torch.equal(mask, steps[None, :] < lengths[:, None]):
+        return lengths
+    return None
+
+
+def _run_lstm(weights, sequences, initial_state, lengths):
+    *tensors, (forget_bias, cell_clip, proj_clip) = weights
+    h0, c0 = initial_state[0], initial_state[1]
+    batch_sizes = order = None
+    if lengths is not None and not bool((lengths == sequences.shape[1]).all()):
+        order = torch.argsort(lengths, descending=True, stable=True)
+        sequences = sequences.index_select(0, order)
+        h0, c0 = h0.index_select(0, order), c0.index_select(0, order)
+        steps = torch.arange(sequences.shape[1], device=lengths.device)
+        batch_sizes = (steps[:, None] < lengths[None, :]).sum(1).tolist()
+    config = (batch_sizes, forget_bias, cell_clip, proj_clip)
+    outputs, h, c = LSTMSequence.apply(
+        sequences.transpose(0, 1), h0, c0, *tensors, config
+    )
+    outputs = outputs.transpose(0, 1)
+    if order is not None:
+        inverse = torch.argsort(order)
+        outputs = outputs.index_select(0, inverse)
+        h, c = h.index_select(0, inverse), c.index_select(0, inverse)
+    return outputs, [h, c]
+
+
+def _run_cell(cell, sequences, initial_state, mask, training):
+    states = initial_state
+    masks = None if mask is None else torch.unbind(mask[..., None], 1)
+    outputs = []
+    for t, inputs in enumerate(torch.unbind(sequences, 1)):
+        if masks is not None:
+            # Zero the padding before the cell sees it: where() alone would
+            # still let a NaN in the untaken branch into the gradients.
+            inputs = torch.where(masks[t], inputs, 0.0)
+        output, new_states = call_cell(cell, inputs, states, training)
+        if not keras.tree.is_nested(new_states):
+            new_states = [new_states]
+        if masks is not None:
+            kept = [
+                torch.where(masks[t], new, old)
+                for new, old in zip(
+                    keras.tree.flatten(new_states),
+                    keras.tree.flatten(states),
+                    strict=True,
+                )
+            ]
+            new_states = keras.tree.pack_sequence_as(new_states, kept)
+        states = new_states
+        outputs.append(output)
+    return torch.stack(outputs, 1), states

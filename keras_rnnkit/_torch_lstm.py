@@ -1,0 +1,211 @@
+"""The whole LSTM recurrence as one PyTorch autograd function (torch only).
+
+Imported by `_torch_loop.py` on the torch backend alone. The forward pass
+runs the time loop without recording an autograd graph and keeps what the
+backward pass needs in preallocated `(time, batch, ...)` buffers; the
+backward pass propagates only `dh` and `dc` through time and computes every
+weight gradient after the loop as one large matmul or reduction. This does
+per step about a third of the small element-wise operations that autograd
+would record for the same loop, which is where a recurrent step's time goes
+on the torch backend.
+
+One function covers `PeepholeLSTMCell` (peepholes, `cell_clip`, `num_proj`,
+`proj_clip`, `forget_bias`) and `keras.layers.LSTMCell`, with sigmoid gates
+and tanh activations, in the Keras gate order i, f, c, o.
+
+Rows may end at different steps (right padding, `dynamic_rnn` semantics):
+the caller sorts them by length, longest first, and passes the number of
+rows still running at each step (`batch_sizes`, non-increasing). Step `t`
+then computes only rows `[:batch_sizes[t]]`: padded steps cost nothing,
+their inputs are never read (NaN or not), their outputs are zeros, and each
+row's final state is its state after its last valid step.
+"""
+
+import torch
+
+
+class LSTMSequence(torch.autograd.Function):
+    """`apply(x, h0, c0, kernel, recurrent_kernel, bias, w_if, w_o,
+    projection, config)` -> `(outputs, h, c)`.
+
+    `x` is time-major `(time, batch, features)`; `bias`, `w_if` (the input
+    and forget peepholes stacked, `(2, units)`), `w_o` and `projection` may
+    be None. `config` is `(batch_sizes, forget_bias, cell_clip, proj_clip)`
+    with `batch_sizes` None when every row runs every step. `outputs` is
+    time-major, zero where a row has ended.
+    """
+
+    @staticmethod
+    def forward(
+        ctx, x, h0, c0, kernel, recurrent_kernel, bias, w_if, w_o, proj, config
+    ):
+        batch_sizes, forget_bias, cell_clip, proj_clip = config
+        steps, batch, _ = x.shape
+        units = c0.shape[-1]
+        out_units = h0.shape[-1]
+        xp = torch.matmul(x, kernel)
+        if bias is not None:
+            xp = xp + bias
+        if forget_bias:
+            xp[..., units : 2 * units] += forget_bias
+        # Steps a row does not run keep zeros (the backward pass reads them).
+        new = x.new_zeros if batch_sizes is not None else x.new_empty
+        gates = new(steps, batch, 4 * units)
+        cells = new(steps, batch, units)
+        tanh_c = new(steps, batch, units)
+        outputs = x.new_zeros(steps, batch, out_units)
+        pre_clip = new(steps, batch, units) if cell_clip else None
+        m_all = new(steps, batch, units) if proj is not None else None
+        pre_proj = new(steps, batch, out_units) if proj_clip else None
+        h_final, c_final = h0.clone(), c0.clone()
+        h, c = h0, c0
+        n = batch
+        for t in range(steps):
+            if batch_sizes is not None:
+                n = batch_sizes[t]
+                if n == 0:
+                    break
+            z = torch.addmm(xp[t, :n], h[:n], recurrent_kernel)
+            g = gates[t, :n]
+            if w_if is not None:
+                z_if = torch.addcmul(
+                    z[:, : 2 * units].view(n, 2, units), w_if, c[:n].unsqueeze(1)
+                )
+                torch.sigmoid(z_if, out=g[:, : 2 * units].view(n, 2, units))
+            else:
+                torch.sigmoid(z[:, : 2 * units], out=g[:, : 2 * units])
+            torch.tanh(z[:, 2 * units : 3 * units], out=g[:, 2 * units : 3 * units])
+            c_new = cells[t, :n]
+            c_out = pre_clip[t, :n] if cell_clip else c_new
+            torch.mul(g[:, units : 2 * units], c[:n], out=c_out)
+            c_out.addcmul_(g[:, :units], g[:, 2 * units : 3 * units])
+            if cell_clip:
+                torch.clamp(c_out, -cell_clip, cell_clip, out=c_new)
+            z_o = z[:, 3 * units :]
+            if w_o is not None:
+                z_o = torch.addcmul(z_o, w_o, c_new)
+            torch.sigmoid(z_o, out=g[:, 3 * units :])
+            torch.tanh(c_new, out=tanh_c[t, :n])
+            if proj is None:
+                torch.mul(g[:, 3 * units :], tanh_c[t, :n], out=outputs[t, :n])
+            else:
+                m = m_all[t, :n]
+                torch.mul(g[:, 3 * units :], tanh_c[t, :n], out=m)
+                if proj_clip:
+                    torch.mm(m, proj, out=pre_proj[t, :n])
+                    torch.clamp(
+                        pre_proj[t, :n], -proj_clip, proj_clip, out=outputs[t, :n]
+                    )
+                else:
+                    torch.mm(m, proj, out=outputs[t, :n])
+            h, c = outputs[t], cells[t]
+            if batch_sizes is not None:
+                ending = batch_sizes[t + 1] if t + 1 < steps else 0
+                if ending < n:  # rows [ending:n] have run their last step
+                    h_final[ending:n] = h[ending:n]
+                    c_final[ending:n] = c[ending:n]
+        if batch_sizes is None:
+            h_final, c_final = outputs[-1].clone(), cells[-1].clone()
+        ctx.config = config
+        ctx.has_bias = bias is not None
+        ctx.save_for_backward(
+            x, h0, c0, kernel, recurrent_kernel, w_if, w_o, proj,
+            gates, cells, tanh_c, outputs, pre_clip, m_all, pre_proj,
+        )  # fmt: skip
+        return outputs, h_final, c_final
+
+    @staticmethod
+    def backward(ctx, d_outputs, d_h, d_c):
+        (
+            x, h0, c0, kernel, recurrent_kernel, w_if, w_o, proj,
+            gates, cells, tanh_c, outputs, pre_clip, m_all, pre_proj,
+        ) = ctx.saved_tensors  # fmt: skip
+        batch_sizes, _, cell_clip, proj_clip = ctx.config
+        steps, batch, _ = x.shape
+        units = c0.shape[-1]
+        i, f = gates[..., :units], gates[..., units : 2 * units]
+        g, o = gates[..., 2 * units : 3 * units], gates[..., 3 * units :]
+        c_prev = torch.cat([c0.unsqueeze(0), cells[:-1]])
+        # Per-step factors, computed for all steps at once.
+        d_zo_factor = tanh_c * o * (1 - o)  # d z_o / d m
+        d_c_factor = o * (1 - tanh_c * tanh_c)  # d c / d m
+        d_zifg = torch.stack(  # d z_{i,f,c} / d c (before the clip)
+            [g * i * (1 - i), c_prev * f * (1 - f), i * (1 - g * g)], dim=2
+        )
+        carry = f
+        if cell_clip:
+            inside = ((pre_clip >= -cell_clip) & (pre_clip <= cell_clip)).to(x.dtype)
+            d_zifg = d_zifg * inside.unsqueeze(2)
+            carry = f * inside
+        proj_inside = None
+        if proj_clip:
+            proj_inside = ((pre_proj >= -proj_clip) & (pre_proj <= proj_clip)).to(
+                x.dtype
+            )
+        d_z = x.new_zeros(steps, batch, 4 * units)
+        d_proj_out = torch.zeros_like(outputs) if proj is not None else None
+        dh = torch.zeros_like(h0) if d_h is None else d_h.clone()
+        dc = torch.zeros_like(c0) if d_c is None else d_c.clone()
+        recurrent_t = recurrent_kernel.t()
+        proj_t = proj.t() if proj is not None else None
+        w_i = w_f = None
+        if w_if is not None:
+            w_i, w_f = w_if[0], w_if[1]
+        n = batch
+        for t in range(steps - 1, -1, -1):
+            if batch_sizes is not None:
+                n = batch_sizes[t]
+                if n == 0:
+                    continue
+            dh_n, dc_n = dh[:n], dc[:n]
+            if d_outputs is not None:
+                dh_n += d_outputs[t, :n]
+            dm = dh_n
+            if proj is not None:
+                if proj_inside is not None:
+                    torch.mul(dh_n, proj_inside[t, :n], out=d_proj_out[t, :n])
+                else:
+                    d_proj_out[t, :n] = dh_n
+                dm = torch.mm(d_proj_out[t, :n], proj_t)
+            dz = d_z[t, :n]
+            torch.mul(dm, d_zo_factor[t, :n], out=dz[:, 3 * units :])
+            dc_n.addcmul_(dm, d_c_factor[t, :n])
+            if w_o is not None:
+                dc_n.addcmul_(dz[:, 3 * units :], w_o)
+            torch.mul(
+                dc_n.unsqueeze(1),
+                d_zifg[t, :n],
+                out=dz[:, : 3 * units].view(n, 3, units),
+            )
+            dc_n.mul_(carry[t, :n])
+            if w_if is not None:
+                dc_n.addcmul_(dz[:, :units], w_i)
+                dc_n.addcmul_(dz[:, units : 2 * units], w_f)
+            torch.mm(dz, recurrent_t, out=dh_n)
+        flat_dz = d_z.view(steps * batch, 4 * units)
+        h_prev = torch.cat([h0.unsqueeze(0), outputs[:-1]]).view(steps * batch, -1)
+        needs = ctx.needs_input_grad
+        dx = dkernel = drec = dbias = dw_if = dw_o = dproj = None
+        if needs[0]:
+            dx = torch.mm(flat_dz, kernel.t()).view(x.shape)
+        if needs[3]:
+            dkernel = torch.mm(x.reshape(steps * batch, -1).t(), flat_dz)
+        if needs[4]:
+            drec = torch.mm(h_prev.t(), flat_dz)
+        if ctx.has_bias and needs[5]:
+            dbias = flat_dz.sum(0)
+        if w_if is not None and needs[6]:
+            dw_if = torch.stack(
+                [
+                    (d_z[..., :units] * c_prev).sum((0, 1)),
+                    (d_z[..., units : 2 * units] * c_prev).sum((0, 1)),
+                ]
+            )
+        if w_o is not None and needs[7]:
+            dw_o = (d_z[..., 3 * units :] * cells).sum((0, 1))
+        if proj is not None and needs[8]:
+            dproj = torch.mm(
+                m_all.view(steps * batch, units).t(),
+                d_proj_out.view(steps * batch, -1),
+            )
+        return dx, dh, dc, dkernel, drec, dbias, dw_if, dw_o, dproj, None

@@ -1,0 +1,185 @@
+"""The torch backend's own recurrent loop (keras_rnnkit/_torch_loop.py).
+
+The fused LSTM function (`_torch_lstm.LSTMSequence`, hand-written backward)
+must compute what the cell's own `call` computes step by step: outputs,
+final states and every gradient, with and without lengths. The reference is
+the plain loop of the same module run on a subclass of the cell (the fused
+path takes exact classes only), which calls the cell's `call` per step and
+lets autograd differentiate it. The contract and the TF1 oracle tests check
+both paths against the other backends and TF1.
+"""
+
+from unittest import mock
+
+import keras
+import numpy as np
+import pytest
+from helpers import draw_lengths
+from hypothesis import given
+from hypothesis import strategies as st
+
+from keras_rnnkit import DynamicRNN, PeepholeLSTMCell
+
+pytestmark = pytest.mark.skipif(
+    keras.backend.backend() != "torch",
+    reason=f"tests the torch loop, running {keras.backend.backend()}",
+)
+
+
+class _LSTMCell(keras.layers.LSTMCell):
+    """Same math, another class: runs in the plain per-step loop."""
+
+
+class _PeepholeLSTMCell(PeepholeLSTMCell):
+    """Same math, another class: runs in the plain per-step loop."""
+
+
+CONFIGS = {
+    "peepholes": {},
+    "clip": {"cell_clip": 0.4},
+    "projection": {"num_proj": 3},
+    "projection+clips": {"num_proj": 3, "proj_clip": 0.3, "cell_clip": 0.5},
+    "no peepholes, tf1 forget bias": {
+        "use_peepholes": False,
+        "forget_bias": 1.0,
+        "unit_forget_bias": False,
+    },
+    "no bias": {"use_bias": False},
+}
+
+
+def make_pair(config, units):
+    """(fast layer, reference layer) with the same weights."""
+    if config == "keras LSTMCell":
+        cells = keras.layers.LSTMCell(units), _LSTMCell(units)
+    else:
+        kwargs = CONFIGS[config]
+        cells = PeepholeLSTMCell(units, **kwargs), _PeepholeLSTMCell(units, **kwargs)
+    return cells
+
+
+def run(layer, x, h0, c0, lengths, seed):
+    """Outputs, final states and the gradients of a random weighting of
+    them with respect to the inputs, initial states and weights."""
+    import torch
+
+    x = torch.tensor(x, requires_grad=True)
+    h0 = torch.tensor(h0, requires_grad=True)
+    c0 = torch.tensor(c0, requires_grad=True)
+    kwargs = {}
+    if lengths is not None:
+        kwargs["sequence_length"] = torch.tensor(lengths)
+    results = layer(x, initial_state=[h0, c0], **kwargs)
+    rng = np.random.default_rng(seed)
+    loss = sum(
+        (r * torch.tensor(rng.normal(size=tuple(r.shape)).astype("float32"))).sum()
+        for r in results
+    )
+    weights = [w.value for w in layer.trainable_weights]
+    grads = torch.autograd.grad(loss, [x, h0, c0, *weights])
+    return [t.detach().numpy() for t in (*results, *grads)]
+
+
+@given(
+    config=st.sampled_from([*CONFIGS, "keras LSTMCell"]),
+    batch=st.integers(1, 4),
+    timesteps=st.integers(1, 6),
+    features=st.integers(1, 4),
+    units=st.integers(1, 5),
+    masked=st.booleans(),
+    return_sequences=st.booleans(),
+    go_backwards=st.booleans(),
+    data=st.data(),
+)
+def test_fused_lstm_equals_the_cells_own_step(
+    config,
+    batch,
+    timesteps,
+    features,
+    units,
+    masked,
+    return_sequences,
+    go_backwards,
+    data,
+):
+    fast_cell, slow_cell = make_pair(config, units)
+    options = dict(
+        return_sequences=return_sequences, return_state=True, go_backwards=go_backwards
+    )
+    fast, slow = DynamicRNN(fast_cell, **options), DynamicRNN(slow_cell, **options)
+    fast.build((None, timesteps, features))
+    slow.build((None, timesteps, features))
+    rng = np.random.default_rng(data.draw(st.integers(0, 2**16)))
+    slow.set_weights([w * 2 for w in fast.get_weights()])  # larger: clips act
+    fast.set_weights(slow.get_weights())
+    x = rng.normal(size=(batch, timesteps, features)).astype("float32")
+    h0 = rng.normal(size=(batch, fast_cell.state_size[0])).astype("float32")
+    c0 = rng.normal(size=(batch, units)).astype("float32")
+    lengths = draw_lengths(data, batch, timesteps) if masked else None
+    got = run(fast, x, h0, c0, lengths, seed=1)
+    want = run(slow, x, h0, c0, lengths, seed=1)
+    for g, w in zip(got, want, strict=True):
+        np.testing.assert_allclose(g, w, rtol=2e-5, atol=2e-6)
+
+
+@pytest.mark.parametrize("config", [*CONFIGS, "keras LSTMCell"])
+def test_lstm_cells_take_the_fused_path(config):
+    from keras_rnnkit import _torch_loop
+
+    fast, _ = make_pair(config, 4)
+    layer = DynamicRNN(fast, return_sequences=True)
+    x = np.ones((3, 5, 2), "float32")
+    with mock.patch.object(_torch_loop, "_run_cell", side_effect=AssertionError):
+        layer(x)
+        layer(x, sequence_length=np.array([5, 0, 2]))
+        layer(x, training=True)
+    # A mask that is not right padding falls back to the per-step loop.
+    with pytest.raises(AssertionError):
+        with mock.patch.object(_torch_loop, "_run_cell", side_effect=AssertionError):
+            layer(x, mask=np.array([[False, True, True, True, True]] * 3))
+
+
+def test_dropout_while_training_takes_the_per_step_loop():
+    from keras_rnnkit import _torch_loop
+
+    layer = DynamicRNN(PeepholeLSTMCell(4, dropout=0.5, recurrent_dropout=0.5))
+    x = np.ones((3, 5, 2), "float32")
+    with mock.patch.object(_torch_loop, "_run_cell", side_effect=AssertionError):
+        layer(x)  # inference: dropout is off, the fused path runs
+        with pytest.raises(AssertionError):
+            layer(x, training=True)
+
+
+@pytest.mark.parametrize(
+    "make_cell",
+    [
+        lambda: PeepholeLSTMCell(4, cell_clip=1.0, num_proj=3),
+        lambda: keras.layers.GRUCell(4),
+    ],
+    ids=["fused LSTM", "per-step loop"],
+)
+def test_nan_in_padding_reaches_neither_outputs_nor_gradients(make_cell):
+    import torch
+
+    layer = DynamicRNN(make_cell(), return_sequences=True, return_state=True)
+    rng = np.random.default_rng(0)
+    clean = rng.normal(size=(3, 6, 2)).astype("float32")
+    lengths = np.array([6, 2, 0])
+    padded = clean.copy()
+    for row, length in enumerate(lengths):
+        padded[row, length:] = np.nan
+
+    def outputs_and_grads(x):
+        x = torch.tensor(x, requires_grad=True)
+        results = layer(x, sequence_length=torch.tensor(lengths))
+        loss = sum(r.sum() for r in results)
+        weights = [w.value for w in layer.trainable_weights]
+        grads = torch.autograd.grad(loss, [x, *weights])
+        return [t.detach().numpy() for t in (*results, *grads)]
+
+    layer(clean)
+    for got, want in zip(
+        outputs_and_grads(padded), outputs_and_grads(clean), strict=True
+    ):
+        assert np.isfinite(got).all()
+        np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-7)
