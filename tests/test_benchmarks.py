@@ -44,3 +44,22 @@ def test_bench_script_prints_a_ratio_for_every_model():
     ):
         assert model in names
     assert len(rows) == 14
+
+
+@pytest.mark.tf_only
+def test_length_batches_benchmark_prints_both_times_and_the_ratio():
+    from helpers import load_or_skip
+
+    from keras_rnnkit import datasets
+
+    load_or_skip(datasets.load_japanese_vowels, "train")
+    result = subprocess.run(
+        [sys.executable, str(SCRIPT.parent / "length_batches.py"), "--repeats", "1"],
+        capture_output=True,
+        text=True,
+        env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"),
+        timeout=600,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "global padding" in result.stdout and "LengthBatches" in result.stdout
+    assert "speed-up:" in result.stdout
