@@ -6,6 +6,7 @@ from keras_rnnkit.bidirectional_encoder import BidirectionalEncoder
 from keras_rnnkit.dropout_wrapper import DropoutWrapper
 from keras_rnnkit.dynamic_rnn import DynamicRNN
 from keras_rnnkit.hierarchical_encoder import HierarchicalEncoder
+from keras_rnnkit.length_batches import LengthBatches
 from keras_rnnkit.multi_rnn_cell import MultiRNNCell
 from keras_rnnkit.output_projection_wrapper import OutputProjectionWrapper
 from keras_rnnkit.peephole_lstm import PeepholeLSTM
@@ -21,6 +22,7 @@ __all__ = [
     "DropoutWrapper",
     "DynamicRNN",
     "HierarchicalEncoder",
+    "LengthBatches",
     "MultiRNNCell",
     "OutputProjectionWrapper",
     "PeepholeLSTM",

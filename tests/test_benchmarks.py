@@ -67,3 +67,22 @@ def test_torch_suite_compares_with_plain_pytorch():
     assert len(rows) == 6
     assert all("torch" in row.split()[1] for row in rows)
     assert sum("keras LSTM" in row.split("  ")[-1] for row in rows) == 1
+
+
+@pytest.mark.tf_only
+def test_length_batches_benchmark_prints_both_times_and_the_ratio():
+    from helpers import load_or_skip
+
+    from keras_rnnkit import datasets
+
+    load_or_skip(datasets.load_japanese_vowels, "train")
+    result = subprocess.run(
+        [sys.executable, str(SCRIPT.parent / "length_batches.py"), "--repeats", "1"],
+        capture_output=True,
+        text=True,
+        env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"),
+        timeout=600,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "global padding" in result.stdout and "LengthBatches" in result.stdout
+    assert "speed-up:" in result.stdout

@@ -66,10 +66,15 @@ def test_batches_pad_and_weight():
     assert y.shape == weights.shape == (7, 48)  # 40 rounded up to 16s
     np.testing.assert_array_equal(weights.sum(1), sorted(lengths))
     assert np.all((inputs["words"] == 0) == (weights == 0))
-    # First two batches: the longest, then the shortest (Keras reads them
-    # to fix the input shapes).
-    small = pos_tagging._common.LengthBatches(lengths, lambda rows: rows, 2)
-    assert list(small[0]) == [4] and list(small[1]) == [5, 0]
+    np.testing.assert_array_equal(data.order, np.argsort(lengths, kind="stable"))
+    # predict_tags: the tags of every sentence, in input order, unpadded
+    model = pos_tagging.build(50, 50, 5, units=4, embedding=4)
+    predicted = pos_tagging.predict_tags(model, data)
+    assert [len(p) for p in predicted] == lengths
+    alone = model.predict_on_batch(
+        {name: ids[3][None, :, i] for i, name in enumerate(pos_tagging.INPUTS)}
+    )
+    np.testing.assert_array_equal(predicted[3], np.asarray(alone)[0].argmax(-1))
 
 
 @pytest.mark.slow

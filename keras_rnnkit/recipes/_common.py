@@ -126,41 +126,6 @@ def plot_confusion_matrix(matrix, class_names, path, title="confusion matrix"):
     return save_figure(fig, path)
 
 
-class LengthBatches(keras.utils.PyDataset):
-    """Batches of rows of similar length, for padded sequence data.
-
-    Rows are sorted by `lengths` and cut into batches of `batch_size`;
-    ``make_batch(rows)`` turns an array of row indices into one batch (pad
-    it to the longest row of the batch, rounded up to a few widths, so that
-    few shapes are compiled). With `shuffle`, the batches come in a new
-    order every epoch. Keras reads the first two batches to learn the input
-    shapes, so the longest batch and the shortest come first (and stay
-    first): the time axis is then left open instead of being fixed by the
-    first batch.
-    """
-
-    def __init__(self, lengths, make_batch, batch_size=128, shuffle=False, seed=0):
-        super().__init__()
-        self.make_batch, self.shuffle = make_batch, shuffle
-        self.rng = np.random.default_rng(seed)
-        order = np.argsort(lengths, kind="stable")
-        batches = [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
-        self.batches = [batches[-1], *batches[:-1]]
-        self.on_epoch_end()
-
-    def __len__(self):
-        return len(self.batches)
-
-    def __getitem__(self, index):
-        return self.make_batch(self.batches[index])
-
-    def on_epoch_end(self):
-        if self.shuffle:
-            rest = self.batches[2:]
-            self.rng.shuffle(rest)
-            self.batches[2:] = rest
-
-
 def plot_report(history, matrix, class_names, out, history_title, matrix_title):
     """Saves ``history.png`` (loss and accuracy per epoch) and
     ``confusion_matrix.png`` under `out`; returns their paths."""

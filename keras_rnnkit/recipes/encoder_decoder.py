@@ -101,23 +101,36 @@ def encode(pairs, chars, fixed=False):
 
 
 def batches(source, decoder_in, target, shuffle=False, seed=0, fixed=False):
-    """Batches of words of similar pinyin length, cut to their longest row."""
+    """Batches of words of similar pinyin length (`keras_rnnkit.LengthBatches`),
+    cut to their longest row; with `fixed`, the arrays' full width (one shape).
+
+    Each batch is ``(inputs, target, weights)``, `inputs` a dict of the
+    `source` and `decoder_in` arrays, weights 1 at letters and 0 at padding.
+    """
     lengths = (target != PAD).sum(1)
+    if fixed:
+        inputs = {"source": source, "decoder_in": decoder_in}
+        weights = (target != PAD).astype("float32")
+        return keras_rnnkit.LengthBatches(
+            inputs, target, weights, batch_size=128, lengths=lengths,
+            shuffle=shuffle, seed=seed,
+        )  # fmt: skip
     source_lengths = (source != PAD).sum(1)
-
-    def make_batch(rows):
-        steps = -(-lengths[rows].max() // 8) * 8
-        width = source_lengths[rows].max()
-        if fixed:
-            steps, width = target.shape[1], source.shape[1]
-        y = target[rows, :steps]
-        inputs = {
-            "source": source[rows, :width],
-            "decoder_in": decoder_in[rows, :steps],
-        }
-        return inputs, y, (y != PAD).astype("float32")
-
-    return _common.LengthBatches(lengths, make_batch, shuffle=shuffle, seed=seed)
+    inputs = {
+        "source": [row[:n] for row, n in zip(source, source_lengths, strict=True)],
+        "decoder_in": [row[:n] for row, n in zip(decoder_in, lengths, strict=True)],
+    }
+    # Exact widths: TensorFlow traces one step for all of them.
+    return keras_rnnkit.LengthBatches(
+        inputs,
+        [row[:n] for row, n in zip(target, lengths, strict=True)],
+        sample_weight="mask",
+        batch_size=128,
+        lengths=lengths,
+        pad_to_multiple_of=1,
+        shuffle=shuffle,
+        seed=seed,
+    )
 
 
 def build(n_chars, units=128, dropout=0.25):

@@ -70,7 +70,7 @@ def sentences(words, tags, lines):
 
 
 def batches(ids, tag_ids, shuffle=False, seed=0, width=None):
-    """Padded batches of sentences of similar length.
+    """Padded batches of sentences of similar length (`keras_rnnkit.LengthBatches`).
 
     `ids` holds one ``(length, 3)`` array per sentence: the ids of each word,
     of its first character and of its last character. Each batch is
@@ -79,20 +79,16 @@ def batches(ids, tag_ids, shuffle=False, seed=0, width=None):
     shape, one graph to trace, which is what a short run needs), weights 1
     at words and 0 at padding.
     """
-
-    def make_batch(rows):
-        longest = max(len(ids[r]) for r in rows)
-        padded = width or -(-longest // BUCKET) * BUCKET
-        x = np.zeros((len(rows), padded, 3), "int32")
-        y = np.zeros((len(rows), padded), "int32")
-        for k, r in enumerate(rows):
-            x[k, : len(ids[r])] = ids[r]
-            y[k, : len(ids[r])] = tag_ids[r]
-        inputs = {name: x[..., i] for i, name in enumerate(INPUTS)}
-        return inputs, y, (x[..., 0] != PAD).astype("float32")
-
-    lengths = [len(row) for row in ids]
-    return _common.LengthBatches(lengths, make_batch, shuffle=shuffle, seed=seed)
+    inputs = {name: [row[:, i] for row in ids] for i, name in enumerate(INPUTS)}
+    return keras_rnnkit.LengthBatches(
+        inputs,
+        tag_ids,
+        sample_weight="mask",
+        batch_size=128,
+        pad_to_multiple_of=width or BUCKET,
+        shuffle=shuffle,
+        seed=seed,
+    )
 
 
 def build(vocab_size, n_chars, n_tags, units=64, embedding=96, dropout=0.25):
@@ -130,16 +126,10 @@ def build(vocab_size, n_chars, n_tags, units=64, embedding=96, dropout=0.25):
     return model
 
 
-def predict_tags(model, data, lengths):
+def predict_tags(model, data):
     """Predicted tag ids of every sentence of `data` (from `batches`), in
-    the sentences' order; `lengths` are the sentences' lengths."""
-    predicted = [None] * len(lengths)
-    for index in range(len(data)):
-        inputs, _, _ = data[index]
-        best = np.asarray(model.predict_on_batch(inputs)).argmax(-1)
-        for k, r in enumerate(data.batches[index]):
-            predicted[r] = best[k, : lengths[r]]
-    return predicted
+    the sentences' order, one array per sentence, padding cut off."""
+    return [logits.argmax(-1) for logits in data.predict(model, per_step=True)]
 
 
 def _recall(predicted, gold, tag):
@@ -245,7 +235,7 @@ def run(quick=False, out="runs/pos-tagging", epochs=None, seed=0):
             )
 
         _common.header("test set")
-        predicted = predict_tags(model, test_batches, [len(r) for r in test_tags])
+        predicted = predict_tags(model, test_batches)
         gold = np.concatenate(test_tags)
         guess = np.concatenate(predicted)
         test_words = [w for row, _ in test for w in row]

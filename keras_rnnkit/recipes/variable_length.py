@@ -9,8 +9,9 @@ the one after the last valid step).
 Data: UCI Japanese Vowels (`load_japanese_vowels`), the official split of
 270 training and 370 test utterances by 9 speakers, each a series of 7 to
 29 frames of 12 LPC cepstrum coefficients; the task is to name the speaker.
-Frames are standardised with the training frames' mean and deviation, rows
-are zero padded to 29 frames, and the lengths go to
+Frames are standardised with the training frames' mean and deviation;
+utterances of similar length are batched together (`keras_rnnkit.LengthBatches`)
+and zero padded to the longest of their batch, and the lengths go to
 `keras_rnnkit.DynamicRNN(PeepholeLSTMCell(128))` as ``sequence_length``; its
 output is the output of each row's last valid frame, followed by dropout and
 a softmax layer. No validation split (30 utterances per speaker is little):
@@ -27,6 +28,7 @@ zeros as frames (lengths ignored) changes the predictions.
 
 import numpy as np
 
+import keras_rnnkit
 from keras_rnnkit.recipes import _common
 
 UNITS = 128
@@ -41,6 +43,22 @@ def pad(sequences, timesteps, mean=0.0, std=1.0):
     for i, sequence in enumerate(sequences):
         x[i, : len(sequence)] = (sequence - mean) / std
     return x, lengths
+
+
+def batches(sequences, labels, mean=0.0, std=1.0, shuffle=False, seed=0):
+    """`keras_rnnkit.LengthBatches` of 32 standardised utterances of similar
+    length, inputs ``{"frames", "lengths"}``, frames padded with zeros to the
+    longest of the batch rounded up to a multiple of 4."""
+    frames = [((s - mean) / std).astype("float32") for s in sequences]
+    lengths = np.array([len(s) for s in sequences], "int32")
+    return keras_rnnkit.LengthBatches(
+        {"frames": frames, "lengths": lengths},
+        labels,
+        batch_size=32,
+        pad_to_multiple_of=4,
+        shuffle=shuffle,
+        seed=seed,
+    )
 
 
 def dtw_distances(queries, references):
@@ -160,21 +178,21 @@ def run(quick=False, out="runs/variable-length", epochs=None, seed=0):
         print(
             f"official split: train {len(train_y)}, test {len(test_y)} utterances; "
             f"lengths {len_train.min()}-{len_train.max()} (train), "
-            f"{len_test.min()}-{len_test.max()} (test); padded to {timesteps} "
-            "frames, lengths passed as sequence_length"
+            f"{len_test.min()}-{len_test.max()} (test); batches of similar "
+            "lengths padded to their longest, lengths passed as sequence_length"
         )
         model = build_model(seed)
         print(f"model: {model.count_params():,} parameters")
+        # Training and prediction: batches of utterances of similar length,
+        # each padded to its longest (rounded up to 4 frames), not to 29.
+        train_batches = batches(train_seq, train_y, mean, std, shuffle=True, seed=seed)
         with _common.Timer() as timer:
             history = model.fit(
-                [x_train, len_train],
-                train_y,
+                train_batches,
                 epochs=epochs or (2 if quick else 40),
-                batch_size=32,
-                shuffle=True,
                 verbose=2 if quick else "auto",
             )
-        probabilities = model.predict([x_test, len_test], verbose=0)
+        probabilities = batches(test_seq, None, mean, std).predict(model)
         predicted = probabilities.argmax(-1)
 
         _common.header("Test set (official split)")
