@@ -26,7 +26,11 @@ import torch
 
 from keras_rnnkit._cell_wrapper import call_cell
 from keras_rnnkit._torch_lstm import LSTMSequence
+from keras_rnnkit.dropout_wrapper import DropoutWrapper
+from keras_rnnkit.multi_rnn_cell import MultiRNNCell
+from keras_rnnkit.output_projection_wrapper import OutputProjectionWrapper
 from keras_rnnkit.peephole_lstm_cell import PeepholeLSTMCell
+from keras_rnnkit.residual_wrapper import ResidualWrapper
 
 
 def run(cell, sequences, initial_state, mask, training, go_backwards=False):
@@ -39,17 +43,94 @@ def run(cell, sequences, initial_state, mask, training, go_backwards=False):
     if go_backwards:
         sequences = torch.flip(sequences, (1,))
         mask = None if mask is None else torch.flip(mask, (1,))
-    weights = _lstm_weights(cell, training, sequences.dtype)
-    if weights is not None:
-        lengths = None if mask is None else _right_padded_lengths(mask)
+    runner = sequence_runner(cell, training, sequences.dtype)
+    if runner is not None:
         if mask is None:
-            return _run_lstm(weights, sequences, initial_state, None)
+            return runner(sequences, initial_state, None, None)
+        lengths = _right_padded_lengths(mask)
         if lengths is not None:
             # Padding is never read forwards, but the kernel's gradient
             # multiplies every input by its (zero) gradient: no NaN there.
             sequences = torch.where(mask[..., None], sequences, 0.0)
-            return _run_lstm(weights, sequences, initial_state, lengths)
+            return _by_length(runner, sequences, initial_state, lengths)
     return _run_cell(cell, sequences, initial_state, mask, training)
+
+
+def sequence_runner(cell, training, dtype):
+    """A function `(sequences, state, batch_sizes, order) -> (outputs,
+    states)` that runs `cell` over whole sequences at once, or None.
+
+    LSTM cells run as `LSTMSequence`. A wrapper whose step is a fixed
+    function of the wrapped cell's step (a projection or a residual sum of
+    each output, dropout masks that are the same at every step, a stack of
+    cells) runs its cell's whole sequence, then the rest on all steps at
+    once. Exact classes only: a subclass may compute something else.
+    `batch_sizes` and `order` describe rows sorted by length (`_by_length`).
+    """
+    weights = _lstm_weights(cell, training, dtype)
+    if weights is not None:
+        return lambda x, state, batch_sizes, order: _run_lstm(
+            weights, x, state, batch_sizes
+        )
+    kind = type(cell)
+    if kind in (MultiRNNCell, keras.layers.StackedRNNCells):
+        if kind is MultiRNNCell and not cell.state_is_tuple:
+            return None
+        runners = [sequence_runner(inner, training, dtype) for inner in cell.cells]
+        if None in runners:
+            return None
+
+        def stack(x, states, batch_sizes, order):
+            new_states = []
+            for layer, state in zip(runners, states, strict=True):
+                x, state = layer(x, state, batch_sizes, order)
+                new_states.append(state)
+            return x, new_states
+
+        return stack
+    if kind not in (OutputProjectionWrapper, ResidualWrapper, DropoutWrapper):
+        return None
+    inner = sequence_runner(cell.cell, training, dtype)
+    if inner is None:
+        return None
+    if kind is OutputProjectionWrapper:
+
+        def project(x, state, batch_sizes, order):
+            outputs, state = inner(x, state, batch_sizes, order)
+            outputs = torch.matmul(outputs, cell.kernel.value.to(dtype))
+            if cell.use_bias:
+                outputs = outputs + cell.bias.value.to(dtype)
+            return cell.activation(outputs), state
+
+        return project
+    if kind is ResidualWrapper:
+
+        def residual(x, state, batch_sizes, order):
+            outputs, state = inner(x, state, batch_sizes, order)
+            return x + outputs, state
+
+        return residual
+    if not training:
+        return inner
+    masks = cell._masks  # drawn before the loop by keras.layers.RNN
+    if masks is None or masks["state"] is not None:
+        return None  # a mask per step, or dropout inside the recurrence
+
+    def dropout(x, state, batch_sizes, order):
+        def mask(name):
+            kept = masks[name]
+            if order is not None:
+                kept = kept.index_select(0, order)
+            return kept[:, None, :]
+
+        if masks["input"] is not None:
+            x = x * mask("input")
+        outputs, state = inner(x, state, batch_sizes, order)
+        if masks["output"] is not None:
+            outputs = outputs * mask("output")
+        return outputs, state
+
+    return dropout
 
 
 def _lstm_weights(cell, training, dtype):
@@ -101,26 +182,33 @@ def _right_padded_lengths(mask):
     return None
 
 
-def _run_lstm(weights, sequences, initial_state, lengths):
+def _by_length(runner, sequences, initial_state, lengths):
+    """Runs `runner` with rows sorted by length, longest first, and the
+    number of rows still valid at each step; returns rows in their order."""
+    if bool((lengths == sequences.shape[1]).all()):
+        return runner(sequences, initial_state, None, None)
+    order = torch.argsort(lengths, descending=True, stable=True)
+    steps = torch.arange(sequences.shape[1], device=lengths.device)
+    batch_sizes = (steps[:, None] < lengths[order][None, :]).sum(1).tolist()
+    outputs, states = runner(
+        sequences.index_select(0, order),
+        keras.tree.map_structure(lambda s: s.index_select(0, order), initial_state),
+        batch_sizes,
+        order,
+    )
+    inverse = torch.argsort(order)
+    return outputs.index_select(0, inverse), keras.tree.map_structure(
+        lambda s: s.index_select(0, inverse), states
+    )
+
+
+def _run_lstm(weights, sequences, initial_state, batch_sizes):
     *tensors, (forget_bias, cell_clip, proj_clip) = weights
-    h0, c0 = initial_state[0], initial_state[1]
-    batch_sizes = order = None
-    if lengths is not None and not bool((lengths == sequences.shape[1]).all()):
-        order = torch.argsort(lengths, descending=True, stable=True)
-        sequences = sequences.index_select(0, order)
-        h0, c0 = h0.index_select(0, order), c0.index_select(0, order)
-        steps = torch.arange(sequences.shape[1], device=lengths.device)
-        batch_sizes = (steps[:, None] < lengths[None, :]).sum(1).tolist()
     config = (batch_sizes, forget_bias, cell_clip, proj_clip)
     outputs, h, c = LSTMSequence.apply(
-        sequences.transpose(0, 1), h0, c0, *tensors, config
+        sequences.transpose(0, 1), initial_state[0], initial_state[1], *tensors, config
     )
-    outputs = outputs.transpose(0, 1)
-    if order is not None:
-        inverse = torch.argsort(order)
-        outputs = outputs.index_select(0, inverse)
-        h, c = h.index_select(0, inverse), c.index_select(0, inverse)
-    return outputs, [h, c]
+    return outputs.transpose(0, 1), [h, c]
 
 
 def _run_cell(cell, sequences, initial_state, mask, training):

@@ -18,7 +18,14 @@ from helpers import draw_lengths
 from hypothesis import given
 from hypothesis import strategies as st
 
-from keras_rnnkit import DynamicRNN, PeepholeLSTMCell
+from keras_rnnkit import (
+    DropoutWrapper,
+    DynamicRNN,
+    MultiRNNCell,
+    OutputProjectionWrapper,
+    PeepholeLSTMCell,
+    ResidualWrapper,
+)
 
 pytestmark = pytest.mark.skipif(
     keras.backend.backend() != "torch",
@@ -58,26 +65,33 @@ def make_pair(config, units):
     return cells
 
 
-def run(layer, x, h0, c0, lengths, seed):
+def run(layer, x, states, lengths, seed, training=False):
     """Outputs, final states and the gradients of a random weighting of
     them with respect to the inputs, initial states and weights."""
     import torch
 
     x = torch.tensor(x, requires_grad=True)
-    h0 = torch.tensor(h0, requires_grad=True)
-    c0 = torch.tensor(c0, requires_grad=True)
+    states = [torch.tensor(s, requires_grad=True) for s in states]
     kwargs = {}
     if lengths is not None:
         kwargs["sequence_length"] = torch.tensor(lengths)
-    results = layer(x, initial_state=[h0, c0], **kwargs)
+    initial = keras.tree.pack_sequence_as(layer.cell.state_size, states)
+    results = layer(x, initial_state=initial, training=training, **kwargs)
     rng = np.random.default_rng(seed)
     loss = sum(
         (r * torch.tensor(rng.normal(size=tuple(r.shape)).astype("float32"))).sum()
-        for r in results
+        for r in keras.tree.flatten(results)
     )
     weights = [w.value for w in layer.trainable_weights]
-    grads = torch.autograd.grad(loss, [x, h0, c0, *weights])
-    return [t.detach().numpy() for t in (*results, *grads)]
+    grads = torch.autograd.grad(loss, [x, *states, *weights])
+    return [t.detach().numpy() for t in (*keras.tree.flatten(results), *grads)]
+
+
+def random_states(rng, cell, batch):
+    return [
+        rng.normal(size=(batch, size)).astype("float32")
+        for size in keras.tree.flatten(cell.state_size)
+    ]
 
 
 @given(
@@ -113,11 +127,53 @@ def test_fused_lstm_equals_the_cells_own_step(
     slow.set_weights([w * 2 for w in fast.get_weights()])  # larger: clips act
     fast.set_weights(slow.get_weights())
     x = rng.normal(size=(batch, timesteps, features)).astype("float32")
-    h0 = rng.normal(size=(batch, fast_cell.state_size[0])).astype("float32")
-    c0 = rng.normal(size=(batch, units)).astype("float32")
+    states = random_states(rng, fast_cell, batch)
     lengths = draw_lengths(data, batch, timesteps) if masked else None
-    got = run(fast, x, h0, c0, lengths, seed=1)
-    want = run(slow, x, h0, c0, lengths, seed=1)
+    got = run(fast, x, states, lengths, seed=1)
+    want = run(slow, x, states, lengths, seed=1)
+    for g, w in zip(got, want, strict=True):
+        np.testing.assert_allclose(g, w, rtol=2e-5, atol=2e-6)
+
+
+WRAPPERS = {
+    "projection": lambda cell, units: OutputProjectionWrapper(cell, 2, "tanh"),
+    "residual": lambda cell, units: ResidualWrapper(cell),
+    "dropout": lambda cell, units: DropoutWrapper(cell, 0.3, 0.0, 0.4, seed=3),
+    "multi": lambda cell, units: MultiRNNCell([cell, keras.layers.LSTMCell(units)]),
+    "stacked": lambda cell, units: keras.layers.StackedRNNCells(
+        [keras.layers.LSTMCell(units), cell]
+    ),
+}
+
+
+@given(
+    wrapper=st.sampled_from(sorted(WRAPPERS)),
+    batch=st.integers(1, 4),
+    timesteps=st.integers(1, 5),
+    units=st.integers(1, 4),
+    masked=st.booleans(),
+    training=st.booleans(),
+    data=st.data(),
+)
+def test_wrapped_lstm_runs_whole_sequences_with_the_same_numbers(
+    wrapper, batch, timesteps, units, masked, training, data
+):
+    wrap = WRAPPERS[wrapper]
+    fast = DynamicRNN(
+        wrap(PeepholeLSTMCell(units, cell_clip=0.5), units), return_state=True
+    )
+    slow = DynamicRNN(
+        wrap(_PeepholeLSTMCell(units, cell_clip=0.5), units), return_state=True
+    )
+    fast.build((None, timesteps, units))  # as many features as units: residual
+    slow.build((None, timesteps, units))
+    slow.set_weights(fast.get_weights())
+    rng = np.random.default_rng(data.draw(st.integers(0, 2**16)))
+    x = rng.normal(size=(batch, timesteps, units)).astype("float32")
+    states = random_states(rng, fast.cell, batch)
+    lengths = draw_lengths(data, batch, timesteps) if masked else None
+    got = run(fast, x, states, lengths, seed=1, training=training)
+    want = run(slow, x, states, lengths, seed=1, training=training)
     for g, w in zip(got, want, strict=True):
         np.testing.assert_allclose(g, w, rtol=2e-5, atol=2e-6)
 
@@ -183,3 +239,14 @@ def test_nan_in_padding_reaches_neither_outputs_nor_gradients(make_cell):
     ):
         assert np.isfinite(got).all()
         np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-7)
+
+
+@pytest.mark.parametrize("wrapper", sorted(WRAPPERS))
+def test_wrapped_lstm_cells_take_the_whole_sequence_path(wrapper):
+    from keras_rnnkit import _torch_loop
+
+    layer = DynamicRNN(WRAPPERS[wrapper](PeepholeLSTMCell(3), 3))
+    x = np.ones((2, 4, 3), "float32")
+    with mock.patch.object(_torch_loop, "_run_cell", side_effect=AssertionError):
+        layer(x, sequence_length=np.array([4, 1]))
+        layer(x, training=True)
