@@ -58,6 +58,20 @@ def _pool(mode, sequences, mask, attention):
     return ops.where(ops.any(valid, axis=1), largest, ops.zeros_like(largest))
 
 
+def _shapes_may_vary(*tensors):
+    """Whether a tensor's size may depend on the data (skipping pads).
+
+    Not under JAX tracing (`jit`, as in `fit` and `predict`): shapes are
+    static there, so the layer keeps the fixed `batch * sentences` rows.
+    TensorFlow graphs (`tf.function`) and torch allow it.
+    """
+    if keras.backend.backend() != "jax":
+        return True
+    import jax  # only on the JAX backend
+
+    return not any(isinstance(t, jax.core.Tracer) for t in tensors)
+
+
 @register
 class HierarchicalEncoder(keras.layers.Layer):
     """Encodes documents of sentences of words into one vector per document.
@@ -71,6 +85,15 @@ class HierarchicalEncoder(keras.layers.Layer):
     The word encoder runs once on all sentences of the batch at once,
     reshaped to `(batch * sentences, words, features)`, not in a Python loop
     over sentences as `keras.layers.TimeDistributed` does.
+
+    Padded sentences cost nothing: with a mask, only the sentences with a
+    valid word are gathered and encoded, and their vectors scattered back
+    into place (TensorFlow, eager and in `tf.function` graphs such as
+    `fit` / `predict`; torch; JAX without `jit`), so 2 real sentences padded
+    to 20 slots take about the time of 2. Under JAX `jit` (JAX's `fit` and
+    `predict`) shapes must be static and every slot is encoded; there,
+    batch documents with similar sentence counts together and pad each
+    batch to its own longest document (same results, few padded slots).
 
     Masks, at both levels:
 
@@ -225,11 +248,17 @@ class HierarchicalEncoder(keras.layers.Layer):
             flat = ops.where(word_mask[..., None], flat, ops.zeros_like(flat))
             sentence_mask = ops.any(word_mask, axis=-1)
 
-        encoded = self.word_encoder(flat, mask=word_mask, training=training)
-        vectors = _pool(self.word_pooling, encoded, word_mask, self.word_attention)
-        if sentence_mask is not None:
-            vectors = ops.where(sentence_mask[:, None], vectors, 0)
+        if sentence_mask is not None and _shapes_may_vary(inputs, mask):
+            vectors = self._encode_valid_sentences(
+                flat, word_mask, sentence_mask, training
+            )
             sentence_mask = ops.reshape(sentence_mask, (batch, sentences))
+        else:
+            encoded = self.word_encoder(flat, mask=word_mask, training=training)
+            vectors = _pool(self.word_pooling, encoded, word_mask, self.word_attention)
+            if sentence_mask is not None:
+                vectors = ops.where(sentence_mask[:, None], vectors, 0)
+                sentence_mask = ops.reshape(sentence_mask, (batch, sentences))
         vectors = ops.reshape(vectors, (batch, sentences, vectors.shape[-1]))
 
         encoded = self.sentence_encoder(vectors, mask=sentence_mask, training=training)
@@ -239,6 +268,32 @@ class HierarchicalEncoder(keras.layers.Layer):
         if sentence_mask is None:
             return documents
         return ops.where(ops.any(sentence_mask, axis=-1)[:, None], documents, 0)
+
+    def _encode_valid_sentences(self, flat, word_mask, sentence_mask, training):
+        """Encodes and pools only the sentences with a valid word.
+
+        Gathers those rows of `flat` (and of `word_mask`), runs the word
+        encoder and the pooling on them, and puts the pooled vectors back in
+        place with a second gather from `[zeros, pooled...]`: a padded
+        sentence picks row 0, the zeros. Both gathers are differentiable on
+        every backend. With no valid sentence at all, the first (fully
+        masked) sentence is encoded and dropped: encoders need not handle
+        an empty batch (`ops.max` of an empty tensor raises, for one).
+        """
+        first = ops.cumsum(ops.ones_like(sentence_mask, dtype="int32")) == 1
+        none_valid = ops.logical_not(ops.any(sentence_mask))
+        selected = ops.logical_or(sentence_mask, ops.logical_and(first, none_valid))
+        valid = ops.nonzero(selected)[0]
+        rows = ops.take(flat, valid, axis=0)
+        row_mask = ops.take(word_mask, valid, axis=0)
+        encoded = self.word_encoder(rows, mask=row_mask, training=training)
+        pooled = _pool(self.word_pooling, encoded, row_mask, self.word_attention)
+        pooled = ops.concatenate(
+            [ops.zeros((1, pooled.shape[-1]), dtype=pooled.dtype), pooled], axis=0
+        )
+        # The 1-based position of each valid sentence among the valid ones.
+        position = ops.cumsum(ops.cast(sentence_mask, "int32"))
+        return ops.take(pooled, ops.where(sentence_mask, position, 0), axis=0)
 
     def _check_mask(self, inputs, mask):
         expected = tuple(inputs.shape[:3])
