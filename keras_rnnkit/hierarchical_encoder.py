@@ -72,6 +72,27 @@ def _shapes_may_vary(*tensors):
     return not any(isinstance(t, jax.core.Tracer) for t in tensors)
 
 
+def _unrolled(layer):
+    """Whether `layer` (or a layer it wraps) unrolls a loop over its steps:
+    that needs a number of steps known when tracing."""
+    if getattr(layer, "unroll", False):
+        return True
+    wrapped = ("forward_layer", "backward_layer", "layer")
+    return any(
+        _unrolled(getattr(layer, name)) for name in wrapped if hasattr(layer, name)
+    )
+
+
+def _drop_trailing_slots(vectors, sentence_mask):
+    """Cuts the sentence slots after the last one valid in any document
+    (masked steps at the end change no output of a masking encoder)."""
+    used = ops.any(sentence_mask, axis=0)
+    step = ops.cumsum(ops.ones_like(used, dtype="int32"))  # 1, 2, ...
+    keep = ops.maximum(ops.max(ops.where(used, step, 0)), 1)
+    slots = ops.nonzero(step <= keep)[0]
+    return ops.take(vectors, slots, axis=1), ops.take(sentence_mask, slots, axis=1)
+
+
 @register
 class HierarchicalEncoder(keras.layers.Layer):
     """Encodes documents of sentences of words into one vector per document.
@@ -248,7 +269,8 @@ class HierarchicalEncoder(keras.layers.Layer):
             flat = ops.where(word_mask[..., None], flat, ops.zeros_like(flat))
             sentence_mask = ops.any(word_mask, axis=-1)
 
-        if sentence_mask is not None and _shapes_may_vary(inputs, mask):
+        skip = sentence_mask is not None and _shapes_may_vary(inputs, mask)
+        if skip:
             vectors = self._encode_valid_sentences(
                 flat, word_mask, sentence_mask, training
             )
@@ -260,6 +282,8 @@ class HierarchicalEncoder(keras.layers.Layer):
                 vectors = ops.where(sentence_mask[:, None], vectors, 0)
                 sentence_mask = ops.reshape(sentence_mask, (batch, sentences))
         vectors = ops.reshape(vectors, (batch, sentences, vectors.shape[-1]))
+        if skip and not _unrolled(self.sentence_encoder):
+            vectors, sentence_mask = _drop_trailing_slots(vectors, sentence_mask)
 
         encoded = self.sentence_encoder(vectors, mask=sentence_mask, training=training)
         documents = _pool(

@@ -300,14 +300,14 @@ def test_bad_inputs():
 
 
 class RecordingGRU(keras.layers.GRU):
-    """A GRU that records the batch size of every call (None: unknown)."""
+    """A GRU that records (batch size, steps) of every call (None: unknown)."""
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        self.batch_sizes = []
+        self.shapes = []
 
     def call(self, sequences, initial_state=None, mask=None, training=False):
-        self.batch_sizes.append(sequences.shape[0])
+        self.shapes.append(tuple(sequences.shape[:2]))
         return super().call(
             sequences, initial_state=initial_state, mask=mask, training=training
         )
@@ -316,7 +316,7 @@ class RecordingGRU(keras.layers.GRU):
 def recording_encoder(units=3):
     return HierarchicalEncoder(
         RecordingGRU(units, return_sequences=True),
-        keras.layers.GRU(units + 1),
+        RecordingGRU(units + 1),
         sentence_pooling="last",
     )
 
@@ -341,17 +341,20 @@ def every_slot_encoded(monkeypatch):
 def test_only_valid_sentences_reach_the_word_encoder(counts, monkeypatch):
     """Eagerly, the word encoder reads the valid sentences only, not all
     batch * slots rows (one fully padded row when no sentence is valid),
-    and gives what encoding every slot gives."""
+    the sentence encoder the slots up to the last valid one, and both give
+    what encoding every slot gives."""
     x, mask = padded_documents(counts, slots=5)
     layer = recording_encoder()
     documents = as_numpy(layer(x, mask=mask))
-    assert layer.word_encoder.batch_sizes == [max(sum(counts), 1)]
+    assert layer.word_encoder.shapes == [(max(sum(counts), 1), 4)]
+    assert layer.sentence_encoder.shapes == [(3, max(max(counts), 1))]
     assert np.isfinite(documents).all()
     assert np.all(documents[np.array(counts) == 0] == 0)
 
     every_slot_encoded(monkeypatch)
     want = as_numpy(layer(x, mask=mask))
-    assert layer.word_encoder.batch_sizes[-1] == x.shape[0] * x.shape[1]
+    assert layer.word_encoder.shapes[-1] == (15, 4)
+    assert layer.sentence_encoder.shapes[-1] == (3, 5)
     np.testing.assert_allclose(documents, want, rtol=1e-5, atol=1e-6)
 
 
@@ -446,4 +449,20 @@ def test_batches_bucketed_by_sentence_count_give_the_same_vectors():
         bucketed[bucket] = model.predict_on_batch(x[bucket, :slots])
     np.testing.assert_allclose(bucketed, padded, rtol=1e-5, atol=1e-6)
     if keras.backend.backend() == "jax":  # jit: shapes static, every slot read
-        assert (len(counts) * 6) in word.batch_sizes
+        assert (len(counts) * 6, 5) in word.shapes
+
+
+def test_an_unrolled_sentence_encoder_reads_every_slot():
+    """Dropping padded slots at the end would leave it no static step count
+    inside a graph."""
+    x, mask = padded_documents([1, 2], slots=4)
+    x = np.nan_to_num(x)
+    layer = HierarchicalEncoder(
+        keras.layers.GRU(3, return_sequences=True),
+        keras.layers.GRU(2, unroll=True),
+        sentence_pooling="last",
+    )
+    eager = as_numpy(layer(x, mask=mask))
+    inputs = keras.Input(x.shape[1:])
+    model = keras.Model(inputs, layer(keras.layers.Masking(0.0)(inputs)))
+    np.testing.assert_allclose(model.predict(x, verbose=0), eager, rtol=1e-5, atol=1e-6)
