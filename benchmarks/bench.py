@@ -9,6 +9,7 @@ machines drift by tens of percent between runs.
     python benchmarks/bench.py --suite peephole --backends jax --shapes small
     python benchmarks/bench.py --suite wrappers --backends tensorflow
     python benchmarks/bench.py --suite hierarchical --shapes han
+    python benchmarks/bench.py --suite padding --backends tensorflow,jax,torch
 
 Suites:
   peephole  PeepholeLSTM (and with num_proj) against keras.layers.LSTM (A);
@@ -21,6 +22,12 @@ Suites:
             sentence Bidirectional(GRU) + attention; the same layers in a
             HierarchicalEncoder (B), and with the kit's BidirectionalEncoder
             (C). Shapes: batch, sentences, words, features, units.
+  padding   HierarchicalEncoder on documents of 2 real sentences (of 3/4 to
+            all of the words) padded to 2, 4, 8 and 20 sentence slots
+            (Masking gives the mask): the kit's BidirectionalEncoder(GRUCell)
+            at both levels (A-D), and Keras's Bidirectional(GRU) (E, F);
+            ratios to the same encoders on 2 slots. Shapes: batch, real
+            sentences, words, features, units.
 
 Each backend runs in a subprocess of its own (KERAS_BACKEND is read once).
 """
@@ -40,6 +47,10 @@ SHAPES = {  # batch, timesteps, features, units (notes/performance.md)
 HIERARCHICAL_SHAPES = {  # batch, sentences, words, features, units
     "han": (32, 15, 40, 64, 50),
     "tiny": (2, 3, 4, 3, 4),
+}
+PADDING_SHAPES = {  # batch, real sentences, words, features, units
+    "han": (32, 2, 20, 64, 50),
+    "tiny": (2, 2, 4, 3, 4),
 }
 
 
@@ -132,10 +143,56 @@ def hierarchical_suite(units):
     }
 
 
+def padding_suite(units):
+    """Entries carry a third item: the number of sentence slots."""
+    import keras
+
+    import keras_rnnkit as kit
+
+    def padded(encoder):
+        def make(inputs):
+            masked = keras.layers.Masking(0.0)(inputs)
+            return kit.HierarchicalEncoder(encoder(), encoder())(masked)
+
+        return make
+
+    def kit_bigru():
+        return kit.BidirectionalEncoder(keras.layers.GRUCell(units))
+
+    def bigru():
+        return keras.layers.Bidirectional(
+            keras.layers.GRU(units, return_sequences=True)
+        )
+
+    kit_base, keras_base = "A kit BiGRU, 2 slots", "E keras BiGRU, 2 slots"
+    return {
+        kit_base: (padded(kit_bigru), kit_base, 2),
+        "B kit BiGRU, 4 slots": (padded(kit_bigru), kit_base, 4),
+        "C kit BiGRU, 8 slots": (padded(kit_bigru), kit_base, 8),
+        "D kit BiGRU, 20 slots": (padded(kit_bigru), kit_base, 20),
+        keras_base: (padded(bigru), keras_base, 2),
+        "F keras BiGRU, 20 slots": (padded(bigru), keras_base, 20),
+    }
+
+
+def padded_documents(rng, batch, real, words, features, slots):
+    """`real` sentences of 3/4 to all of `words` words, zero-padded to
+    `slots` sentences (a Masking layer turns the zeros into the mask)."""
+    import numpy as np
+
+    x = np.zeros((batch, slots, words, features), "float32")
+    lengths = rng.integers(words - words // 4, words + 1, size=(batch, real))
+    for document, sentence in np.ndindex(batch, real):
+        length = lengths[document, sentence]
+        x[document, sentence, :length] = rng.normal(size=(length, features))
+    return x
+
+
 SUITES = {
     "peephole": peephole_suite,
     "wrappers": wrappers_suite,
     "hierarchical": hierarchical_suite,
+    "padding": padding_suite,
 }
 
 
@@ -145,28 +202,34 @@ def run_backend(suite, shape_names, repeats, jit_compile):
 
     rows = []
     for shape_name in shape_names:
-        if suite == "hierarchical":
+        rng = np.random.default_rng(0)
+        if suite == "padding":
+            batch, real, words, features, units = PADDING_SHAPES[shape_name]
+            documents = padded_documents(rng, batch, real, words, features, 20)
+        elif suite == "hierarchical":
             batch, *shape, units = HIERARCHICAL_SHAPES[shape_name]
         else:
             batch, *shape, units = SHAPES[shape_name]
         if suite == "wrappers":
             shape[-1] = units
-        rng = np.random.default_rng(0)
-        x = rng.normal(size=(batch, *shape)).astype("float32")
+        if suite != "padding":
+            x = rng.normal(size=(batch, *shape)).astype("float32")
         models = SUITES[suite](units)
         compiled = {}
-        for name, (make, _) in models.items():
-            inputs = keras.Input(tuple(shape))
+        for name, (make, _, *slots) in models.items():
+            if slots:  # padding: the same documents in fewer sentence slots
+                x = np.ascontiguousarray(documents[:, : slots[0]])
+            inputs = keras.Input(x.shape[1:])
             model = keras.Model(inputs, make(inputs))
             model.compile(optimizer="adam", loss="mse", jit_compile=jit_compile)
             y = rng.normal(size=(batch, model.output_shape[-1])).astype("float32")
             for _ in range(2):  # trace / compile, then one warm call
                 model.train_on_batch(x, y)
                 model.predict_on_batch(x)
-            compiled[name] = (model, y)
+            compiled[name] = (model, x, y)
         times = {name: {"train": [], "predict": []} for name in compiled}
         for _ in range(repeats):
-            for name, (model, y) in compiled.items():
+            for name, (model, x, y) in compiled.items():
                 start = time.perf_counter()
                 model.train_on_batch(x, y)
                 times[name]["train"].append(time.perf_counter() - start)
@@ -177,7 +240,7 @@ def run_backend(suite, shape_names, repeats, jit_compile):
             name: {k: statistics.median(v) for k, v in measured.items()}
             for name, measured in times.items()
         }
-        for name, (_, baseline) in models.items():
+        for name, (_, baseline, *_) in models.items():
             train, predict = medians[name]["train"], medians[name]["predict"]
             base = medians[baseline]
             rows.append(
@@ -193,7 +256,9 @@ def main():
     parser.add_argument("--suite", default="all", choices=["all", *SUITES])
     parser.add_argument("--backends", default="tensorflow,jax")
     parser.add_argument(
-        "--shapes", default=None, help="default: small,large (hierarchical: han)"
+        "--shapes",
+        default=None,
+        help="default: small,large (hierarchical, padding: han)",
     )
     parser.add_argument("--repeats", type=int, default=7)
     parser.add_argument(
@@ -209,7 +274,7 @@ def main():
         jit = {"auto": "auto", "true": True, "false": False}[args.jit_compile]
         run_backend(suites[0], args.shapes.split(","), args.repeats, jit)
         return
-    default_shapes = {"hierarchical": "han"}
+    default_shapes = {"hierarchical": "han", "padding": "han"}
     print(
         f"repeats={args.repeats} jit_compile={args.jit_compile}; medians in ms, "
         "ratios to the baseline named in the last column"
