@@ -109,12 +109,15 @@ class HierarchicalEncoder(keras.layers.Layer):
 
     Padded sentences cost nothing: with a mask, only the sentences with a
     valid word are gathered and encoded, and their vectors scattered back
-    into place (TensorFlow, eager and in `tf.function` graphs such as
-    `fit` / `predict`; torch; JAX without `jit`), so 2 real sentences padded
-    to 20 slots take about the time of 2. Under JAX `jit` (JAX's `fit` and
-    `predict`) shapes must be static and every slot is encoded; there,
-    batch documents with similar sentence counts together and pad each
-    batch to its own longest document (same results, few padded slots).
+    into place; the sentence encoder reads the slots up to the last one
+    valid in any document of the batch (all of them if it unrolls its
+    loop). That holds on TensorFlow (eager, and in the `tf.function` graphs
+    of `fit` / `predict`), torch, and JAX without `jit`: 2 real sentences
+    padded to 20 slots take about the time of 2, with the same results.
+    Under JAX `jit` (JAX's `fit` and `predict`) shapes must be static and
+    every slot is encoded; there, batch documents with similar sentence
+    counts together and pad each batch to its own longest document (same
+    results, few padded slots).
 
     Masks, at both levels:
 
