@@ -10,6 +10,7 @@ machines drift by tens of percent between runs.
     python benchmarks/bench.py --suite wrappers --backends tensorflow
     python benchmarks/bench.py --suite hierarchical --shapes han
     python benchmarks/bench.py --suite torch --backends torch
+    python benchmarks/bench.py --suite padding --backends tensorflow,jax,torch
 
 Suites:
   peephole  PeepholeLSTM (and with num_proj) against keras.layers.LSTM (A);
@@ -29,6 +30,12 @@ Suites:
             PyTorch's LSTM computes (DynamicRNN(LSTMCell),
             PeepholeLSTM(use_peepholes=False)) and keras.layers.LSTM (K),
             at 100, 200 and 400 steps (shapes t100, t200, t400).
+  padding   HierarchicalEncoder on documents of 2 real sentences (of 3/4 to
+            all of the words) padded to 2, 4, 8 and 20 sentence slots
+            (Masking gives the mask): the kit's BidirectionalEncoder(GRUCell)
+            at both levels (A-D), and Keras's Bidirectional(GRU) (E, F);
+            ratios to the same encoders on 2 slots. Shapes: batch, real
+            sentences, words, features, units.
 
 Each backend runs in a subprocess of its own (KERAS_BACKEND is read once).
 """
@@ -52,6 +59,10 @@ SHAPES = {  # batch, timesteps, features, units (notes/performance.md)
 HIERARCHICAL_SHAPES = {  # batch, sentences, words, features, units
     "han": (32, 15, 40, 64, 50),
     "tiny": (2, 3, 4, 3, 4),
+}
+PADDING_SHAPES = {  # batch, real sentences, words, features, units
+    "han": (32, 2, 20, 64, 50),
+    "tiny": (2, 2, 4, 3, 4),
 }
 
 
@@ -148,6 +159,51 @@ def hierarchical_suite(units):
     }
 
 
+def padding_suite(units):
+    """Entries carry a third item: the number of sentence slots."""
+    import keras
+
+    import keras_rnnkit as kit
+
+    def padded(encoder):
+        def make(inputs):
+            masked = keras.layers.Masking(0.0)(inputs)
+            return kit.HierarchicalEncoder(encoder(), encoder())(masked)
+
+        return make
+
+    def kit_bigru():
+        return kit.BidirectionalEncoder(keras.layers.GRUCell(units))
+
+    def bigru():
+        return keras.layers.Bidirectional(
+            keras.layers.GRU(units, return_sequences=True)
+        )
+
+    kit_base, keras_base = "A kit BiGRU, 2 slots", "E keras BiGRU, 2 slots"
+    return {
+        kit_base: (padded(kit_bigru), kit_base, 2),
+        "B kit BiGRU, 4 slots": (padded(kit_bigru), kit_base, 4),
+        "C kit BiGRU, 8 slots": (padded(kit_bigru), kit_base, 8),
+        "D kit BiGRU, 20 slots": (padded(kit_bigru), kit_base, 20),
+        keras_base: (padded(bigru), keras_base, 2),
+        "F keras BiGRU, 20 slots": (padded(bigru), keras_base, 20),
+    }
+
+
+def padded_documents(rng, batch, real, words, features, slots):
+    """`real` sentences of 3/4 to all of `words` words, zero-padded to
+    `slots` sentences (a Masking layer turns the zeros into the mask)."""
+    import numpy as np
+
+    x = np.zeros((batch, slots, words, features), "float32")
+    lengths = rng.integers(words - words // 4, words + 1, size=(batch, real))
+    for document, sentence in np.ndindex(batch, real):
+        length = lengths[document, sentence]
+        x[document, sentence, :length] = rng.normal(size=(length, features))
+    return x
+
+
 TORCH_LSTM = "A torch.nn.LSTM (plain PyTorch)"
 
 
@@ -203,6 +259,7 @@ SUITES = {
     "wrappers": wrappers_suite,
     "hierarchical": hierarchical_suite,
     "torch": torch_suite,
+    "padding": padding_suite,
 }
 
 
@@ -212,22 +269,28 @@ def run_backend(suite, shape_names, repeats, jit_compile):
 
     rows = []
     for shape_name in shape_names:
-        if suite == "hierarchical":
+        rng = np.random.default_rng(0)
+        if suite == "padding":
+            batch, real, words, features, units = PADDING_SHAPES[shape_name]
+            documents = padded_documents(rng, batch, real, words, features, 20)
+        elif suite == "hierarchical":
             batch, *shape, units = HIERARCHICAL_SHAPES[shape_name]
         else:
             batch, *shape, units = SHAPES[shape_name]
         if suite == "wrappers":
             shape[-1] = units
-        rng = np.random.default_rng(0)
-        x = rng.normal(size=(batch, *shape)).astype("float32")
+        if suite != "padding":
+            x = rng.normal(size=(batch, *shape)).astype("float32")
         models = SUITES[suite](units)
         compiled = {}
-        for name, (make, _) in models.items():
+        for name, (make, _, *slots) in models.items():
+            if slots:  # padding: the same documents in fewer sentence slots
+                x = np.ascontiguousarray(documents[:, : slots[0]])
             y = rng.normal(size=(batch, 1)).astype("float32")
             if name == TORCH_LSTM:
                 compiled[name] = torch_lstm_model(x, y, units)
             else:
-                inputs = keras.Input(tuple(shape))
+                inputs = keras.Input(x.shape[1:])
                 model = keras.Model(inputs, make(inputs))
                 model.compile(optimizer="adam", loss="mse", jit_compile=jit_compile)
                 y = rng.normal(size=(batch, model.output_shape[-1]))
@@ -251,7 +314,7 @@ def run_backend(suite, shape_names, repeats, jit_compile):
             name: {k: statistics.median(v) for k, v in measured.items()}
             for name, measured in times.items()
         }
-        for name, (_, baselines) in models.items():
+        for name, (_, baselines, *_) in models.items():
             train, predict = medians[name]["train"], medians[name]["predict"]
             if isinstance(baselines, str):
                 baselines = (baselines,)
@@ -273,7 +336,7 @@ def main():
     parser.add_argument(
         "--shapes",
         default=None,
-        help="default: small,large (hierarchical: han; torch: t100,t200,t400)",
+        help="default: small,large (hierarchical, padding: han; torch: t100,t200,t400)",
     )
     parser.add_argument("--repeats", type=int, default=7)
     parser.add_argument(
@@ -289,7 +352,11 @@ def main():
         jit = {"auto": "auto", "true": True, "false": False}[args.jit_compile]
         run_backend(suites[0], args.shapes.split(","), args.repeats, jit)
         return
-    default_shapes = {"hierarchical": "han", "torch": "t100,t200,t400"}
+    default_shapes = {
+        "hierarchical": "han",
+        "padding": "han",
+        "torch": "t100,t200,t400",
+    }
     print(
         f"repeats={args.repeats} jit_compile={args.jit_compile}; medians in ms, "
         "ratios to the baseline named in the last column"

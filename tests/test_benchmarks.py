@@ -42,10 +42,12 @@ def test_bench_script_prints_a_ratio_for_every_model():
         "MultiRNNCell",
         "TimeDistributed",
         "HierarchicalEncoder",
+        "kit BiGRU, 20 slots",
+        "keras BiGRU, 20 slots",
     ):
         assert model in names
     assert "PeepholeLSTM(use_peepholes=F)" in names
-    assert len(rows) == 15
+    assert len(rows) == 21
 
 
 @pytest.mark.skipif(

@@ -17,6 +17,7 @@ from keras_rnnkit import (
     HierarchicalEncoder,
     MultiRNNCell,
     PeepholeLSTMCell,
+    hierarchical_encoder,
 )
 
 POOLINGS = ("last", "mean", "max", "attention")
@@ -296,3 +297,172 @@ def test_bad_inputs():
         layer(np.ones((1, 2, 3, 4), "float32"), mask=np.ones((1, 2), bool))
     with pytest.raises(TypeError, match="Embed token ids first"):
         hierarchical(2, "mean", "mean")(np.ones((1, 2, 3, 4), "int32"))
+
+
+class RecordingGRU(keras.layers.GRU):
+    """A GRU that records (batch size, steps) of every call (None: unknown)."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.shapes = []
+
+    def call(self, sequences, initial_state=None, mask=None, training=False):
+        self.shapes.append(tuple(sequences.shape[:2]))
+        return super().call(
+            sequences, initial_state=initial_state, mask=mask, training=training
+        )
+
+
+def recording_encoder(units=3):
+    return HierarchicalEncoder(
+        RecordingGRU(units, return_sequences=True),
+        RecordingGRU(units + 1),
+        sentence_pooling="last",
+    )
+
+
+def padded_documents(sentence_counts, slots, words=4, features=2, seed=0):
+    """Documents with `sentence_counts[i]` sentences of 1 to `words` words,
+    padded to `slots` sentences; padded words and sentences hold NaN."""
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(len(sentence_counts), slots, words, features))
+    lengths = rng.integers(1, words + 1, size=x.shape[:2])
+    mask = np.arange(words) < lengths[..., None]
+    mask &= (np.arange(slots) < np.array(sentence_counts)[:, None])[..., None]
+    return np.where(mask[..., None], x, np.nan).astype("float32"), mask
+
+
+def every_slot_encoded(monkeypatch):
+    """Makes the layer encode every sentence slot, as it does under JAX jit."""
+    monkeypatch.setattr(hierarchical_encoder, "_shapes_may_vary", lambda *_: False)
+
+
+@pytest.mark.parametrize("counts", [(2, 2, 2), (0, 3, 1), (0, 0, 0), (5, 5, 5)])
+def test_only_valid_sentences_reach_the_word_encoder(counts, monkeypatch):
+    """Eagerly, the word encoder reads the valid sentences only, not all
+    batch * slots rows (one fully padded row when no sentence is valid),
+    the sentence encoder the slots up to the last valid one, and both give
+    what encoding every slot gives."""
+    x, mask = padded_documents(counts, slots=5)
+    layer = recording_encoder()
+    documents = as_numpy(layer(x, mask=mask))
+    assert layer.word_encoder.shapes == [(max(sum(counts), 1), 4)]
+    assert layer.sentence_encoder.shapes == [(3, max(max(counts), 1))]
+    assert np.isfinite(documents).all()
+    assert np.all(documents[np.array(counts) == 0] == 0)
+
+    every_slot_encoded(monkeypatch)
+    want = as_numpy(layer(x, mask=mask))
+    assert layer.word_encoder.shapes[-1] == (15, 4)
+    assert layer.sentence_encoder.shapes[-1] == (3, 5)
+    np.testing.assert_allclose(documents, want, rtol=1e-5, atol=1e-6)
+
+
+def documents_model(slots, words=6, features=3):
+    inputs = keras.Input((slots, words, features))
+    mask = keras.Input((slots, words), dtype="bool")
+    documents = HierarchicalEncoder(
+        BidirectionalEncoder(keras.layers.GRUCell(4)),
+        BidirectionalEncoder(keras.layers.GRUCell(3)),
+    )(inputs, mask=mask)
+    return keras.Model([inputs, mask], keras.layers.Dense(2)(documents))
+
+
+def one_step(model, x, mask, y, run_eagerly):
+    """Loss and weight change of one SGD step (learning rate 1: the change
+    is minus the gradient)."""
+    model.compile(
+        optimizer=keras.optimizers.SGD(1.0), loss="mse", run_eagerly=run_eagerly
+    )
+    before = [as_numpy(w) for w in model.trainable_weights]
+    loss = model.train_on_batch([x, mask], y)
+    after = [as_numpy(w) for w in model.trainable_weights]
+    return loss, [a - b for a, b in zip(after, before, strict=True)]
+
+
+def assert_same_steps(got, want):
+    np.testing.assert_allclose(got[0], want[0], rtol=1e-5)
+    for a, b in zip(got[1], want[1], strict=True):
+        assert np.isfinite(a).all()
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6)
+
+
+@pytest.mark.parametrize("run_eagerly", [False, True])
+def test_two_sentences_in_2_or_20_slots_give_the_same_outputs_and_gradients(
+    run_eagerly,
+):
+    x2, mask2 = padded_documents([2, 2, 2, 1], slots=2, words=6, features=3)
+    x2 = np.nan_to_num(x2)
+    x20, mask20 = np.zeros((4, 20, 6, 3), "float32"), np.zeros((4, 20, 6), bool)
+    x20[:, :2], mask20[:, :2] = x2, mask2
+    y = np.random.default_rng(1).normal(size=(4, 2)).astype("float32")
+    short, long = documents_model(2), documents_model(20)
+    long.set_weights(short.get_weights())
+    np.testing.assert_allclose(
+        long.predict([x20, mask20], verbose=0),
+        short.predict([x2, mask2], verbose=0),
+        rtol=1e-5,
+        atol=1e-6,
+    )
+    assert_same_steps(
+        one_step(long, x20, mask20, y, run_eagerly),
+        one_step(short, x2, mask2, y, run_eagerly),
+    )
+
+
+@pytest.mark.parametrize("run_eagerly", [False, True])
+def test_nan_in_padded_sentence_slots_changes_nothing(run_eagerly):
+    x, mask = padded_documents([2, 0, 5, 1], slots=6, words=6, features=3)
+    assert np.isnan(x).any()
+    clean = np.nan_to_num(x)
+    y = np.random.default_rng(1).normal(size=(4, 2)).astype("float32")
+    model, reference = documents_model(6), documents_model(6)
+    reference.set_weights(model.get_weights())
+    got = model.predict([x, mask], verbose=0)
+    assert np.isfinite(got).all()
+    np.testing.assert_allclose(
+        got, reference.predict([clean, mask], verbose=0), rtol=1e-6
+    )
+    assert_same_steps(
+        one_step(model, x, mask, y, run_eagerly),
+        one_step(reference, clean, mask, y, run_eagerly),
+    )
+
+
+def test_batches_bucketed_by_sentence_count_give_the_same_vectors():
+    """The alternative under JAX jit, where every slot is encoded: batches
+    of documents with about as many sentences, each padded to its own
+    longest document, give what one batch padded to the longest gives."""
+    counts = np.array([1, 6, 2, 1, 5, 2, 6, 1])
+    x, mask = padded_documents(counts, slots=6, words=5, features=3)
+    x = np.nan_to_num(x)
+    inputs = keras.Input((None, 5, 3))
+    word = RecordingGRU(4, return_sequences=True)
+    layer = HierarchicalEncoder(word, keras.layers.GRU(3), sentence_pooling="last")
+    model = keras.Model(inputs, layer(keras.layers.Masking(0.0)(inputs)))
+    padded = model.predict(x, verbose=0)
+
+    order = np.argsort(counts, kind="stable")
+    bucketed = np.empty_like(padded)
+    for bucket in np.array_split(order, 3):
+        slots = counts[bucket].max()
+        bucketed[bucket] = model.predict_on_batch(x[bucket, :slots])
+    np.testing.assert_allclose(bucketed, padded, rtol=1e-5, atol=1e-6)
+    if keras.backend.backend() == "jax":  # jit: shapes static, every slot read
+        assert (len(counts) * 6, 5) in word.shapes
+
+
+def test_an_unrolled_sentence_encoder_reads_every_slot():
+    """Dropping padded slots at the end would leave it no static step count
+    inside a graph."""
+    x, mask = padded_documents([1, 2], slots=4)
+    x = np.nan_to_num(x)
+    layer = HierarchicalEncoder(
+        keras.layers.GRU(3, return_sequences=True),
+        keras.layers.GRU(2, unroll=True),
+        sentence_pooling="last",
+    )
+    eager = as_numpy(layer(x, mask=mask))
+    inputs = keras.Input(x.shape[1:])
+    model = keras.Model(inputs, layer(keras.layers.Masking(0.0)(inputs)))
+    np.testing.assert_allclose(model.predict(x, verbose=0), eager, rtol=1e-5, atol=1e-6)
