@@ -204,11 +204,68 @@ def _by_length(runner, sequences, initial_state, lengths):
 
 def _run_lstm(weights, sequences, initial_state, batch_sizes):
     *tensors, (forget_bias, cell_clip, proj_clip) = weights
-    config = (batch_sizes, forget_bias, cell_clip, proj_clip)
+    kernel, recurrent_kernel, bias, w_if, w_o, projection = tensors
+    if (w_if, projection, cell_clip, forget_bias) == (None, None, None, 0.0):
+        return _run_torch_lstm(
+            kernel, recurrent_kernel, bias, sequences, initial_state, batch_sizes
+        )
+    keep = torch.is_grad_enabled() and any(
+        t is not None and t.requires_grad for t in (sequences, *initial_state, *tensors)
+    )
+    config = (batch_sizes, forget_bias, cell_clip, proj_clip, keep)
     outputs, h, c = LSTMSequence.apply(
         sequences.transpose(0, 1), initial_state[0], initial_state[1], *tensors, config
     )
     return outputs.transpose(0, 1), [h, c]
+
+
+def _run_torch_lstm(kernel, recurrent_kernel, bias, sequences, state, batch_sizes):
+    """PyTorch's own LSTM (the function behind `torch.nn.LSTM`), for cells
+    that compute exactly what it computes: same gate order (i, f, c, o),
+    sigmoid gates, tanh, no peepholes, clip or projection. Rows sorted by
+    length run as a packed sequence."""
+    weights = [kernel.t(), recurrent_kernel.t()]
+    if bias is not None:
+        weights += [bias, torch.zeros_like(bias)]
+    h0, c0 = state[0][None], state[1][None]
+    if batch_sizes is None:
+        outputs, h, c = torch._VF.lstm(
+            sequences, (h0, c0), weights, bias is not None, 1, 0.0, False, False, True
+        )
+        return outputs, [h[0], c[0]]
+    running = batch_sizes[0]  # rows of length 0 never run
+    if running == 0:
+        outputs = sequences.new_zeros(*sequences.shape[:2], recurrent_kernel.shape[0])
+        return outputs, [state[0], state[1]]
+    steps = sum(n > 0 for n in batch_sizes)
+    sizes = torch.tensor(batch_sizes[:steps], dtype=torch.int64)
+    lengths = (sizes[:, None] > torch.arange(running)[None, :]).sum(0)
+    packed = torch.nn.utils.rnn.pack_padded_sequence(
+        sequences[:running], lengths, batch_first=True
+    )
+    data, h, c = torch._VF.lstm(
+        packed.data,
+        packed.batch_sizes,
+        (h0[:, :running], c0[:, :running]),
+        weights,
+        bias is not None,
+        1,
+        0.0,
+        False,
+        False,
+    )
+    outputs, _ = torch.nn.utils.rnn.pad_packed_sequence(
+        packed._replace(data=data), batch_first=True, total_length=sequences.shape[1]
+    )
+    batch = sequences.shape[0]
+    if running < batch:
+        outputs = torch.cat(
+            [outputs, outputs.new_zeros(batch - running, *outputs.shape[1:])]
+        )
+        h = torch.cat([h[0], state[0][running:]])
+        c = torch.cat([c[0], state[1][running:]])
+        return outputs, [h, c]
+    return outputs, [h[0], c[0]]
 
 
 def _run_cell(cell, sequences, initial_state, mask, training):

@@ -30,8 +30,9 @@ class LSTMSequence(torch.autograd.Function):
 
     `x` is time-major `(time, batch, features)`; `bias`, `w_if` (the input
     and forget peepholes stacked, `(2, units)`), `w_o` and `projection` may
-    be None. `config` is `(batch_sizes, forget_bias, cell_clip, proj_clip)`
-    with `batch_sizes` None when every row runs every step. `outputs` is
+    be None. `config` is `(batch_sizes, forget_bias, cell_clip, proj_clip,
+    keep)` with `batch_sizes` None when every row runs every step, and `keep`
+    False when no gradient is needed (nothing is kept for a backward pass). `outputs` is
     time-major, zero where a row has ended.
     """
 
@@ -39,79 +40,104 @@ class LSTMSequence(torch.autograd.Function):
     def forward(
         ctx, x, h0, c0, kernel, recurrent_kernel, bias, w_if, w_o, proj, config
     ):
-        batch_sizes, forget_bias, cell_clip, proj_clip = config
+        batch_sizes, forget_bias, cell_clip, proj_clip, keep = config
         steps, batch, _ = x.shape
         units = c0.shape[-1]
-        out_units = h0.shape[-1]
-        xp = torch.matmul(x, kernel)
-        if bias is not None:
-            xp = xp + bias
+        flat = x.reshape(steps * batch, -1)
+        if bias is None:
+            xp = torch.mm(flat, kernel)
+        else:
+            xp = torch.addmm(bias, flat, kernel)
+        xp = xp.view(steps, batch, -1)
         if forget_bias:
             xp[..., units : 2 * units] += forget_bias
-        # Steps a row does not run keep zeros (the backward pass reads them).
-        new = x.new_zeros if batch_sizes is not None else x.new_empty
-        gates = new(steps, batch, 4 * units)
-        cells = new(steps, batch, units)
-        tanh_c = new(steps, batch, units)
-        outputs = x.new_zeros(steps, batch, out_units)
-        pre_clip = new(steps, batch, units) if cell_clip else None
-        m_all = new(steps, batch, units) if proj is not None else None
-        pre_proj = new(steps, batch, out_units) if proj_clip else None
+        # Each step makes new tensors (writing into preallocated buffers
+        # measured slower); they are assembled once after the loop.
+        saved = {name: [] for name in ("if", "g", "o", "c", "tanh_c", "h")}
+        if cell_clip:
+            saved["pre_clip"] = []
+        if proj is not None:
+            saved["m"] = []
+        if proj_clip:
+            saved["pre_proj"] = []
+        keep_if, keep_g, keep_o, keep_c, keep_tanh_c, keep_h = (
+            saved[name].append for name in ("if", "g", "o", "c", "tanh_c", "h")
+        )
         h_final, c_final = h0.clone(), c0.clone()
         h, c = h0, c0
         n = batch
         for t in range(steps):
+            x_t = xp[t]
             if batch_sizes is not None:
                 n = batch_sizes[t]
                 if n == 0:
                     break
-            z = torch.addmm(xp[t, :n], h[:n], recurrent_kernel)
-            g = gates[t, :n]
+                if n < batch:
+                    x_t, h, c = x_t[:n], h[:n], c[:n]
+            z = torch.addmm(x_t, h, recurrent_kernel)
+            gates_if = z[:, : 2 * units].view(n, 2, units)
             if w_if is not None:
-                z_if = torch.addcmul(
-                    z[:, : 2 * units].view(n, 2, units), w_if, c[:n].unsqueeze(1)
-                )
-                torch.sigmoid(z_if, out=g[:, : 2 * units].view(n, 2, units))
-            else:
-                torch.sigmoid(z[:, : 2 * units], out=g[:, : 2 * units])
-            torch.tanh(z[:, 2 * units : 3 * units], out=g[:, 2 * units : 3 * units])
-            c_new = cells[t, :n]
-            c_out = pre_clip[t, :n] if cell_clip else c_new
-            torch.mul(g[:, units : 2 * units], c[:n], out=c_out)
-            c_out.addcmul_(g[:, :units], g[:, 2 * units : 3 * units])
+                gates_if = torch.addcmul(gates_if, w_if, c.unsqueeze(1))
+            gates_if = torch.sigmoid(gates_if)
+            g = torch.tanh(z[:, 2 * units : 3 * units])
+            c = torch.addcmul(gates_if[:, 1] * c, gates_if[:, 0], g)
             if cell_clip:
-                torch.clamp(c_out, -cell_clip, cell_clip, out=c_new)
+                saved["pre_clip"].append(c)
+                c = torch.clamp(c, -cell_clip, cell_clip)
             z_o = z[:, 3 * units :]
             if w_o is not None:
-                z_o = torch.addcmul(z_o, w_o, c_new)
-            torch.sigmoid(z_o, out=g[:, 3 * units :])
-            torch.tanh(c_new, out=tanh_c[t, :n])
-            if proj is None:
-                torch.mul(g[:, 3 * units :], tanh_c[t, :n], out=outputs[t, :n])
-            else:
-                m = m_all[t, :n]
-                torch.mul(g[:, 3 * units :], tanh_c[t, :n], out=m)
+                z_o = torch.addcmul(z_o, w_o, c)
+            o = torch.sigmoid(z_o)
+            tanh_c = torch.tanh(c)
+            h = o * tanh_c
+            if proj is not None:
+                saved["m"].append(h)
+                h = torch.mm(h, proj)
                 if proj_clip:
-                    torch.mm(m, proj, out=pre_proj[t, :n])
-                    torch.clamp(
-                        pre_proj[t, :n], -proj_clip, proj_clip, out=outputs[t, :n]
-                    )
-                else:
-                    torch.mm(m, proj, out=outputs[t, :n])
-            h, c = outputs[t], cells[t]
+                    saved["pre_proj"].append(h)
+                    h = torch.clamp(h, -proj_clip, proj_clip)
+            keep_if(gates_if), keep_g(g), keep_o(o), keep_c(c), keep_tanh_c(tanh_c)
+            keep_h(h)
             if batch_sizes is not None:
                 ending = batch_sizes[t + 1] if t + 1 < steps else 0
                 if ending < n:  # rows [ending:n] have run their last step
                     h_final[ending:n] = h[ending:n]
                     c_final[ending:n] = c[ending:n]
+
+        def assemble(name, *tail):  # (time, batch, *tail), 0 after a row's end
+            values = saved[name]
+            if batch_sizes is None:
+                return torch.stack(values)
+            full = x.new_zeros(steps, batch, *tail)
+            if values:
+                padded = torch.nn.utils.rnn.pad_sequence(values, batch_first=True)
+                full[: len(values), : padded.shape[1]] = padded
+            return full
+
+        outputs = assemble("h", h0.shape[-1])
         if batch_sizes is None:
-            h_final, c_final = outputs[-1].clone(), cells[-1].clone()
+            h_final, c_final = h, c
         ctx.config = config
         ctx.has_bias = bias is not None
-        ctx.save_for_backward(
-            x, h0, c0, kernel, recurrent_kernel, w_if, w_o, proj,
-            gates, cells, tanh_c, outputs, pre_clip, m_all, pre_proj,
-        )  # fmt: skip
+        if keep:
+            gates = torch.cat(
+                [
+                    assemble("if", 2, units).flatten(2),
+                    assemble("g", units),
+                    assemble("o", units),
+                ],
+                dim=-1,
+            )
+            optional = [
+                assemble(name, size) if name in saved else None
+                for name, size in (
+                    ("pre_clip", units), ("m", units), ("pre_proj", h0.shape[-1])
+                )
+            ]  # fmt: skip
+            ctx.save_for_backward(
+                x, h0, c0, kernel, recurrent_kernel, w_if, w_o, proj, gates,
+                assemble("c", units), assemble("tanh_c", units), outputs, *optional,
+            )  # fmt: skip
         return outputs, h_final, c_final
 
     @staticmethod
@@ -120,7 +146,7 @@ class LSTMSequence(torch.autograd.Function):
             x, h0, c0, kernel, recurrent_kernel, w_if, w_o, proj,
             gates, cells, tanh_c, outputs, pre_clip, m_all, pre_proj,
         ) = ctx.saved_tensors  # fmt: skip
-        batch_sizes, _, cell_clip, proj_clip = ctx.config
+        batch_sizes, _, cell_clip, proj_clip, _ = ctx.config
         steps, batch, _ = x.shape
         units = c0.shape[-1]
         i, f = gates[..., :units], gates[..., units : 2 * units]

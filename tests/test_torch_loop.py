@@ -52,6 +52,9 @@ CONFIGS = {
         "unit_forget_bias": False,
     },
     "no bias": {"use_bias": False},
+    # PyTorch's own LSTM computes these two (torch._VF.lstm):
+    "no peepholes": {"use_peepholes": False},
+    "no peepholes, no bias": {"use_peepholes": False, "use_bias": False},
 }
 
 
@@ -83,7 +86,9 @@ def run(layer, x, states, lengths, seed, training=False):
         for r in keras.tree.flatten(results)
     )
     weights = [w.value for w in layer.trainable_weights]
-    grads = torch.autograd.grad(loss, [x, *states, *weights])
+    grads = torch.autograd.grad(
+        loss, [x, *states, *weights], allow_unused=True, materialize_grads=True
+    )
     return [t.detach().numpy() for t in (*keras.tree.flatten(results), *grads)]
 
 
