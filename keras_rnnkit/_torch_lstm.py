@@ -104,30 +104,27 @@ class LSTMSequence(torch.autograd.Function):
                     h_final[ending:n] = h[ending:n]
                     c_final[ending:n] = c[ending:n]
 
-        def assemble(name, *tail):  # (time, batch, *tail), 0 after a row's end
-            values = saved[name]
+        def assemble(name, *tail, first=None):
+            """(time, batch, *tail), zero after a row's end; `first` (the
+            initial state) prepended as step -1."""
+            values = saved[name] if first is None else [first, *saved[name]]
             if batch_sizes is None:
                 return torch.stack(values)
-            full = x.new_zeros(steps, batch, *tail)
-            if values:
-                padded = torch.nn.utils.rnn.pad_sequence(values, batch_first=True)
-                full[: len(values), : padded.shape[1]] = padded
+            full = x.new_zeros(len(values) - len(saved[name]) + steps, batch, *tail)
+            if first is not None:
+                full[0] = first
+            if saved[name]:
+                padded = torch.nn.utils.rnn.pad_sequence(saved[name], batch_first=True)
+                start = 0 if first is None else 1
+                full[start : start + len(saved[name]), : padded.shape[1]] = padded
             return full
 
-        outputs = assemble("h", h0.shape[-1])
+        h_all = assemble("h", h0.shape[-1], first=h0)
         if batch_sizes is None:
             h_final, c_final = h, c
         ctx.config = config
         ctx.has_bias = bias is not None
         if keep:
-            gates = torch.cat(
-                [
-                    assemble("if", 2, units).flatten(2),
-                    assemble("g", units),
-                    assemble("o", units),
-                ],
-                dim=-1,
-            )
             optional = [
                 assemble(name, size) if name in saved else None
                 for name, size in (
@@ -135,29 +132,33 @@ class LSTMSequence(torch.autograd.Function):
                 )
             ]  # fmt: skip
             ctx.save_for_backward(
-                x, h0, c0, kernel, recurrent_kernel, w_if, w_o, proj, gates,
-                assemble("c", units), assemble("tanh_c", units), outputs, *optional,
+                x, h0, c0, kernel, recurrent_kernel, w_if, w_o, proj,
+                assemble("if", 2, units), assemble("g", units), assemble("o", units),
+                assemble("c", units, first=c0), assemble("tanh_c", units), h_all,
+                *optional,
             )  # fmt: skip
-        return outputs, h_final, c_final
+        return h_all[1:], h_final, c_final
 
     @staticmethod
     def backward(ctx, d_outputs, d_h, d_c):
         (
             x, h0, c0, kernel, recurrent_kernel, w_if, w_o, proj,
-            gates, cells, tanh_c, outputs, pre_clip, m_all, pre_proj,
+            gates_if, g, o, c_all, tanh_c, h_all, pre_clip, m_all, pre_proj,
         ) = ctx.saved_tensors  # fmt: skip
         batch_sizes, _, cell_clip, proj_clip, _ = ctx.config
         steps, batch, _ = x.shape
         units = c0.shape[-1]
-        i, f = gates[..., :units], gates[..., units : 2 * units]
-        g, o = gates[..., 2 * units : 3 * units], gates[..., 3 * units :]
-        c_prev = torch.cat([c0.unsqueeze(0), cells[:-1]])
-        # Per-step factors, computed for all steps at once.
-        d_zo_factor = tanh_c * o * (1 - o)  # d z_o / d m
-        d_c_factor = o * (1 - tanh_c * tanh_c)  # d c / d m
-        d_zifg = torch.stack(  # d z_{i,f,c} / d c (before the clip)
-            [g * i * (1 - i), c_prev * f * (1 - f), i * (1 - g * g)], dim=2
-        )
+        i, f = gates_if[:, :, 0], gates_if[:, :, 1]
+        c_prev, cells = c_all[:-1], c_all[1:]
+        # Per-step factors, computed for all steps at once (s - s*s is the
+        # sigmoid's derivative, 1 - t*t the tanh's).
+        one = x.new_ones(())
+        d_zo_factor = tanh_c * torch.addcmul(o, o, o, value=-1)  # d z_o / d m
+        d_c_factor = o * torch.addcmul(one, tanh_c, tanh_c, value=-1)  # d c / d m
+        d_zifg = x.new_empty(steps, batch, 3, units)  # d z_{i,f,c} / d c
+        torch.mul(g, torch.addcmul(i, i, i, value=-1), out=d_zifg[:, :, 0])
+        torch.mul(c_prev, torch.addcmul(f, f, f, value=-1), out=d_zifg[:, :, 1])
+        torch.mul(i, torch.addcmul(one, g, g, value=-1), out=d_zifg[:, :, 2])
         carry = f
         if cell_clip:
             inside = ((pre_clip >= -cell_clip) & (pre_clip <= cell_clip)).to(x.dtype)
@@ -168,8 +169,10 @@ class LSTMSequence(torch.autograd.Function):
             proj_inside = ((pre_proj >= -proj_clip) & (pre_proj <= proj_clip)).to(
                 x.dtype
             )
-        d_z = x.new_zeros(steps, batch, 4 * units)
-        d_proj_out = torch.zeros_like(outputs) if proj is not None else None
+        # Every step writes all of d_z's rows unless rows end early.
+        new = x.new_empty if batch_sizes is None else x.new_zeros
+        d_z = new(steps, batch, 4 * units)
+        d_proj_out = new(steps, batch, h0.shape[-1]) if proj is not None else None
         dh = torch.zeros_like(h0) if d_h is None else d_h.clone()
         dc = torch.zeros_like(c0) if d_c is None else d_c.clone()
         recurrent_t = recurrent_kernel.t()
@@ -209,7 +212,7 @@ class LSTMSequence(torch.autograd.Function):
                 dc_n.addcmul_(dz[:, units : 2 * units], w_f)
             torch.mm(dz, recurrent_t, out=dh_n)
         flat_dz = d_z.view(steps * batch, 4 * units)
-        h_prev = torch.cat([h0.unsqueeze(0), outputs[:-1]]).view(steps * batch, -1)
+        h_prev = h_all[:-1].reshape(steps * batch, -1)
         needs = ctx.needs_input_grad
         dx = dkernel = drec = dbias = dw_if = dw_o = dproj = None
         if needs[0]:
@@ -221,12 +224,8 @@ class LSTMSequence(torch.autograd.Function):
         if ctx.has_bias and needs[5]:
             dbias = flat_dz.sum(0)
         if w_if is not None and needs[6]:
-            dw_if = torch.stack(
-                [
-                    (d_z[..., :units] * c_prev).sum((0, 1)),
-                    (d_z[..., units : 2 * units] * c_prev).sum((0, 1)),
-                ]
-            )
+            d_zif = d_z[..., : 2 * units].view(steps, batch, 2, units)
+            dw_if = (d_zif * c_prev.unsqueeze(2)).sum((0, 1))
         if w_o is not None and needs[7]:
             dw_o = (d_z[..., 3 * units :] * cells).sum((0, 1))
         if proj is not None and needs[8]:
