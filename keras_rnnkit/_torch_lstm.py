@@ -159,11 +159,17 @@ class LSTMSequence(torch.autograd.Function):
         torch.mul(g, torch.addcmul(i, i, i, value=-1), out=d_zifg[:, :, 0])
         torch.mul(c_prev, torch.addcmul(f, f, f, value=-1), out=d_zifg[:, :, 1])
         torch.mul(i, torch.addcmul(one, g, g, value=-1), out=d_zifg[:, :, 2])
-        carry = f
+        carry = f  # d c_{t-1} / d c_t, through the forget gate
         if cell_clip:
             inside = ((pre_clip >= -cell_clip) & (pre_clip <= cell_clip)).to(x.dtype)
             d_zifg = d_zifg * inside.unsqueeze(2)
             carry = f * inside
+        # The peepholes' paths folded into the factors: the output gate's
+        # into d c / d m, the input and forget gates' into the carry.
+        if w_o is not None:
+            d_c_factor = torch.addcmul(d_c_factor, d_zo_factor, w_o)
+        if w_if is not None:
+            carry = carry + (d_zifg[:, :, :2] * w_if).sum(2)
         proj_inside = None
         if proj_clip:
             proj_inside = ((pre_proj >= -proj_clip) & (pre_proj <= proj_clip)).to(
@@ -177,9 +183,6 @@ class LSTMSequence(torch.autograd.Function):
         dc = torch.zeros_like(c0) if d_c is None else d_c.clone()
         recurrent_t = recurrent_kernel.t()
         proj_t = proj.t() if proj is not None else None
-        w_i = w_f = None
-        if w_if is not None:
-            w_i, w_f = w_if[0], w_if[1]
         n = batch
         for t in range(steps - 1, -1, -1):
             if batch_sizes is not None:
@@ -199,17 +202,12 @@ class LSTMSequence(torch.autograd.Function):
             dz = d_z[t, :n]
             torch.mul(dm, d_zo_factor[t, :n], out=dz[:, 3 * units :])
             dc_n.addcmul_(dm, d_c_factor[t, :n])
-            if w_o is not None:
-                dc_n.addcmul_(dz[:, 3 * units :], w_o)
             torch.mul(
                 dc_n.unsqueeze(1),
                 d_zifg[t, :n],
                 out=dz[:, : 3 * units].view(n, 3, units),
             )
             dc_n.mul_(carry[t, :n])
-            if w_if is not None:
-                dc_n.addcmul_(dz[:, :units], w_i)
-                dc_n.addcmul_(dz[:, units : 2 * units], w_f)
             torch.mm(dz, recurrent_t, out=dh_n)
         flat_dz = d_z.view(steps * batch, 4 * units)
         h_prev = h_all[:-1].reshape(steps * batch, -1)
