@@ -39,6 +39,9 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if "tf1_oracle" in getattr(item, "fixturenames", ()):
             item.add_marker(pytest.mark.oracle)
+        module = pathlib.Path(str(item.fspath)).name
+        if module.startswith(("test_recipes", "test_datasets")):
+            item.add_marker(pytest.mark.recipes)
     if keras.backend.backend() == "tensorflow":
         return
     skip = pytest.mark.skip(
