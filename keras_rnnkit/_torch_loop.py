@@ -7,18 +7,26 @@ module owns the loop on the torch backend instead:
 
 - LSTM cells (`PeepholeLSTMCell`, `keras.layers.LSTMCell`; sigmoid gates,
   tanh activations, no dropout while training) run as one autograd function
-  (`_torch_lstm.LSTMSequence`) with a hand-written backward pass. With no
-  mask or a right-padded one (`sequence_length`, `Embedding(mask_zero=True)`
-  on right-padded ids) rows are sorted by length and each step runs only the
-  rows that are still valid: padding costs nothing.
-- Every other cell (wrappers, stacks, GRU, ...) runs in a plain loop over
-  `unbind`-ed steps. Masked steps get zeroed inputs and keep their states
-  through `where`, so whatever the padding holds (NaN included) reaches
-  neither the outputs nor the gradients.
+  (`_torch_lstm.LSTMSequence`) with a hand-written backward pass, or as
+  PyTorch's own LSTM when they compute exactly what it computes.
+- Wrappers whose step is a fixed function of their cell's step (output
+  projection, residual, dropout with per-sequence masks, stacks) run their
+  cell's whole sequence, then their own part on all steps at once.
+- With no mask or a right-padded one (`sequence_length`,
+  `Embedding(mask_zero=True)` on right-padded ids) rows are sorted by length
+  and each step runs only the rows that are still valid: padding costs
+  nothing.
+- Every other cell (GRU, SimpleRNN, a user's own, or any mask that is not
+  right padding) runs in a plain loop over `unbind`-ed steps; masked steps
+  keep their states through `where`.
 
-Both return the outputs of every step in processing order; `DynamicRNN`
-derives its outputs (zeros or the last valid output past a row's end, the
-last valid output) from the valid steps alone, as on the other backends.
+`DynamicRNN.call` zeroes masked inputs before any loop, so whatever the
+padding holds (NaN included) reaches neither the outputs nor the gradients.
+
+All of them return the outputs of every step in processing order;
+`DynamicRNN` derives its outputs (zeros or the last valid output past a
+row's end, the last valid output) from the valid steps alone, as on the
+other backends.
 """
 
 import keras
@@ -49,9 +57,6 @@ def run(cell, sequences, initial_state, mask, training, go_backwards=False):
             return runner(sequences, initial_state, None, None)
         lengths = _right_padded_lengths(mask)
         if lengths is not None:
-            # Padding is never read forwards, but the kernel's gradient
-            # multiplies every input by its (zero) gradient: no NaN there.
-            sequences = torch.where(mask[..., None], sequences, 0.0)
             return _by_length(runner, sequences, initial_state, lengths)
     return _run_cell(cell, sequences, initial_state, mask, training)
 
@@ -273,10 +278,6 @@ def _run_cell(cell, sequences, initial_state, mask, training):
     masks = None if mask is None else torch.unbind(mask[..., None], 1)
     outputs = []
     for t, inputs in enumerate(torch.unbind(sequences, 1)):
-        if masks is not None:
-            # Zero the padding before the cell sees it: where() alone would
-            # still let a NaN in the untaken branch into the gradients.
-            inputs = torch.where(masks[t], inputs, 0.0)
         output, new_states = call_cell(cell, inputs, states, training)
         if not keras.tree.is_nested(new_states):
             new_states = [new_states]

@@ -121,6 +121,11 @@ class DynamicRNN(keras.layers.RNN):
         sequence_length=None,
     ):
         mask = prepare_mask(self, sequences, mask, sequence_length)
+        if mask is not None:
+            # Masked steps never reach a result, but the loop still computes
+            # them; zeroed, they cannot send a NaN or inf into a gradient.
+            valid = ops.expand_dims(ops.cast(mask, "bool"), -1)
+            sequences = ops.where(valid, sequences, ops.zeros_like(sequences))
         return super().call(
             sequences, initial_state=initial_state, mask=mask, training=training
         )

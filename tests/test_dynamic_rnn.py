@@ -9,8 +9,10 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from keras_rnnkit import (
+    BidirectionalEncoder,
     DynamicRNN,
     OutputProjectionWrapper,
+    PeepholeLSTM,
     PeepholeLSTMCell,
     lengths_to_mask,
 )
@@ -239,3 +241,45 @@ def test_mask_and_lengths_must_agree():
         layer(
             np.zeros((2, 4, 1), "float32"), mask=mask, sequence_length=np.array([2, 3])
         )
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: DynamicRNN(keras.layers.GRUCell(4), return_state=True),
+        lambda: DynamicRNN(OutputProjectionWrapper(keras.layers.LSTMCell(4), 3)),
+        lambda: PeepholeLSTM(4, cell_clip=1.0, num_proj=3, return_state=True),
+        lambda: BidirectionalEncoder(
+            PeepholeLSTMCell(4), return_sequences=False, return_state=True
+        ),
+    ],
+    ids=["gru", "projection", "peephole", "bidirectional"],
+)
+def test_nan_in_padding_reaches_no_gradient(make):
+    # A training step on NaN-padded rows moves every weight exactly as the
+    # same step on zero-padded rows: the padding reaches no gradient.
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(3, 6, 2)).astype("float32")
+    valid = np.arange(6)[None, :] < np.array([6, 2, 0])[:, None]
+    nan_padded = np.where(valid[..., None], x, np.nan).astype("float32")
+    zero_padded = np.where(valid[..., None], x, 0.0).astype("float32")
+    inputs, mask = keras.Input((6, 2)), keras.Input((6,), dtype="bool")
+    outputs = keras.tree.flatten(make()(inputs, mask=mask))  # final outputs, states
+    joined = outputs[0] if len(outputs) == 1 else keras.layers.Concatenate()(outputs)
+    model = keras.Model([inputs, mask], keras.layers.Dense(1)(joined))
+    start = model.get_weights()
+    y = rng.normal(size=(3, 1)).astype("float32")
+
+    def step(padded):
+        model.set_weights(start)
+        model.compile(optimizer=keras.optimizers.SGD(0.1), loss="mse")
+        loss = model.train_on_batch([padded, valid], y)
+        return loss, model.get_weights()
+
+    loss, got = step(nan_padded)
+    want_loss, want = step(zero_padded)
+    assert np.isfinite(loss)
+    np.testing.assert_allclose(loss, want_loss, rtol=1e-6)
+    for g, w in zip(got, want, strict=True):
+        assert np.isfinite(g).all()
+        np.testing.assert_allclose(g, w, rtol=1e-6, atol=1e-7)
