@@ -62,6 +62,10 @@ class AttentionPooling(keras.layers.Layer):
         The pooled tensor `(batch, features)`; with `return_weights=True`,
         a tuple `(pooled, weights)` with weights `(batch, timesteps)`.
 
+    Raises:
+        TypeError: Integer inputs (embed token ids first).
+        ValueError: A mask whose shape does not fit the inputs.
+
     Examples:
         >>> import numpy as np, keras, keras_rnnkit
         >>> pooling = keras_rnnkit.AttentionPooling(8)
@@ -115,6 +119,7 @@ class AttentionPooling(keras.layers.Layer):
         )
 
     def call(self, inputs, mask=None, return_weights=False):
+        check.floating_inputs(self, "inputs", inputs)
         if mask is not None:
             check.sequence_mask_matches(self, inputs, mask)
             mask = ops.cast(mask, "bool")

@@ -4,6 +4,7 @@ import keras
 from keras import ops
 
 from keras_rnnkit import _validation as check
+from keras_rnnkit._cell_wrapper import check_cell
 from keras_rnnkit._registration import register
 from keras_rnnkit.sequence import forward_fill, last_valid_output, lengths_to_mask
 
@@ -69,6 +70,16 @@ class DynamicRNN(keras.layers.RNN):
         Like `keras.layers.RNN`: the output (or sequence of outputs) and,
         with `return_state`, the final states after it.
 
+    Raises:
+        ValueError: At construction: `cell` is an empty list, or a recurrent
+            layer (`keras.layers.LSTM`, ...) instead of a cell. At call:
+            inputs with no time step; a mask or `sequence_length` whose shape
+            does not fit the inputs; lengths outside `[0, timesteps]` (when
+            their values are known: inside a compiled function they are not
+            checked, and out-of-range lengths act as if clipped).
+        TypeError: At call: integer inputs, or a `sequence_length` that is
+            not of an integer dtype.
+
     Examples:
         >>> import numpy as np, keras, keras_rnnkit
         >>> layer = keras_rnnkit.DynamicRNN(
@@ -95,9 +106,18 @@ class DynamicRNN(keras.layers.RNN):
         **kwargs,
     ):
         if isinstance(cell, (list, tuple)):
+            if not cell:
+                raise ValueError(
+                    "Argument `cell` must be a cell or a non-empty list of "
+                    f"cells. Received: cell={cell!r}"
+                )
+            for i, inner in enumerate(cell):
+                check_cell(f"cell[{i}]", inner)
             # As keras.layers.RNN does, but with the layer's dtype policy, so
             # that mixed precision states match the cells' outputs.
             cell = keras.layers.StackedRNNCells(cell, dtype=kwargs.get("dtype"))
+        else:
+            check_cell("cell", cell)
         super().__init__(
             cell,
             return_sequences=check.boolean("return_sequences", return_sequences),
@@ -184,6 +204,12 @@ def prepare_mask(layer, sequences, mask, sequence_length):
     """Checks `sequences` and returns the one `(batch, timesteps)` mask of a
     call, from `mask` and/or `sequence_length` (None when neither is given)."""
     check.floating_inputs(layer, "sequences", sequences)
+    if sequences.shape[1] == 0:
+        raise ValueError(
+            f"Layer '{layer.name}' ({type(layer).__name__}) needs at least one "
+            "time step: an empty sequence has no output to return. Received: "
+            f"sequences.shape={tuple(sequences.shape)}"
+        )
     if keras.tree.is_nested(mask):
         mask = keras.tree.flatten(mask)[0]
     check.sequence_mask_matches(layer, sequences, mask)

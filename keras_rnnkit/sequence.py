@@ -1,6 +1,11 @@
 """Sequence lengths and masks, with TF1 `dynamic_rnn` semantics."""
 
+import numbers
+
+import keras
 from keras import ops
+
+from keras_rnnkit import _validation as check
 
 
 def lengths_to_mask(lengths, maxlen):
@@ -16,6 +21,13 @@ def lengths_to_mask(lengths, maxlen):
     Returns:
         A boolean tensor of shape `(batch, maxlen)`.
 
+    Raises:
+        TypeError: `lengths` is not of an integer dtype, or `maxlen` is not
+            an integer.
+        ValueError: `lengths` is not of rank 1, holds a negative value (when
+            its values are known, i.e. outside a compiled function), or
+            `maxlen` is negative.
+
     Examples:
         >>> import numpy as np
         >>> from keras_rnnkit import lengths_to_mask
@@ -24,8 +36,43 @@ def lengths_to_mask(lengths, maxlen):
                [False, False, False],
                [ True,  True,  True]])
     """
+    if (
+        maxlen is None
+        or isinstance(maxlen, (bool, str))
+        or (
+            isinstance(maxlen, numbers.Number)
+            and not isinstance(maxlen, numbers.Integral)
+        )
+    ):
+        raise TypeError(
+            "Argument `maxlen` must be an integer >= 0 (or a scalar integer "
+            f"tensor). Received: maxlen={maxlen!r}"
+        )
+    if isinstance(maxlen, numbers.Integral) and maxlen < 0:
+        raise ValueError(
+            f"Argument `maxlen` must be an integer >= 0. Received: maxlen={maxlen}"
+        )
     lengths = ops.convert_to_tensor(lengths)
-    steps = ops.arange(maxlen, dtype=lengths.dtype)
+    dtype = keras.backend.standardize_dtype(lengths.dtype)
+    if "int" not in dtype:
+        raise TypeError(
+            "Argument `lengths` must hold integers (row lengths). Received: "
+            f"lengths.dtype={dtype}"
+        )
+    if len(lengths.shape) != 1:
+        raise ValueError(
+            "Argument `lengths` must be of shape (batch,). Received: "
+            f"lengths.shape={tuple(lengths.shape)}"
+        )
+    values = check.concrete(lengths)
+    if values is not None and (values < 0).any():
+        raise ValueError(
+            "Argument `lengths` must hold lengths >= 0. Received: "
+            f"lengths={values.tolist()}"
+        )
+    # int32 whatever came in: `arange` refuses some dtypes (uint8 on TF).
+    lengths = ops.cast(lengths, "int32")
+    steps = ops.arange(0, maxlen, dtype="int32")
     return ops.less(ops.expand_dims(steps, 0), ops.expand_dims(lengths, -1))
 
 
@@ -76,6 +123,11 @@ def reverse_valid(x, mask):
     Returns:
         A tensor shaped like `x`.
 
+    Raises:
+        ValueError: `x` has fewer than 2 axes, or `mask` is not of shape
+            `(batch, time)` like `x` (a dimension unknown when tracing is
+            not checked).
+
     Examples:
         >>> import numpy as np
         >>> from keras_rnnkit import reverse_valid
@@ -84,11 +136,33 @@ def reverse_valid(x, mask):
         >>> np.asarray(reverse_valid(x, mask))[0, :, 0]
         array([3., 2., 1., 4.], dtype=float32)
     """
-    steps, order, count = _valid_order(mask)
+    _check_mask_fits(x, mask)
+    steps, order, count = _valid_order(ops.cast(mask, "bool"))
     length = count[:, -1:]
-    mirrored = ops.clip(length - count, 0, ops.shape(mask)[1] - 1)
+    # length - count >= 0; the minimum keeps masked steps' (unused) index in
+    # range. No integer clip: converters lower it to Relu6 (LiteRT has none
+    # for int32).
+    mirrored = ops.minimum(length - count, ops.shape(mask)[1] - 1)
     source = ops.take_along_axis(order, mirrored, axis=1)
     return _gather_steps(x, ops.where(mask, source, steps))
+
+
+def _check_mask_fits(x, mask):
+    """Raises a ValueError unless `mask` is `(batch, time)` like `x`."""
+    if len(x.shape) < 2:
+        raise ValueError(
+            "Argument `x` must have a batch and a time axis, (batch, time, "
+            f"...). Received: x.shape={tuple(x.shape)}"
+        )
+    got, want = tuple(mask.shape), tuple(x.shape[:2])
+    if len(got) != 2 or any(
+        a is not None and b is not None and a != b
+        for a, b in zip(got, want, strict=True)
+    ):
+        raise ValueError(
+            f"Argument `mask` must be of shape (batch, time) = {want}, like "
+            f"`x`. Received: mask.shape={got}"
+        )
 
 
 def last_valid_output(outputs, mask):

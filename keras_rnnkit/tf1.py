@@ -31,6 +31,7 @@ Examples:
 import numpy as np
 from keras import ops
 
+from keras_rnnkit import _validation as check
 from keras_rnnkit.peephole_lstm_cell import PeepholeLSTMCell
 
 # TF1 gate blocks are (i, j, f, o); the kit's are (i, f, c=j, o). Swapping
@@ -128,6 +129,7 @@ def set_lstm_weights(cell, variables, forget_bias=1.0):
         >>> tuple(cell.kernel.shape), tuple(cell.recurrent_kernel.shape)
         ((3, 8), (2, 8))
     """
+    forget_bias = check.finite_float("forget_bias", forget_bias)
     cell = _cell_of(cell)
     variables = _canonical(variables)
     units, out = cell.units, cell.output_size
@@ -199,6 +201,7 @@ def get_lstm_weights(cell, forget_bias=1.0):
             "TF1's LSTMCell always has a bias; a cell with use_bias=False "
             "has none to export."
         )
+    forget_bias = check.finite_float("forget_bias", forget_bias)
     units = cell.units
     kernel = np.concatenate(
         [ops.convert_to_numpy(cell.kernel), ops.convert_to_numpy(cell.recurrent_kernel)]

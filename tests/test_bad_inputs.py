@@ -1,0 +1,123 @@
+"""Bad inputs end as a clear error naming the argument, or a correct result.
+
+The reproductions of issue 13 that this module covers, on every backend:
+helper functions' arguments, a `DynamicRNN` built from something that is
+not a cell, inputs without time steps, integer inputs to `AttentionPooling`,
+a NaN `forget_bias`. (NaN in padded steps: tests/test_dynamic_rnn.py and
+tests/test_torch_loop.py.)
+"""
+
+import keras
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from keras_rnnkit import (
+    AttentionPooling,
+    BidirectionalEncoder,
+    DynamicRNN,
+    PeepholeLSTM,
+    PeepholeLSTMCell,
+    lengths_to_mask,
+    reverse_valid,
+    tf1,
+)
+
+
+@pytest.mark.parametrize(
+    "lengths, maxlen, error, words",
+    [
+        ([-1, 2], 3, ValueError, "`lengths` must hold lengths >= 0"),
+        ([1.5, 2], 3, TypeError, "`lengths` must hold integers"),
+        ([[1, 2]], 3, ValueError, r"`lengths` must be of shape \(batch,\)"),
+        ([1, 2], -1, ValueError, "`maxlen` must be an integer >= 0"),
+        ([1, 2], 2.5, TypeError, "`maxlen` must be an integer >= 0"),
+        ([1, 2], None, TypeError, "maxlen=None"),
+        ([1, 2], True, TypeError, "maxlen=True"),
+    ],
+)
+def test_lengths_to_mask_refuses_bad_arguments(lengths, maxlen, error, words):
+    with pytest.raises(error, match=words):
+        lengths_to_mask(np.array(lengths), maxlen)
+
+
+@pytest.mark.parametrize("dtype", ["uint8", "int16", "int32", "int64"])
+def test_lengths_to_mask_takes_every_integer_dtype(dtype):
+    mask = lengths_to_mask(np.array([0, 2, 3], dtype), np.int64(3))
+    np.testing.assert_array_equal(
+        keras.ops.convert_to_numpy(mask),
+        [[False, False, False], [True, True, False], [True, True, True]],
+    )
+
+
+@pytest.mark.parametrize("mask_shape", [(2, 4), (1, 5), (2, 6), (2, 5, 1), (5,)])
+def test_reverse_valid_refuses_a_mask_of_another_shape(mask_shape):
+    x = np.zeros((2, 5, 1), "float32")
+    with pytest.raises(ValueError, match=r"`mask` must be of shape \(batch, time\)"):
+        reverse_valid(x, np.ones(mask_shape, bool))
+
+
+def test_reverse_valid_refuses_inputs_without_a_time_axis():
+    with pytest.raises(ValueError, match="`x` must have a batch and a time axis"):
+        reverse_valid(np.zeros((2,), "float32"), np.ones((2, 1), bool))
+
+
+@given(
+    lengths=st.lists(st.integers(0, 7), min_size=1, max_size=4),
+    seed=st.integers(0, 100),
+)
+def test_reverse_valid_mirrors_each_prefix_and_keeps_padding(lengths, seed):
+    x = np.random.default_rng(seed).normal(size=(len(lengths), 7, 2))
+    x = x.astype("float32")
+    mask = np.arange(7)[None, :] < np.array(lengths)[:, None]
+    got = keras.ops.convert_to_numpy(reverse_valid(x, mask))
+    for row, length in enumerate(lengths):
+        np.testing.assert_array_equal(got[row, :length], x[row, :length][::-1])
+        np.testing.assert_array_equal(got[row, length:], x[row, length:])
+
+
+@pytest.mark.parametrize(
+    "cell, words",
+    [
+        ([], "non-empty list of cells"),
+        (keras.layers.LSTM(4), "must be a cell, not a recurrent layer"),
+        ([keras.layers.GRUCell(3), keras.layers.GRU(3)], r"`cell\[1\]` must be"),
+        (keras.layers.Dense(3), "must be a Keras RNN cell"),
+    ],
+    ids=["empty list", "LSTM layer", "layer in a list", "dense"],
+)
+def test_dynamic_rnn_refuses_what_is_not_a_cell_when_built(cell, words):
+    with pytest.raises(ValueError, match=words):
+        DynamicRNN(cell)
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: DynamicRNN(keras.layers.GRUCell(4)),
+        lambda: PeepholeLSTM(4),
+        lambda: BidirectionalEncoder(keras.layers.GRUCell(4)),
+    ],
+    ids=["dynamic_rnn", "peephole_lstm", "bidirectional"],
+)
+def test_no_time_steps_is_a_clear_error(make):
+    with pytest.raises(ValueError, match="needs at least one time step"):
+        make()(np.zeros((2, 0, 3), "float32"))
+
+
+def test_attention_pooling_refuses_integer_inputs():
+    with pytest.raises(TypeError, match="expects floating-point `inputs`"):
+        AttentionPooling(4)(np.arange(30).reshape(2, 5, 3).astype("int32"))
+
+
+@pytest.mark.parametrize("forget_bias", [float("nan"), float("inf"), "1"])
+def test_tf1_weights_refuse_a_forget_bias_that_is_not_a_finite_number(forget_bias):
+    cell = PeepholeLSTMCell(2, use_peepholes=False)
+    variables = {"kernel": np.zeros((5, 8)), "bias": np.zeros(8)}
+    with pytest.raises(ValueError, match="`forget_bias` must be a finite number"):
+        tf1.set_lstm_weights(cell, variables, forget_bias=forget_bias)
+    tf1.set_lstm_weights(cell, variables)
+    with pytest.raises(ValueError, match="`forget_bias` must be a finite number"):
+        tf1.get_lstm_weights(cell, forget_bias=forget_bias)
+    assert np.isfinite(keras.ops.convert_to_numpy(cell.bias)).all()
