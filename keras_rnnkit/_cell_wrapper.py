@@ -16,6 +16,7 @@ import inspect
 import keras
 from keras import ops
 
+from keras_rnnkit import _validation as check
 from keras_rnnkit._compat import DropoutRNNCell
 
 
@@ -66,7 +67,9 @@ def _takes_training(cls):
 
 
 def call_cell(cell, inputs, states, training):
-    """Calls a cell with `training` if its `call` takes it."""
+    """Calls a cell with `training` if its `call` takes it, after checking
+    the step's shapes (a clear error instead of a backend's)."""
+    check.step_fits(cell, inputs, states)
     if _takes_training(type(cell)):
         return cell(inputs, states, training=training)
     return cell(inputs, states)

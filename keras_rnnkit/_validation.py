@@ -144,3 +144,30 @@ def masks_agree(layer, mask, from_lengths):
             f" and they disagree in rows {rows.tolist()}. Pass one of them, "
             "or make the mask True exactly before each row's length."
         )
+
+
+def step_fits(cell, inputs, states):
+    """Raises a ValueError unless a cell's step input is `(batch, features)`
+    and `states` has one tensor per entry of `cell.state_size`, each as wide
+    as its entry (nested entries are left to the cells inside). Python-level
+    checks on static shapes only: cheap enough for every step."""
+    if len(inputs.shape) != 2:
+        raise ValueError(
+            f"Cell '{cell.name}' ({type(cell).__name__}) expects one step of "
+            "inputs, shaped (batch, features); run sequences through "
+            "keras_rnnkit.DynamicRNN or keras.layers.RNN. Received: "
+            f"inputs.shape={tuple(inputs.shape)}"
+        )
+    sizes = cell.state_size
+    sizes = [sizes] if isinstance(sizes, int) else list(sizes)
+    given = list(states) if isinstance(states, (list, tuple)) else [states]
+    widths = [None if isinstance(s, (list, tuple)) else s.shape[-1] for s in given]
+    if len(given) != len(sizes) or any(
+        isinstance(size, int) and width is not None and width != size
+        for width, size in zip(widths, sizes, strict=True)
+    ):
+        raise ValueError(
+            f"Cell '{cell.name}' ({type(cell).__name__}) expects `states` "
+            f"with {len(sizes)} tensor(s) of widths {sizes} (its state_size). "
+            f"Received {len(given)} of widths {widths}"
+        )

@@ -141,6 +141,8 @@ class DynamicRNN(keras.layers.RNN):
         sequence_length=None,
     ):
         mask = prepare_mask(self, sequences, mask, sequence_length)
+        if initial_state is not None:
+            initial_state_fits(self, sequences, initial_state)
         if mask is not None:
             # Masked steps never reach a result, but the loop still computes
             # them; zeroed, they cannot send a NaN or inf into a gradient.
@@ -216,6 +218,27 @@ def prepare_mask(layer, sequences, mask, sequence_length):
     if sequence_length is not None:
         mask = mask_from_lengths(layer, sequences, sequence_length, mask)
     return mask
+
+
+def initial_state_fits(layer, sequences, initial_state):
+    """Raises a ValueError unless `initial_state` holds one `(batch, size)`
+    tensor per state of `layer.cell`."""
+    sizes = keras.tree.flatten(layer.cell.state_size)
+    given = keras.tree.flatten(initial_state)
+    shapes = [tuple(s.shape) for s in given]
+    batch = sequences.shape[0]
+    if len(given) != len(sizes) or any(
+        len(shape) != 2
+        or shape[-1] not in (None, size)
+        or None not in (batch, shape[0])
+        and shape[0] != batch
+        for shape, size in zip(shapes, sizes, strict=False)
+    ):
+        raise ValueError(
+            f"Layer '{layer.name}' expects `initial_state` with {len(sizes)} "
+            f"tensor(s) of shapes {[(batch, size) for size in sizes]} (the "
+            f"cell's state_size). Received shapes {shapes}"
+        )
 
 
 def mask_from_lengths(layer, sequences, sequence_length, mask=None):

@@ -117,6 +117,12 @@ class MultiRNNCell(keras.layers.Layer, DropoutRNNCell):
     def _split(self, states):
         """Per-cell state lists from the tuple or concatenated layout."""
         if self.state_is_tuple:
+            if len(states) != len(self.cells):
+                raise ValueError(
+                    f"Cell '{self.name}' (MultiRNNCell) expects `states` with "
+                    f"one entry per cell ({len(self.cells)}). Received "
+                    f"{len(states)}"
+                )
             return [
                 list(state) if keras.tree.is_nested(state) else [state]
                 for state in states

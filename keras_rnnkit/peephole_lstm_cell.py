@@ -251,6 +251,7 @@ class PeepholeLSTMCell(keras.layers.Layer, DropoutRNNCell):
         return bias + forget
 
     def call(self, inputs, states, training=False):
+        check.step_fits(self, inputs, states)
         h_tm1, c_tm1 = states[0], states[1]
         if training and self.dropout > 0.0:
             inputs = inputs * self.get_dropout_mask(inputs)

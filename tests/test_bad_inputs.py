@@ -3,7 +3,7 @@
 The reproductions of issue 13 that this module covers, on every backend:
 helper functions' arguments, a `DynamicRNN` built from something that is
 not a cell, inputs without time steps, integer inputs to `AttentionPooling`,
-a NaN `forget_bias`. (NaN in padded steps: tests/test_dynamic_rnn.py and
+a NaN `forget_bias`, cells and layers given states that do not fit. (NaN in padded steps: tests/test_dynamic_rnn.py and
 tests/test_torch_loop.py.)
 """
 
@@ -16,9 +16,13 @@ from hypothesis import strategies as st
 from keras_rnnkit import (
     AttentionPooling,
     BidirectionalEncoder,
+    DropoutWrapper,
     DynamicRNN,
+    MultiRNNCell,
+    OutputProjectionWrapper,
     PeepholeLSTM,
     PeepholeLSTMCell,
+    ResidualWrapper,
     lengths_to_mask,
     reverse_valid,
     tf1,
@@ -121,3 +125,60 @@ def test_tf1_weights_refuse_a_forget_bias_that_is_not_a_finite_number(forget_bia
     with pytest.raises(ValueError, match="`forget_bias` must be a finite number"):
         tf1.get_lstm_weights(cell, forget_bias=forget_bias)
     assert np.isfinite(keras.ops.convert_to_numpy(cell.bias)).all()
+
+
+@pytest.mark.parametrize(
+    "states, words",
+    [
+        (
+            lambda z: [z(2, 7), z(2, 4)],
+            r"widths \[4, 4\].*Received 2 of widths \[7, 4\]",
+        ),
+        (lambda z: [z(2, 4)], r"Received 1 of widths \[4\]"),
+        (lambda z: [z(2, 4)] * 3, "Received 3"),
+    ],
+    ids=["wrong width", "one state", "three states"],
+)
+def test_cells_called_directly_check_their_states(states, words):
+    def zeros(*shape):
+        return np.zeros(shape, "float32")
+
+    x = zeros(2, 3)
+    for cell in (
+        PeepholeLSTMCell(4),
+        DropoutWrapper(keras.layers.LSTMCell(4), 0.1),
+        ResidualWrapper(keras.layers.LSTMCell(3)),
+    ):
+        size = cell.state_size[0]
+        got = [s[:, :size] if s.shape[-1] == 4 else s for s in states(zeros)]
+        words_for = words.replace("4", str(size)) if size != 4 else words
+        with pytest.raises(ValueError, match=words_for):
+            cell(x, got)
+
+
+def test_wrappers_refuse_a_sequence_as_one_step():
+    cell = OutputProjectionWrapper(keras.layers.LSTMCell(4), 2)
+    states = [np.zeros((2, 4), "float32")] * 2
+    with pytest.raises(ValueError, match=r"one step of inputs, shaped \(batch"):
+        cell(np.zeros((2, 5, 3), "float32"), states)
+
+
+def test_multi_rnn_cell_checks_the_number_of_layer_states():
+    cell = MultiRNNCell([keras.layers.GRUCell(3), keras.layers.GRUCell(3)])
+    with pytest.raises(ValueError, match=r"one entry per cell \(2\)\. Received 1"):
+        cell(np.zeros((2, 3), "float32"), [[np.zeros((2, 3), "float32")]])
+
+
+@pytest.mark.parametrize(
+    "initial_state",
+    [
+        [np.zeros((2, 4), "float32")],
+        [np.zeros((2, 7), "float32"), np.zeros((2, 4), "float32")],
+        [np.zeros((3, 4), "float32"), np.zeros((3, 4), "float32")],
+    ],
+    ids=["one state", "wrong width", "wrong batch"],
+)
+def test_initial_state_is_checked_against_the_cell(initial_state):
+    layer = PeepholeLSTM(4)
+    with pytest.raises(ValueError, match=r"expects `initial_state` with 2 tensor"):
+        layer(np.zeros((2, 5, 3), "float32"), initial_state=initial_state)
