@@ -120,6 +120,11 @@ class AttentionPooling(keras.layers.Layer):
 
     def call(self, inputs, mask=None, return_weights=False):
         check.floating_inputs(self, "inputs", inputs)
+        if inputs.shape[0] == 0:  # no rows: nothing to reduce (TF refuses)
+            pooled = ops.zeros((0, inputs.shape[-1]), dtype=self.compute_dtype)
+            if not return_weights:
+                return pooled
+            return pooled, ops.zeros(inputs.shape[:2], dtype=self.compute_dtype)
         if mask is not None:
             check.sequence_mask_matches(self, inputs, mask)
             mask = ops.cast(mask, "bool")

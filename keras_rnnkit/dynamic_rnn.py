@@ -4,7 +4,7 @@ import keras
 from keras import ops
 
 from keras_rnnkit import _validation as check
-from keras_rnnkit._cell_wrapper import check_cell
+from keras_rnnkit._cell_wrapper import check_cell, output_size
 from keras_rnnkit._registration import register
 from keras_rnnkit.sequence import forward_fill, last_valid_output, lengths_to_mask
 
@@ -143,6 +143,8 @@ class DynamicRNN(keras.layers.RNN):
         mask = prepare_mask(self, sequences, mask, sequence_length)
         if initial_state is not None:
             initial_state_fits(self, sequences, initial_state)
+        if sequences.shape[0] == 0 and not self.stateful:
+            return self._empty_batch(sequences, initial_state)
         if mask is not None:
             # Masked steps never reach a result, but the loop still computes
             # them; zeroed, they cannot send a NaN or inf into a gradient.
@@ -178,6 +180,21 @@ class DynamicRNN(keras.layers.RNN):
             valid = ops.reshape(mask, (*ops.shape(mask), 1))
             return last, ops.where(valid, outputs, ops.zeros_like(outputs)), states
         return last, forward_fill(outputs, mask), states
+
+    def _empty_batch(self, sequences, initial_state):
+        """What a call returns for a batch of no rows (the loop is not run:
+        some backends' kernels refuse empty operands)."""
+        size = output_size(self.cell)
+        shape = (0, sequences.shape[1], size) if self.return_sequences else (0, size)
+        output = ops.zeros(shape, dtype=self.compute_dtype)
+        if not self.return_state:
+            return output
+        if initial_state is None:
+            initial_state = self.get_initial_state(batch_size=0)
+        states = (
+            initial_state if keras.tree.is_nested(initial_state) else [initial_state]
+        )
+        return output, *states
 
     def _keras_loop(self, sequences, initial_state, mask, training):
         """Keras's loop, keeping every output; `inner_loop` then derives the

@@ -260,6 +260,8 @@ class HierarchicalEncoder(keras.layers.Layer):
 
     def call(self, inputs, mask=None, training=False):
         check.floating_inputs(self, "inputs", inputs)
+        if inputs.shape[0] == 0:  # no documents: nothing to encode
+            return ops.zeros((0, self._units), dtype=self.compute_dtype)
         shape = ops.shape(inputs)
         batch, sentences = shape[0], shape[1]
         words = inputs.shape[2] if inputs.shape[2] is not None else shape[2]

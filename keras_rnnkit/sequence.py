@@ -168,8 +168,9 @@ def _check_mask_fits(x, mask):
 def last_valid_output(outputs, mask):
     """`outputs[b, t_b]` at each row's last valid step `t_b`, or zeros for a
     row with no valid step. `outputs` is `(batch, time, features)`."""
-    steps = ops.arange(ops.shape(mask)[1], dtype="int32")[None, :]
-    last = ops.max(ops.where(mask, steps, -1), axis=1)
-    index = ops.reshape(ops.maximum(last, 0), (-1, 1, 1))
+    steps = ops.arange(0, ops.shape(mask)[1], dtype="int32")[None, :]
+    # argmax, not max: it also takes an empty batch on every backend.
+    last = ops.argmax(ops.where(mask, steps + 1, 0), axis=1)
+    index = ops.reshape(ops.cast(last, "int32"), (-1, 1, 1))
     picked = ops.take_along_axis(outputs, index, axis=1)[:, 0]
-    return ops.where(last[:, None] >= 0, picked, ops.zeros_like(picked))
+    return ops.where(ops.any(mask, axis=1)[:, None], picked, ops.zeros_like(picked))

@@ -3,7 +3,8 @@
 The reproductions of issue 13 that this module covers, on every backend:
 helper functions' arguments, a `DynamicRNN` built from something that is
 not a cell, inputs without time steps, integer inputs to `AttentionPooling`,
-a NaN `forget_bias`, cells and layers given states that do not fit. (NaN in padded steps: tests/test_dynamic_rnn.py and
+a NaN `forget_bias`, cells and layers given states that do not fit, an
+empty batch. (NaN in padded steps: tests/test_dynamic_rnn.py and
 tests/test_torch_loop.py.)
 """
 
@@ -18,6 +19,7 @@ from keras_rnnkit import (
     BidirectionalEncoder,
     DropoutWrapper,
     DynamicRNN,
+    HierarchicalEncoder,
     MultiRNNCell,
     OutputProjectionWrapper,
     PeepholeLSTM,
@@ -182,3 +184,44 @@ def test_initial_state_is_checked_against_the_cell(initial_state):
     layer = PeepholeLSTM(4)
     with pytest.raises(ValueError, match=r"expects `initial_state` with 2 tensor"):
         layer(np.zeros((2, 5, 3), "float32"), initial_state=initial_state)
+
+
+@pytest.mark.parametrize(
+    "make, shapes",
+    [
+        (
+            lambda: PeepholeLSTM(4, num_proj=2, return_state=True),
+            [(0, 2), (0, 2), (0, 4)],
+        ),
+        (
+            lambda: DynamicRNN(keras.layers.GRUCell(4), return_sequences=True),
+            [(0, 5, 4)],
+        ),
+        (
+            lambda: BidirectionalEncoder(
+                keras.layers.GRUCell(4), return_sequences=False, return_state=True
+            ),
+            [(0, 8), (0, 8)],
+        ),
+    ],
+    ids=["peephole", "dynamic_rnn", "bidirectional"],
+)
+@pytest.mark.parametrize("with_lengths", [False, True])
+def test_an_empty_batch_gives_empty_results(make, shapes, with_lengths):
+    x = np.zeros((0, 5, 3), "float32")
+    kwargs = {"sequence_length": np.zeros((0,), "int32")} if with_lengths else {}
+    got = keras.tree.flatten(make()(x, **kwargs))
+    assert [tuple(t.shape) for t in got] == shapes
+
+
+def test_pooling_layers_take_an_empty_batch():
+    assert tuple(AttentionPooling(4)(np.zeros((0, 5, 3), "float32")).shape) == (0, 3)
+    encoder = HierarchicalEncoder(
+        BidirectionalEncoder(keras.layers.GRUCell(3)),
+        BidirectionalEncoder(keras.layers.GRUCell(3)),
+        word_pooling="max",
+    )
+    documents = np.zeros((0, 2, 5, 3), "float32")
+    assert tuple(encoder(documents).shape) == (0, 6)
+    mask = np.zeros((0, 2, 5), bool)
+    assert tuple(encoder(documents, mask=mask).shape) == (0, 6)
