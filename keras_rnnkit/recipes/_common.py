@@ -1,6 +1,7 @@
 """Pieces every recipe shares: output folder, seeding, reports and plots."""
 
 import pathlib
+import sys
 import time
 
 import keras
@@ -13,6 +14,17 @@ def setup(out, seed):
     out = pathlib.Path(out)
     out.mkdir(parents=True, exist_ok=True)
     return out
+
+
+def fit_verbosity(quick=False):
+    """The `verbose` argument of the recipes' `fit` calls.
+
+    1 (Keras's progress bar, redrawn with carriage returns) when standard
+    output is a terminal; 2 (one line per epoch) when it is redirected to a
+    file or a pipe, or for a `quick` run.
+    """
+    isatty = getattr(sys.stdout, "isatty", None)
+    return 1 if not quick and isatty is not None and isatty() else 2
 
 
 def header(title):

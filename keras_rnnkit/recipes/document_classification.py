@@ -145,7 +145,7 @@ def run(quick=False, out="runs/document-classification", epochs=None, seed=0):
                     validation_data=(x[val], labels[val]),
                     epochs=epochs or (1 if quick else 15),
                     batch_size=32,
-                    verbose=2 if quick else "auto",
+                    verbose=_common.fit_verbosity(quick),
                     callbacks=[_common.early_stopping(patience=3)],
                 )
             loss, accuracy = model.evaluate(x[test], labels[test], verbose=0)

@@ -303,7 +303,7 @@ def run(quick=False, out="runs/encoder-decoder", epochs=None, seed=0):
                 validation_data=batches(*data["val"], fixed=quick),
                 epochs=epochs,
                 callbacks=[_common.early_stopping(patience=3)],
-                verbose=2 if quick else "auto",
+                verbose=_common.fit_verbosity(quick),
             )
 
         _common.header("test words: greedy decoding")

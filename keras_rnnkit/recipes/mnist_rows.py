@@ -107,7 +107,7 @@ def run(quick=False, out="runs/mnist-rows", epochs=None, seed=0):
                 validation_data=validation,
                 epochs=epochs or (1 if quick else 60),
                 batch_size=64,
-                verbose=2 if quick else "auto",
+                verbose=_common.fit_verbosity(quick),
                 callbacks=[
                     keras.callbacks.ReduceLROnPlateau(
                         factor=0.5, patience=3, min_lr=1e-4

@@ -282,7 +282,7 @@ def run(quick=False, out="runs/news-classification", epochs=None, seed=0):
                 validation_data=(x_validation[: len(model.inputs)], targets[1]),
                 epochs=epochs or (1 if quick else max_epochs),
                 batch_size=64,
-                verbose=2 if quick else "auto",
+                verbose=_common.fit_verbosity(quick),
                 callbacks=[_common.early_stopping("val_accuracy", patience)],
             )
 

@@ -231,7 +231,7 @@ def run(quick=False, out="runs/pos-tagging", epochs=None, seed=0):
                 validation_data=val_batches,
                 epochs=epochs,
                 callbacks=[_common.early_stopping(patience=2)],
-                verbose=2 if quick else "auto",
+                verbose=_common.fit_verbosity(quick),
             )
 
         _common.header("test set")

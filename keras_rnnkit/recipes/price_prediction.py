@@ -95,7 +95,7 @@ def fit(model, train, validation, epochs, patience, quick):
         epochs=epochs,
         batch_size=32,
         shuffle=True,
-        verbose=2 if quick else "auto",
+        verbose=_common.fit_verbosity(quick),
         callbacks=[_common.early_stopping(patience=patience)],
     )
     return history

@@ -190,7 +190,7 @@ def run(quick=False, out="runs/variable-length", epochs=None, seed=0):
             history = model.fit(
                 train_batches,
                 epochs=epochs or (2 if quick else 40),
-                verbose=2 if quick else "auto",
+                verbose=_common.fit_verbosity(quick),
             )
         probabilities = batches(test_seq, None, mean, std).predict(model)
         predicted = probabilities.argmax(-1)

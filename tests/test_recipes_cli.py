@@ -1,0 +1,145 @@
+"""The recipes' command line: quiet, fast, and clear about bad arguments.
+
+`--help` and `--list` run in a fresh interpreter, started the way a user
+starts them (``python -m keras_rnnkit.recipes`` and the console script), and
+must import no backend: that is what keeps them under a second or two.
+"""
+
+import io
+import os
+import pathlib
+import subprocess
+import sys
+import time
+
+import pytest
+
+from keras_rnnkit import recipes
+from keras_rnnkit.recipes import _common
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+BACKENDS = ("keras", "tensorflow", "jax", "torch")
+
+
+def clean_env():
+    """The environment of a user's shell: no log level set by the tests."""
+    env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
+    env["PYTHONPATH"] = os.pathsep.join(
+        [str(ROOT), *filter(None, [env.get("PYTHONPATH")])]
+    )
+    return env
+
+
+def run_fresh(command, args):
+    """Runs `command + args` with ``-X importtime``; returns the result, the
+    modules it imported, its other stderr lines and its wall time."""
+    start = time.perf_counter()
+    result = subprocess.run(
+        [sys.executable, "-X", "importtime", *command, *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=clean_env(),
+        cwd=ROOT,
+    )
+    seconds = time.perf_counter() - start
+    imported, other = set(), []
+    for line in result.stderr.splitlines():
+        if line.startswith("import time:"):
+            imported.add(line.rsplit("|", 1)[-1].strip())
+        else:
+            other.append(line)
+    return result, imported, other, seconds
+
+
+def console_script(tmp_path):
+    """A copy of the script pip writes for ``keras-rnnkit-recipes``."""
+    script = tmp_path / "keras-rnnkit-recipes"
+    script.write_text(
+        "import sys\nfrom keras_rnnkit.recipes import main\nsys.exit(main())\n"
+    )
+    return [str(script)]
+
+
+@pytest.mark.parametrize("how", ["module", "console-script"])
+@pytest.mark.parametrize("args", [["--help"], ["--list"]])
+def test_help_and_list_are_quiet_and_import_no_backend(how, args, tmp_path):
+    command = (
+        ["-m", "keras_rnnkit.recipes"] if how == "module" else console_script(tmp_path)
+    )
+    result, imported, other, seconds = run_fresh(command, args)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "keras_rnnkit.recipes" in imported  # the record is complete
+    assert sorted(m for m in imported if m.split(".")[0] in BACKENDS) == []
+    assert other == []  # no log line of any kind
+    # Generous: well under a second on 2 idle cores; 8-20 s when the
+    # package imported TensorFlow.
+    assert seconds < 10
+    if args == ["--list"]:
+        for name in recipes.RECIPES:
+            assert name in result.stdout
+    else:
+        assert "--epochs N" in result.stdout
+
+
+def test_the_command_line_detection_sees_only_the_recipes_command():
+    code = "import sys, keras_rnnkit; print('keras' in sys.modules)"
+    for command in (["-c", code], ["-X", "importtime", "-c", code]):
+        result = subprocess.run(
+            [sys.executable, *command],
+            capture_output=True,
+            text=True,
+            timeout=300,
+            env=clean_env(),
+            cwd=ROOT,
+        )
+        # any other program: the package imports (and registers) every layer
+        assert result.stdout.strip() == "True", result.stderr[-2000:]
+
+
+def test_no_arguments_names_what_is_missing(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        recipes.main([])
+    assert exit_info.value.code == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert "usage:" in captured.err
+    assert "error: name a recipe to run (NAME), or --list" in captured.err
+
+
+@pytest.mark.parametrize("value", ["0", "-3", "two"])
+def test_epochs_must_be_a_positive_integer(value, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        recipes.main(["worked-example", "--epochs", value])
+    assert exit_info.value.code == 2
+    assert "error: argument --epochs: " in capsys.readouterr().err
+    with pytest.raises(ValueError, match="`epochs` must be an integer >= 1"):
+        recipes.run("worked-example", epochs=0)
+
+
+def test_fit_verbosity_is_one_line_per_epoch_unless_on_a_terminal(monkeypatch):
+    class Terminal(io.StringIO):
+        def isatty(self):
+            return True
+
+    monkeypatch.setattr(sys, "stdout", io.StringIO())
+    assert _common.fit_verbosity() == 2
+    assert _common.fit_verbosity(quick=True) == 2
+    monkeypatch.setattr(sys, "stdout", Terminal())
+    assert _common.fit_verbosity() == 1
+    assert _common.fit_verbosity(quick=True) == 2
+
+
+def test_startup_info_filter_keeps_warnings_and_errors():
+    info = (
+        "I0000 00:00:1795912713.621350   18627 cudart_stub.cc:31] Could not find "
+        "cuda drivers on your machine, GPU will not be used."
+    )
+    notice = (
+        "WARNING: All log messages before absl::InitializeLog() is called are "
+        "written to STDERR"
+    )
+    error = "E0000 00:00:1795912733.787975   20225 cuda_platform.cc:52] failed"
+    assert recipes._STARTUP_INFO.match(info) and recipes._STARTUP_INFO.match(notice)
+    assert not recipes._STARTUP_INFO.match(error)
+    assert not recipes._STARTUP_INFO.match("Traceback (most recent call last):")
