@@ -24,7 +24,22 @@ _EXPORTS = {
     "tf1": None,  # the submodule itself
 }
 
-__all__ = sorted(_EXPORTS, key=lambda name: (name[0].islower(), name))
+__all__ = [  # the names of _EXPORTS (tests/test_recipes_cli.py checks it)
+    "AttentionPooling",
+    "BidirectionalEncoder",
+    "DropoutWrapper",
+    "DynamicRNN",
+    "HierarchicalEncoder",
+    "LengthBatches",
+    "MultiRNNCell",
+    "OutputProjectionWrapper",
+    "PeepholeLSTM",
+    "PeepholeLSTMCell",
+    "ResidualWrapper",
+    "lengths_to_mask",
+    "reverse_valid",
+    "tf1",
+]
 
 
 def _load(name):
@@ -75,5 +90,19 @@ def _started_by_the_recipes_command():
 # Importing the package imports every layer: `import keras_rnnkit` alone
 # registers all the classes, so `.keras` files that use them reload without
 # `custom_objects`. Only the recipes' command line defers it.
+# (Spelled out, not `_import_all()`: the docs' API pages read these names
+# from the source without running it.)
 if not _started_by_the_recipes_command():
-    _import_all()
+    from keras_rnnkit import tf1
+    from keras_rnnkit.attention_pooling import AttentionPooling
+    from keras_rnnkit.bidirectional_encoder import BidirectionalEncoder
+    from keras_rnnkit.dropout_wrapper import DropoutWrapper
+    from keras_rnnkit.dynamic_rnn import DynamicRNN
+    from keras_rnnkit.hierarchical_encoder import HierarchicalEncoder
+    from keras_rnnkit.length_batches import LengthBatches
+    from keras_rnnkit.multi_rnn_cell import MultiRNNCell
+    from keras_rnnkit.output_projection_wrapper import OutputProjectionWrapper
+    from keras_rnnkit.peephole_lstm import PeepholeLSTM
+    from keras_rnnkit.peephole_lstm_cell import PeepholeLSTMCell
+    from keras_rnnkit.residual_wrapper import ResidualWrapper
+    from keras_rnnkit.sequence import lengths_to_mask, reverse_valid

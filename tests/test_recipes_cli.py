@@ -143,3 +143,9 @@ def test_startup_info_filter_keeps_warnings_and_errors():
     assert recipes._STARTUP_INFO.match(info) and recipes._STARTUP_INFO.match(notice)
     assert not recipes._STARTUP_INFO.match(error)
     assert not recipes._STARTUP_INFO.match("Traceback (most recent call last):")
+
+
+def test_all_lists_every_lazily_exported_name():
+    import keras_rnnkit
+
+    assert sorted(keras_rnnkit.__all__) == sorted(keras_rnnkit._EXPORTS)
