@@ -73,7 +73,10 @@ class BidirectionalEncoder(keras.layers.Layer):
             layer returns (forward and backward halves concatenated).
         mask: Optional boolean tensor `(batch, timesteps)`.
         training: Boolean, passed to the cells (dropout).
-        sequence_length: Optional integer tensor `(batch,)` of row lengths.
+        sequence_length: Optional integer tensor `(batch,)` of row lengths,
+            `0 <= length <= timesteps`. Checked when its values are known;
+            inside a compiled function (`fit`, `predict`) they are not, and a
+            length outside `[0, timesteps]` acts as if clipped to it.
 
     Returns:
         The merged output(s); with `return_state`, `[output, *states]` with

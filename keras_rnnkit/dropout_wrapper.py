@@ -97,7 +97,10 @@ class DropoutWrapper(CellWrapper):
     Call arguments:
         inputs: Float tensor `(batch, features)`, one step.
         states: The wrapped cell's states.
-        training: Boolean. Dropout acts only when `True`.
+        training: Boolean. Dropout acts only when `True`. The masks drawn
+            for a call live on the cell until the call ends: one layer object
+            must not be called with `training=True` from two threads at once
+            (use one model per thread).
 
     Returns:
         `(output, new_states)` of the wrapped cell, after dropout.

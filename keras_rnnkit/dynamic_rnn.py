@@ -64,7 +64,9 @@ class DynamicRNN(keras.layers.RNN):
         training: Boolean, passed to the cell (dropout).
         sequence_length: Optional integer tensor `(batch,)` of row lengths,
             `0 <= length <= timesteps`. Not together with a mask that
-            disagrees with it.
+            disagrees with it. Checked when its values are known; inside a
+            compiled function (`fit`, `predict`) they are not, and a length
+            outside `[0, timesteps]` acts as if clipped to it.
 
     Returns:
         Like `keras.layers.RNN`: the output (or sequence of outputs) and,

@@ -55,7 +55,10 @@ class PeepholeLSTM(DynamicRNN):
         initial_state: Optional list `[h, c]` of initial states.
         mask: Optional boolean tensor of shape `(batch, timesteps)`; `False`
             marks a step to skip.
-        sequence_length: Optional integer tensor `(batch,)` of row lengths.
+        sequence_length: Optional integer tensor `(batch,)` of row lengths,
+            `0 <= length <= timesteps`. Checked when its values are known;
+            inside a compiled function (`fit`, `predict`) they are not, and a
+            length outside `[0, timesteps]` acts as if clipped to it.
         training: Boolean. Dropout is applied only when `True`.
 
     Returns:

@@ -109,7 +109,10 @@ class PeepholeLSTMCell(keras.layers.Layer, DropoutRNNCell):
         inputs: Float tensor of shape `(batch, features)`, one step.
         states: List `[h, c]` of shapes `(batch, num_proj or units)` and
             `(batch, units)`.
-        training: Boolean. Dropout is applied only when `True`.
+        training: Boolean. Dropout is applied only when `True`. The masks drawn
+            for a call live on the cell until the call ends: one layer object
+            must not be called with `training=True` from two threads at once
+            (use one model per thread).
 
     Returns:
         A tuple `(output, [h, c])`; `output` is the new `h`.
