@@ -97,13 +97,16 @@ class AttentionPooling(keras.layers.Layer):
         self.context_initializer = keras.initializers.get(context_initializer)
         self.supports_masking = True
 
-    def build(self, input_shape):
+    def _check_shape(self, input_shape):
         if len(input_shape) != 3 or input_shape[-1] is None:
             raise ValueError(
                 f"Layer '{self.name}' (AttentionPooling) expects inputs of shape "
                 "(batch, timesteps, features) with a known feature size. "
                 f"Received: input_shape={tuple(input_shape)}"
             )
+
+    def build(self, input_shape):
+        self._check_shape(input_shape)
         features = input_shape[-1]
         units = self.units or features
         self.kernel = self.add_weight(
@@ -120,6 +123,7 @@ class AttentionPooling(keras.layers.Layer):
 
     def call(self, inputs, mask=None, return_weights=False):
         check.floating_inputs(self, "inputs", inputs)
+        self._check_shape(inputs.shape)  # build saw only the first call's
         if inputs.shape[0] == 0:  # no rows: nothing to reduce (TF refuses)
             pooled = ops.zeros((0, inputs.shape[-1]), dtype=self.compute_dtype)
             if not return_weights:

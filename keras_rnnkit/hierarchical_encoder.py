@@ -228,7 +228,7 @@ class HierarchicalEncoder(keras.layers.Layer):
             )
         return output_shape
 
-    def build(self, input_shape):
+    def _check_shape(self, input_shape):
         input_shape = tuple(input_shape)
         if len(input_shape) != 4 or input_shape[-1] is None:
             hint = (
@@ -242,6 +242,10 @@ class HierarchicalEncoder(keras.layers.Layer):
                 "shape (batch, sentences, words, features) with a known feature "
                 f"size. Received: input_shape={input_shape}.{hint}"
             )
+
+    def build(self, input_shape):
+        input_shape = tuple(input_shape)
+        self._check_shape(input_shape)
         _, sentences, words, features = input_shape
         word_out = self._encoded_shape(
             "word", self.word_encoder, self.word_pooling, (None, words, features)
@@ -260,6 +264,7 @@ class HierarchicalEncoder(keras.layers.Layer):
 
     def call(self, inputs, mask=None, training=False):
         check.floating_inputs(self, "inputs", inputs)
+        self._check_shape(inputs.shape)  # build saw only the first call's
         if inputs.shape[0] == 0:  # no documents: nothing to encode
             return ops.zeros((0, self._units), dtype=self.compute_dtype)
         shape = ops.shape(inputs)
