@@ -86,17 +86,22 @@ def floating_inputs(layer, name, x):
         )
 
 
+def shapes_agree(got, want):
+    """True when shapes `got` and `want` have the same rank and agree on
+    every dimension known in both."""
+    got, want = tuple(got), tuple(want)
+    return len(got) == len(want) and all(
+        a is None or b is None or a == b for a, b in zip(got, want, strict=True)
+    )
+
+
 def sequence_mask_matches(layer, sequences, mask):
     """Raises a ValueError unless `mask` is (batch, timesteps) like `sequences`."""
     if mask is None:
         return
     mask_shape = tuple(mask.shape)
     expected = tuple(sequences.shape[:2])
-    compatible = len(mask_shape) == 2 and all(
-        a is None or b is None or a == b
-        for a, b in zip(mask_shape, expected, strict=True)
-    )
-    if not compatible:
+    if not shapes_agree(mask_shape, expected):
         raise ValueError(
             f"Layer '{layer.name}' ({type(layer).__name__}) expects `mask` of "
             f"shape (batch, timesteps) = {expected}, matching the inputs of "

@@ -332,10 +332,7 @@ class HierarchicalEncoder(keras.layers.Layer):
     def _check_mask(self, inputs, mask):
         expected = tuple(inputs.shape[:3])
         got = tuple(mask.shape)
-        if len(got) != 3 or any(
-            a is not None and b is not None and a != b
-            for a, b in zip(got, expected, strict=True)
-        ):
+        if not check.shapes_agree(got, expected):
             raise ValueError(
                 f"Layer '{self.name}' (HierarchicalEncoder) expects `mask` of "
                 f"shape (batch, sentences, words) = {expected}, matching the "

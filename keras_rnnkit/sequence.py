@@ -155,10 +155,7 @@ def _check_mask_fits(x, mask):
             f"...). Received: x.shape={tuple(x.shape)}"
         )
     got, want = tuple(mask.shape), tuple(x.shape[:2])
-    if len(got) != 2 or any(
-        a is not None and b is not None and a != b
-        for a, b in zip(got, want, strict=True)
-    ):
+    if not check.shapes_agree(got, want):
         raise ValueError(
             f"Argument `mask` must be of shape (batch, time) = {want}, like "
             f"`x`. Received: mask.shape={got}"
