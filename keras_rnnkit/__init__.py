@@ -21,6 +21,8 @@ _EXPORTS = {
     "ResidualWrapper": "residual_wrapper",
     "lengths_to_mask": "sequence",
     "reverse_valid": "sequence",
+    "runtime_checks_enabled": "runtime_checks",
+    "set_runtime_checks": "runtime_checks",
     "tf1": None,  # the submodule itself
 }
 
@@ -38,6 +40,8 @@ __all__ = [  # the names of _EXPORTS (tests/test_recipes_cli.py checks it)
     "ResidualWrapper",
     "lengths_to_mask",
     "reverse_valid",
+    "runtime_checks_enabled",
+    "set_runtime_checks",
     "tf1",
 ]
 
@@ -105,4 +109,5 @@ if not _started_by_the_recipes_command():
     from keras_rnnkit.peephole_lstm import PeepholeLSTM
     from keras_rnnkit.peephole_lstm_cell import PeepholeLSTMCell
     from keras_rnnkit.residual_wrapper import ResidualWrapper
+    from keras_rnnkit.runtime_checks import runtime_checks_enabled, set_runtime_checks
     from keras_rnnkit.sequence import lengths_to_mask, reverse_valid

@@ -17,7 +17,7 @@ import keras
 from keras import ops
 
 from keras_rnnkit import _validation as check
-from keras_rnnkit._compat import DropoutRNNCell
+from keras_rnnkit._compat import DropoutRNNCell, ThreadLocalMasks
 
 
 def check_cell(name, cell):
@@ -127,7 +127,7 @@ def reset_dropout_masks(cell):
             reset_dropout_masks(inner)
 
 
-class CellWrapper(keras.layers.Layer, DropoutRNNCell):
+class CellWrapper(keras.layers.Layer, ThreadLocalMasks):
     """Base of the kit's cell wrappers: wraps one cell, forwards the protocol.
 
     Subclasses implement `call` and, when they draw random masks, override

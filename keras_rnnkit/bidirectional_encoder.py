@@ -76,7 +76,8 @@ class BidirectionalEncoder(keras.layers.Layer):
         sequence_length: Optional integer tensor `(batch,)` of row lengths,
             `0 <= length <= timesteps`. Checked when its values are known;
             inside a compiled function (`fit`, `predict`) they are not, and a
-            length outside `[0, timesteps]` acts as if clipped to it.
+            length outside `[0, timesteps]` acts as if clipped to it (see
+            `keras_rnnkit.set_runtime_checks`).
 
     Returns:
         The merged output(s); with `return_state`, `[output, *states]` with

@@ -97,10 +97,13 @@ class DropoutWrapper(CellWrapper):
     Call arguments:
         inputs: Float tensor `(batch, features)`, one step.
         states: The wrapped cell's states.
-        training: Boolean. Dropout acts only when `True`. The masks drawn
-            for a call live on the cell until the call ends: one layer object
-            must not be called with `training=True` from two threads at once
-            (use one model per thread).
+        training: Boolean. Dropout acts only when `True`; at inference
+            nothing random is drawn and no seed state is written (inside
+            `DynamicRNN` and the kit's layers; `keras.layers.RNN` still draws
+            unused masks). Masks are kept per thread: one layer may be
+            trained from several threads at once. Keras's own cells with
+            `dropout` inside a wrapper keep theirs on the cell (one model per
+            thread for those).
 
     Returns:
         `(output, new_states)` of the wrapped cell, after dropout.
@@ -167,6 +170,7 @@ class DropoutWrapper(CellWrapper):
         return masks
 
     def _draw_masks(self, step_input):
+        check.floating_inputs(self, "inputs", step_input)
         if self.variational:
             self._masks = self._new_masks(
                 ops.shape(step_input)[0], step_input.shape[-1], step_input.dtype
@@ -176,6 +180,7 @@ class DropoutWrapper(CellWrapper):
         self._masks = None
 
     def call(self, inputs, states, training=False):
+        check.step_fits(self, inputs, states)
         if not training:
             return call_cell(self.cell, inputs, states, training)
         masks = self._masks

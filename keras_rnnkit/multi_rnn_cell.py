@@ -15,12 +15,12 @@ from keras_rnnkit._cell_wrapper import (
     prepare_stack_masks,
     reset_dropout_masks,
 )
-from keras_rnnkit._compat import DropoutRNNCell
+from keras_rnnkit._compat import ThreadLocalMasks
 from keras_rnnkit._registration import register
 
 
 @register
-class MultiRNNCell(keras.layers.Layer, DropoutRNNCell):
+class MultiRNNCell(keras.layers.Layer, ThreadLocalMasks):
     """Stacks distinct RNN cells: at each step, cell k reads cell k-1's output.
 
     TF1's `tf.contrib.rnn.MultiRNNCell`. The output is the last cell's. With
@@ -144,6 +144,7 @@ class MultiRNNCell(keras.layers.Layer, DropoutRNNCell):
         return per_cell
 
     def call(self, inputs, states, training=False):
+        check.floating_inputs(self, "inputs", inputs)
         new_states = []
         for cell, state in zip(self.cells, self._split(states), strict=True):
             inputs, state = call_cell(cell, inputs, state, training)

@@ -99,6 +99,7 @@ class OutputProjectionWrapper(CellWrapper):
             )
 
     def call(self, inputs, states, training=False):
+        check.step_fits(self, inputs, states)
         output, new_states = call_cell(self.cell, inputs, states, training)
         output = ops.matmul(output, self.kernel)
         if self.use_bias:

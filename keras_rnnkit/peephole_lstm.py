@@ -58,7 +58,8 @@ class PeepholeLSTM(DynamicRNN):
         sequence_length: Optional integer tensor `(batch,)` of row lengths,
             `0 <= length <= timesteps`. Checked when its values are known;
             inside a compiled function (`fit`, `predict`) they are not, and a
-            length outside `[0, timesteps]` acts as if clipped to it.
+            length outside `[0, timesteps]` acts as if clipped to it (see
+            `keras_rnnkit.set_runtime_checks`).
         training: Boolean. Dropout is applied only when `True`.
 
     Returns:

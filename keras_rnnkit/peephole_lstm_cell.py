@@ -4,7 +4,7 @@ import keras
 from keras import ops
 
 from keras_rnnkit import _validation as check
-from keras_rnnkit._compat import DropoutRNNCell
+from keras_rnnkit._compat import ThreadLocalMasks
 from keras_rnnkit._registration import register
 
 _SERIALIZED = {
@@ -29,7 +29,7 @@ _SERIALIZED = {
 
 
 @register
-class PeepholeLSTMCell(keras.layers.Layer, DropoutRNNCell):
+class PeepholeLSTMCell(keras.layers.Layer, ThreadLocalMasks):
     """LSTM cell with peepholes, cell clipping and an output projection.
 
     The Keras 3 counterpart of TF1's `tf.contrib.rnn.LSTMCell(use_peepholes,
@@ -109,10 +109,9 @@ class PeepholeLSTMCell(keras.layers.Layer, DropoutRNNCell):
         inputs: Float tensor of shape `(batch, features)`, one step.
         states: List `[h, c]` of shapes `(batch, num_proj or units)` and
             `(batch, units)`.
-        training: Boolean. Dropout is applied only when `True`. The masks drawn
-            for a call live on the cell until the call ends: one layer object
-            must not be called with `training=True` from two threads at once
-            (use one model per thread).
+        training: Boolean. Dropout is applied only when `True`; at inference
+            nothing random is drawn. The masks are kept per thread, so one
+            layer may be trained from several threads at once.
 
     Returns:
         A tuple `(output, [h, c])`; `output` is the new `h`.

@@ -1,5 +1,6 @@
 """Adds a cell's input to its output (TF1's `ResidualWrapper`)."""
 
+from keras_rnnkit import _validation as check
 from keras_rnnkit._cell_wrapper import CellWrapper, call_cell
 from keras_rnnkit._registration import register
 
@@ -47,5 +48,6 @@ class ResidualWrapper(CellWrapper):
         super().build(input_shape)
 
     def call(self, inputs, states, training=False):
+        check.step_fits(self, inputs, states)
         output, new_states = call_cell(self.cell, inputs, states, training)
         return inputs + output, new_states
