@@ -2,6 +2,7 @@
 
 from keras_rnnkit._cell_wrapper import CellWrapper, call_cell
 from keras_rnnkit._registration import register
+from keras_rnnkit._types import States, Tensor
 
 
 @register
@@ -46,6 +47,6 @@ class ResidualWrapper(CellWrapper):
             )
         super().build(input_shape)
 
-    def call(self, inputs, states, training=False):
+    def call(self, inputs: Tensor, states: States, training: bool = False):
         output, new_states = call_cell(self.cell, inputs, states, training)
         return inputs + output, new_states
