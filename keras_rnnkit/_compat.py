@@ -6,6 +6,11 @@ cells that are instances of Keras's private `DropoutRNNCell` mixin (and for
 would leak tracers under JAX's `jit` (`UnexpectedTracerError` in `fit`). Every
 kit cell and wrapper therefore inherits from `DropoutRNNCell`, imported here
 and nowhere else; `tests/test_compat.py` fails loudly if Keras moves it.
+
+Keras makes no promise about `keras.src`: this import is why pyproject.toml
+caps Keras (``keras>=3.10,<3.16``) at the newest version the tests passed on.
+Before raising the cap, run the tests on the new Keras; if the mixin moved,
+import it from its new place here (and only here).
 """
 
 import keras
