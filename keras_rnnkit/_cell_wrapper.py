@@ -12,12 +12,14 @@ random then happens inside the scanned step, so wrappers work under JAX's
 
 import functools
 import inspect
+from typing import Any
 
 import keras
 from keras import ops
 
 from keras_rnnkit import _validation as check
 from keras_rnnkit._compat import DropoutRNNCell, ThreadLocalMasks
+from keras_rnnkit._types import Cell
 
 
 def check_cell(name, cell):
@@ -134,7 +136,7 @@ class CellWrapper(keras.layers.Layer, ThreadLocalMasks):
     `_draw_masks(step_input)` and `_clear_masks()`.
     """
 
-    def __init__(self, cell, **kwargs):
+    def __init__(self, cell: Cell, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.cell = check_cell("cell", cell)
 

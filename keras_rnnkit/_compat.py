@@ -15,8 +15,13 @@ the loop (the masks are read once per trace, or once per call in eager mode).
 The other private piece is the hook `keras.layers.RNN._maybe_config_dropout_masks`
 (the call that draws the masks before the loop): `DynamicRNN` overrides it so
 that masks are drawn only when training (nothing random and no seed-state write
-at inference, which export formats need). The Keras upper bound in
-pyproject.toml protects both.
+at inference, which export formats need).
+
+Keras makes no promise about `keras.src`: these two pieces are why pyproject.toml
+caps Keras (``keras>=3.10,<3.16``) at the newest version the tests passed on.
+Before raising the cap, run the tests on the new Keras; if the mixin moved,
+import it from its new place here (and only here); if the hook changed, adapt
+`DynamicRNN._maybe_config_dropout_masks`.
 """
 
 import threading

@@ -1,6 +1,7 @@
 """Training-aware dropout around any RNN cell (TF1's `DropoutWrapper`)."""
 
 import numbers
+from typing import Any
 
 import keras
 from keras import ops
@@ -8,6 +9,7 @@ from keras import ops
 from keras_rnnkit import _validation as check
 from keras_rnnkit._cell_wrapper import CellWrapper, call_cell
 from keras_rnnkit._registration import register
+from keras_rnnkit._types import Cell, States, Tensor
 from keras_rnnkit.peephole_lstm_cell import PeepholeLSTMCell
 
 _LSTM_CELLS = (keras.layers.LSTMCell, PeepholeLSTMCell)
@@ -123,17 +125,17 @@ class DropoutWrapper(CellWrapper):
 
     def __init__(
         self,
-        cell,
-        input_rate=0.0,
-        state_rate=0.0,
-        output_rate=0.0,
-        variational=True,
-        seed=None,
-        input_keep_prob=None,
-        state_keep_prob=None,
-        output_keep_prob=None,
-        **kwargs,
-    ):
+        cell: Cell,
+        input_rate: float = 0.0,
+        state_rate: float = 0.0,
+        output_rate: float = 0.0,
+        variational: bool = True,
+        seed: int | None = None,
+        input_keep_prob: float | None = None,
+        state_keep_prob: float | None = None,
+        output_keep_prob: float | None = None,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(cell, **kwargs)
         self.input_rate = _rate("input", input_rate, input_keep_prob)
         self.state_rate = _rate("state", state_rate, state_keep_prob)
@@ -179,7 +181,7 @@ class DropoutWrapper(CellWrapper):
     def _clear_masks(self):
         self._masks = None
 
-    def call(self, inputs, states, training=False):
+    def call(self, inputs: Tensor, states: States, training: bool = False):
         check.step_fits(self, inputs, states)
         if not training:
             return call_cell(self.cell, inputs, states, training)

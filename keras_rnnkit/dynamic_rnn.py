@@ -1,11 +1,15 @@
 """A recurrent layer with TF1 `dynamic_rnn` semantics for per-row lengths."""
 
+from collections.abc import Sequence
+from typing import Any
+
 import keras
 from keras import ops
 
 from keras_rnnkit import _validation as check
 from keras_rnnkit._cell_wrapper import check_cell, output_size
 from keras_rnnkit._registration import register
+from keras_rnnkit._types import Cell, States, Tensor
 from keras_rnnkit.runtime_checks import runtime_checks_enabled
 from keras_rnnkit.sequence import forward_fill, last_valid_output, lengths_to_mask
 
@@ -101,15 +105,15 @@ class DynamicRNN(keras.layers.RNN):
 
     def __init__(
         self,
-        cell,
-        return_sequences=False,
-        return_state=False,
-        go_backwards=False,
-        stateful=False,
-        unroll=False,
-        zero_output_for_mask=True,
-        **kwargs,
-    ):
+        cell: Cell | Sequence[Cell],
+        return_sequences: bool = False,
+        return_state: bool = False,
+        go_backwards: bool = False,
+        stateful: bool = False,
+        unroll: bool = False,
+        zero_output_for_mask: bool = True,
+        **kwargs: Any,
+    ) -> None:
         if isinstance(cell, (list, tuple)):
             if not cell:
                 raise ValueError(
@@ -139,11 +143,11 @@ class DynamicRNN(keras.layers.RNN):
 
     def call(
         self,
-        sequences,
-        initial_state=None,
-        mask=None,
-        training=False,
-        sequence_length=None,
+        sequences: Tensor,
+        initial_state: States | None = None,
+        mask: Tensor | None = None,
+        training: bool = False,
+        sequence_length: Tensor | None = None,
     ):
         mask = prepare_mask(self, sequences, mask, sequence_length)
         if initial_state is not None:

@@ -3,6 +3,7 @@
 from keras_rnnkit import _validation as check
 from keras_rnnkit._cell_wrapper import CellWrapper, call_cell
 from keras_rnnkit._registration import register
+from keras_rnnkit._types import States, Tensor
 
 
 @register
@@ -47,7 +48,7 @@ class ResidualWrapper(CellWrapper):
             )
         super().build(input_shape)
 
-    def call(self, inputs, states, training=False):
+    def call(self, inputs: Tensor, states: States, training: bool = False):
         check.step_fits(self, inputs, states)
         output, new_states = call_cell(self.cell, inputs, states, training)
         return inputs + output, new_states
