@@ -19,6 +19,7 @@ from keras import ops
 
 from keras_rnnkit import _validation as check
 from keras_rnnkit._compat import DropoutRNNCell, ThreadLocalMasks
+from keras_rnnkit._serialization import construct, load_nested
 from keras_rnnkit._types import Cell
 
 
@@ -186,5 +187,5 @@ class CellWrapper(keras.layers.Layer, ThreadLocalMasks):
     @classmethod
     def from_config(cls, config):
         config = dict(config)
-        cell = keras.saving.deserialize_keras_object(config.pop("cell"))
-        return cls(cell, **config)
+        cell = load_nested(cls, config, "cell", config.pop("cell"))
+        return construct(cls, config, cell, **config)

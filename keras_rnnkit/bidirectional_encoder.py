@@ -8,6 +8,7 @@ from keras import ops
 from keras_rnnkit import _validation as check
 from keras_rnnkit._cell_wrapper import cells_inside, check_cell, output_size
 from keras_rnnkit._registration import register
+from keras_rnnkit._serialization import construct, load_nested
 from keras_rnnkit._types import States, Tensor
 from keras_rnnkit.dynamic_rnn import DynamicRNN, prepare_mask
 from keras_rnnkit.sequence import last_valid_output, reverse_valid
@@ -261,6 +262,8 @@ class BidirectionalEncoder(keras.layers.Layer):
     @classmethod
     def from_config(cls, config):
         config = dict(config)
-        layer = keras.saving.deserialize_keras_object(config.pop("layer"))
-        backward = keras.saving.deserialize_keras_object(config.pop("backward_layer"))
-        return cls(layer, backward_layer=backward, **config)
+        layer = load_nested(cls, config, "layer", config.pop("layer"))
+        backward = load_nested(
+            cls, config, "backward_layer", config.pop("backward_layer")
+        )
+        return construct(cls, config, layer, backward_layer=backward, **config)

@@ -9,6 +9,7 @@ from keras import ops
 from keras_rnnkit import _validation as check
 from keras_rnnkit._cell_wrapper import check_cell, output_size
 from keras_rnnkit._registration import register
+from keras_rnnkit._serialization import construct, load_nested
 from keras_rnnkit._types import Cell, States, Tensor
 from keras_rnnkit.runtime_checks import runtime_checks_enabled
 from keras_rnnkit.sequence import forward_fill, last_valid_output, lengths_to_mask
@@ -212,6 +213,12 @@ class DynamicRNN(keras.layers.RNN):
             valid = ops.reshape(mask, (*ops.shape(mask), 1))
             return last, ops.where(valid, outputs, ops.zeros_like(outputs)), states
         return last, forward_fill(outputs, mask), states
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        cell = load_nested(cls, config, "cell", config.pop("cell"))
+        return construct(cls, config, cell, **config)
 
     def _empty_batch(self, sequences, initial_state):
         """What a call returns for a batch of no rows (the loop is not run:

@@ -8,6 +8,7 @@ from keras import ops
 
 from keras_rnnkit import _validation as check
 from keras_rnnkit._registration import register
+from keras_rnnkit._serialization import construct, load_nested
 from keras_rnnkit._types import Tensor
 from keras_rnnkit.attention_pooling import AttentionPooling
 
@@ -366,5 +367,5 @@ class HierarchicalEncoder(keras.layers.Layer):
     def from_config(cls, config):
         config = dict(config)
         for key in ("word_encoder", "sentence_encoder"):
-            config[key] = keras.saving.deserialize_keras_object(config[key])
-        return cls(**config)
+            config[key] = load_nested(cls, config, key, config[key])
+        return construct(cls, config, **config)

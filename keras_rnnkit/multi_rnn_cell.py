@@ -19,6 +19,7 @@ from keras_rnnkit._cell_wrapper import (
 )
 from keras_rnnkit._compat import ThreadLocalMasks
 from keras_rnnkit._registration import register
+from keras_rnnkit._serialization import construct, load_nested
 from keras_rnnkit._types import Cell, States, Tensor
 
 
@@ -183,5 +184,8 @@ class MultiRNNCell(keras.layers.Layer, ThreadLocalMasks):
     @classmethod
     def from_config(cls, config):
         config = dict(config)
-        cells = [keras.saving.deserialize_keras_object(c) for c in config.pop("cells")]
-        return cls(cells, **config)
+        cells = [
+            load_nested(cls, config, f"cells[{i}]", cell)
+            for i, cell in enumerate(config.pop("cells"))
+        ]
+        return construct(cls, config, cells, **config)

@@ -4,6 +4,7 @@ import inspect
 from typing import Any
 
 from keras_rnnkit._registration import register
+from keras_rnnkit._serialization import construct
 from keras_rnnkit._types import Activation, Constraint, Initializer, Regularizer
 from keras_rnnkit.dynamic_rnn import DynamicRNN
 from keras_rnnkit.peephole_lstm_cell import PeepholeLSTMCell
@@ -148,7 +149,7 @@ class PeepholeLSTM(DynamicRNN):
 
     @classmethod
     def from_config(cls, config):
-        return cls(**config)
+        return construct(cls, config, **config)
 
 
 # Cell arguments read as layer attributes (`layer.num_proj`), as

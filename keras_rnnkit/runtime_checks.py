@@ -6,7 +6,7 @@ _ENV = "KERAS_RNNKIT_RUNTIME_CHECKS"
 _enabled = os.environ.get(_ENV, "").strip().lower() not in ("", "0", "false", "no")
 
 
-def set_runtime_checks(enabled):
+def set_runtime_checks(enabled: bool) -> bool:
     """Turns the run-time checks of `sequence_length` on or off.
 
     Outside compiled functions (eager calls, `run_eagerly=True`, the torch
@@ -57,7 +57,7 @@ def set_runtime_checks(enabled):
     return previous
 
 
-def runtime_checks_enabled():
+def runtime_checks_enabled() -> bool:
     """Whether `sequence_length` is checked inside compiled functions (see
     `set_runtime_checks`).
 

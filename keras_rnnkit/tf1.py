@@ -68,6 +68,11 @@ def _reorder_gates(array, order):
 def _canonical(variables):
     """Maps TF1 variable names (scoped or not, with or without ':0') to the
     short names `kernel`, `bias`, `w_i_diag`, ... and values to float64."""
+    if not isinstance(variables, Mapping):
+        raise TypeError(
+            "Argument `variables` must be a dict of arrays keyed by TF1 "
+            f"variable name. Received: variables of type {type(variables).__name__}"
+        )
     found = {}
     for key, value in variables.items():
         short = str(key).split(":")[0]
@@ -125,7 +130,10 @@ def set_lstm_weights(
 
     Raises:
         ValueError: if a needed variable is missing, one is left over, or a
-            shape does not fit the cell.
+            shape does not fit the cell; `forget_bias` is not a finite
+            number. Nothing is written to the cell then.
+        TypeError: `cell` is not a `PeepholeLSTMCell` (or a layer holding
+            one).
 
     Examples:
         >>> import numpy as np, keras_rnnkit
@@ -164,23 +172,30 @@ def set_lstm_weights(
     shape = (input_dim + out, 4 * units)
     _expect(variables, "kernel", shape, "it acts on [x, h]")
     bias = _expect(variables, "bias", (4 * units,), "there are 4 gates x units")
+
+    peepholes = {}
+    if cell.use_peepholes:
+        for tf1_name, attribute in _PEEPHOLES.items():
+            peepholes[attribute] = _expect(
+                variables, tf1_name, (units,), "use_peepholes"
+            )
+    if cell.num_proj is not None:
+        projection = _expect(
+            variables, "projection/kernel", (units, out), "num_proj is set"
+        )
+    # Everything is checked: only now is anything written.
     if not cell.built:
         cell.build((None, input_dim))
-
     kernel = _reorder_gates(kernel, _SWAP_J_F)
     bias = _reorder_gates(bias, _SWAP_J_F)
     bias[units : 2 * units] += forget_bias - cell.forget_bias
     cell.kernel.assign(kernel[:input_dim])
     cell.recurrent_kernel.assign(kernel[input_dim:])
     cell.bias.assign(bias)
-    if cell.use_peepholes:
-        for tf1_name, attribute in _PEEPHOLES.items():
-            value = _expect(variables, tf1_name, (units,), "use_peepholes")
-            getattr(cell, attribute).assign(value)
+    for attribute, value in peepholes.items():
+        getattr(cell, attribute).assign(value)
     if cell.num_proj is not None:
-        cell.projection_kernel.assign(
-            _expect(variables, "projection/kernel", (units, out), "num_proj is set")
-        )
+        cell.projection_kernel.assign(projection)
 
 
 def get_lstm_weights(
