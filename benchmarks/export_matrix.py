@@ -199,7 +199,7 @@ def fixed_signature(model, batch, steps):
 
     def spec(tensor):
         shape = [batch, *(steps if d is None else d for d in tensor.shape[1:])]
-        return keras.InputSpec(shape=tuple(shape), dtype=tensor.dtype)
+        return keras.InputSpec(shape=tuple(shape), dtype=tensor.dtype, name=tensor.name)
 
     specs = [spec(t) for t in model.inputs]
     return [specs] if len(specs) > 1 else specs
