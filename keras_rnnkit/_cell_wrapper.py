@@ -12,12 +12,14 @@ random then happens inside the scanned step, so wrappers work under JAX's
 
 import functools
 import inspect
+from typing import Any
 
 import keras
 from keras import ops
 
 from keras_rnnkit import _validation as check
-from keras_rnnkit._compat import DropoutRNNCell
+from keras_rnnkit._compat import DropoutRNNCell, ThreadLocalMasks
+from keras_rnnkit._types import Cell
 
 
 def check_cell(name, cell):
@@ -127,14 +129,14 @@ def reset_dropout_masks(cell):
             reset_dropout_masks(inner)
 
 
-class CellWrapper(keras.layers.Layer, DropoutRNNCell):
+class CellWrapper(keras.layers.Layer, ThreadLocalMasks):
     """Base of the kit's cell wrappers: wraps one cell, forwards the protocol.
 
     Subclasses implement `call` and, when they draw random masks, override
     `_draw_masks(step_input)` and `_clear_masks()`.
     """
 
-    def __init__(self, cell, **kwargs):
+    def __init__(self, cell: Cell, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.cell = check_cell("cell", cell)
 

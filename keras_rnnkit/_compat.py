@@ -6,7 +6,26 @@ cells that are instances of Keras's private `DropoutRNNCell` mixin (and for
 would leak tracers under JAX's `jit` (`UnexpectedTracerError` in `fit`). Every
 kit cell and wrapper therefore inherits from `DropoutRNNCell`, imported here
 and nowhere else; `tests/test_compat.py` fails loudly if Keras moves it.
+
+Keras caches the drawn masks on the cell object (`_dropout_mask`,
+`_recurrent_dropout_mask`), so two threads calling one layer would read each
+other's masks. `ThreadLocalMasks` keeps them per thread instead, at no cost to
+the loop (the masks are read once per trace, or once per call in eager mode).
+
+The other private piece is the hook `keras.layers.RNN._maybe_config_dropout_masks`
+(the call that draws the masks before the loop): `DynamicRNN` overrides it so
+that masks are drawn only when training (nothing random and no seed-state write
+at inference, which export formats need).
+
+Keras makes no promise about `keras.src`: these two pieces are why pyproject.toml
+caps Keras (``keras>=3.10,<3.16``) at the newest version the tests passed on.
+Before raising the cap, run the tests on the new Keras; if the mixin moved,
+import it from its new place here (and only here); if the hook changed, adapt
+`DynamicRNN._maybe_config_dropout_masks`.
 """
+
+import threading
+import weakref
 
 import keras
 
@@ -20,4 +39,40 @@ except ImportError as e:  # pragma: no cover - only on an incompatible Keras
         "supported by keras_rnnkit (see pyproject.toml)."
     ) from e
 
-__all__ = ["DropoutRNNCell"]
+_THREAD = threading.local()
+
+
+def _masks_of(cell):
+    """This thread's mask store of `cell` (a dict; weakly keyed by the cell,
+    so nothing outlives it and nothing is added to the cell itself)."""
+    stores = getattr(_THREAD, "stores", None)
+    if stores is None:
+        stores = _THREAD.stores = weakref.WeakKeyDictionary()
+    store = stores.get(cell)
+    if store is None:
+        store = stores[cell] = {}
+    return store
+
+
+def _per_thread(name):
+    """A property whose value lives in the cell's per-thread store."""
+
+    def get(self):
+        return _masks_of(self).get(name)
+
+    def put(self, value):
+        _masks_of(self)[name] = value
+
+    return property(get, put)
+
+
+class ThreadLocalMasks(DropoutRNNCell):
+    """`DropoutRNNCell` whose cached masks (Keras's two, and the kit
+    wrappers' `_masks`) are kept per thread."""
+
+    _dropout_mask = _per_thread("dropout")
+    _recurrent_dropout_mask = _per_thread("recurrent_dropout")
+    _masks = _per_thread("masks")
+
+
+__all__ = ["DropoutRNNCell", "ThreadLocalMasks"]

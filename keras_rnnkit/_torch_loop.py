@@ -117,7 +117,7 @@ def sequence_runner(cell, training, dtype):
         return residual
     if not training:
         return inner
-    masks = cell._masks  # drawn before the loop by keras.layers.RNN
+    masks = cell._masks  # drawn before the loop by DynamicRNN.inner_loop
     if masks is None or masks["state"] is not None:
         return None  # a mask per step, or dropout inside the recurrence
 

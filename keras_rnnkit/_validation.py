@@ -9,6 +9,8 @@ import numbers
 import keras
 import numpy as np
 
+from keras_rnnkit.runtime_checks import runtime_checks_enabled
+
 
 def positive_int(name, value, allow_none=False):
     """Returns `value` if it is a positive integer (or None when allowed)."""
@@ -122,11 +124,22 @@ def concrete(x):
         return None
 
 
-def lengths_in_range(layer, lengths, timesteps):
-    """Raises a ValueError for lengths < 0 or > timesteps, when known."""
+def lengths_in_range(layer, lengths, timesteps, dynamic_timesteps=None):
+    """Raises a ValueError for lengths < 0 or > timesteps, when known. When
+    they are not (inside a compiled function) and the run-time checks are on
+    (`keras_rnnkit.set_runtime_checks`), puts the check into the graph;
+    `dynamic_timesteps` is the time axis's size as a tensor."""
     values = concrete(lengths)
     if values is None:
+        if runtime_checks_enabled() and not isinstance(lengths, keras.KerasTensor):
+            _check_in_graph(layer, lengths, timesteps, dynamic_timesteps)
         return
+    _raise_unless_in_range(layer, values, timesteps)
+
+
+def _raise_unless_in_range(layer, values, timesteps):
+    values = np.asarray(values)
+    timesteps = None if timesteps is None else int(timesteps)
     limit = timesteps if timesteps is not None else np.inf
     bad = (values < 0) | (values > limit)
     if bad.any():
@@ -134,6 +147,37 @@ def lengths_in_range(layer, lengths, timesteps):
             f"Layer '{layer.name}' expects `sequence_length` values in "
             f"[0, {timesteps}] (the time axis of the inputs). Received: "
             f"sequence_length={values.tolist()}"
+        )
+
+
+def _check_in_graph(layer, lengths, timesteps, dynamic_timesteps):
+    """The range check as a graph op (TensorFlow) or a host callback (JAX)."""
+    limit = timesteps if timesteps is not None else dynamic_timesteps
+    backend = keras.backend.backend()
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        limit = tf.cast(limit, lengths.dtype)
+        valid = tf.reduce_all((lengths >= 0) & (lengths <= limit))
+        tf.debugging.Assert(
+            valid,
+            [
+                f"Layer '{layer.name}' expects `sequence_length` values in "
+                "[0, timesteps] (the time axis of the inputs). Received: "
+                "sequence_length =",
+                lengths,
+                "timesteps =",
+                limit,
+            ],
+            summarize=64,
+        )
+    elif backend == "jax":
+        import jax
+
+        jax.debug.callback(
+            lambda values, steps: _raise_unless_in_range(layer, values, steps),
+            lengths,
+            limit,
         )
 
 
@@ -155,7 +199,9 @@ def step_fits(cell, inputs, states):
     """Raises a ValueError unless a cell's step input is `(batch, features)`
     and `states` has one tensor per entry of `cell.state_size`, each as wide
     as its entry (nested entries are left to the cells inside). Python-level
-    checks on static shapes only: cheap enough for every step."""
+    checks on static shapes only: cheap enough for every step. Integer
+    inputs are refused too (`floating_inputs`)."""
+    floating_inputs(cell, "inputs", inputs)
     if len(inputs.shape) != 2:
         raise ValueError(
             f"Cell '{cell.name}' ({type(cell).__name__}) expects one step of "

@@ -1,10 +1,13 @@
 """Masked attention pooling over time (Yang et al. 2016's context attention)."""
 
+from typing import Any
+
 import keras
 from keras import ops
 
 from keras_rnnkit import _validation as check
 from keras_rnnkit._registration import register
+from keras_rnnkit._types import Initializer, Tensor
 
 
 def masked_softmax(scores, mask):
@@ -82,13 +85,13 @@ class AttentionPooling(keras.layers.Layer):
 
     def __init__(
         self,
-        units=None,
-        use_bias=True,
-        kernel_initializer="glorot_uniform",
-        bias_initializer="zeros",
-        context_initializer="glorot_uniform",
-        **kwargs,
-    ):
+        units: int = None,
+        use_bias: bool = True,
+        kernel_initializer: Initializer = "glorot_uniform",
+        bias_initializer: Initializer = "zeros",
+        context_initializer: Initializer = "glorot_uniform",
+        **kwargs: Any,
+    ) -> None:
         super().__init__(**kwargs)
         self.units = check.positive_int("units", units, allow_none=True)
         self.use_bias = check.boolean("use_bias", use_bias)
@@ -121,7 +124,9 @@ class AttentionPooling(keras.layers.Layer):
             name="context", shape=(units, 1), initializer=self.context_initializer
         )
 
-    def call(self, inputs, mask=None, return_weights=False):
+    def call(
+        self, inputs: Tensor, mask: Tensor | None = None, return_weights: bool = False
+    ):
         check.floating_inputs(self, "inputs", inputs)
         self._check_shape(inputs.shape)  # build saw only the first call's
         if inputs.shape[0] == 0:  # no rows: nothing to reduce (TF refuses)

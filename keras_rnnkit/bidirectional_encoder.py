@@ -1,11 +1,14 @@
 """A bidirectional encoder whose final states are concatenated (TF1 style)."""
 
+from typing import Any
+
 import keras
 from keras import ops
 
 from keras_rnnkit import _validation as check
 from keras_rnnkit._cell_wrapper import cells_inside, check_cell, output_size
 from keras_rnnkit._registration import register
+from keras_rnnkit._types import States, Tensor
 from keras_rnnkit.dynamic_rnn import DynamicRNN, prepare_mask
 from keras_rnnkit.sequence import last_valid_output, reverse_valid
 
@@ -76,7 +79,8 @@ class BidirectionalEncoder(keras.layers.Layer):
         sequence_length: Optional integer tensor `(batch,)` of row lengths,
             `0 <= length <= timesteps`. Checked when its values are known;
             inside a compiled function (`fit`, `predict`) they are not, and a
-            length outside `[0, timesteps]` acts as if clipped to it.
+            length outside `[0, timesteps]` acts as if clipped to it (see
+            `keras_rnnkit.set_runtime_checks`).
 
     Returns:
         The merged output(s); with `return_state`, `[output, *states]` with
@@ -94,13 +98,13 @@ class BidirectionalEncoder(keras.layers.Layer):
 
     def __init__(
         self,
-        layer,
-        backward_layer=None,
-        merge_mode="concat",
-        return_sequences=True,
-        return_state=False,
-        **kwargs,
-    ):
+        layer: keras.layers.Layer,
+        backward_layer: keras.layers.Layer | None = None,
+        merge_mode: str | None = "concat",
+        return_sequences: bool = True,
+        return_state: bool = False,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(**kwargs)
         forward_cell = _cell_of("layer", layer)
         if backward_layer is None:
@@ -147,11 +151,11 @@ class BidirectionalEncoder(keras.layers.Layer):
 
     def call(
         self,
-        sequences,
-        initial_state=None,
-        mask=None,
-        training=False,
-        sequence_length=None,
+        sequences: Tensor,
+        initial_state: States | None = None,
+        mask: Tensor | None = None,
+        training: bool = False,
+        sequence_length: Tensor | None = None,
     ):
         mask = prepare_mask(self, sequences, mask, sequence_length)
         initial_fw = initial_bw = None

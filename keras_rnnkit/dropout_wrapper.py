@@ -1,6 +1,7 @@
 """Training-aware dropout around any RNN cell (TF1's `DropoutWrapper`)."""
 
 import numbers
+from typing import Any
 
 import keras
 from keras import ops
@@ -8,6 +9,7 @@ from keras import ops
 from keras_rnnkit import _validation as check
 from keras_rnnkit._cell_wrapper import CellWrapper, call_cell
 from keras_rnnkit._registration import register
+from keras_rnnkit._types import Cell, States, Tensor
 from keras_rnnkit.peephole_lstm_cell import PeepholeLSTMCell
 
 _LSTM_CELLS = (keras.layers.LSTMCell, PeepholeLSTMCell)
@@ -97,10 +99,13 @@ class DropoutWrapper(CellWrapper):
     Call arguments:
         inputs: Float tensor `(batch, features)`, one step.
         states: The wrapped cell's states.
-        training: Boolean. Dropout acts only when `True`. The masks drawn
-            for a call live on the cell until the call ends: one layer object
-            must not be called with `training=True` from two threads at once
-            (use one model per thread).
+        training: Boolean. Dropout acts only when `True`; at inference
+            nothing random is drawn and no seed state is written (inside
+            `DynamicRNN` and the kit's layers; `keras.layers.RNN` still draws
+            unused masks). Masks are kept per thread: one layer may be
+            trained from several threads at once. Keras's own cells with
+            `dropout` inside a wrapper keep theirs on the cell (one model per
+            thread for those).
 
     Returns:
         `(output, new_states)` of the wrapped cell, after dropout.
@@ -120,17 +125,17 @@ class DropoutWrapper(CellWrapper):
 
     def __init__(
         self,
-        cell,
-        input_rate=0.0,
-        state_rate=0.0,
-        output_rate=0.0,
-        variational=True,
-        seed=None,
-        input_keep_prob=None,
-        state_keep_prob=None,
-        output_keep_prob=None,
-        **kwargs,
-    ):
+        cell: Cell,
+        input_rate: float = 0.0,
+        state_rate: float = 0.0,
+        output_rate: float = 0.0,
+        variational: bool = True,
+        seed: int | None = None,
+        input_keep_prob: float | None = None,
+        state_keep_prob: float | None = None,
+        output_keep_prob: float | None = None,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(cell, **kwargs)
         self.input_rate = _rate("input", input_rate, input_keep_prob)
         self.state_rate = _rate("state", state_rate, state_keep_prob)
@@ -167,6 +172,7 @@ class DropoutWrapper(CellWrapper):
         return masks
 
     def _draw_masks(self, step_input):
+        check.floating_inputs(self, "inputs", step_input)
         if self.variational:
             self._masks = self._new_masks(
                 ops.shape(step_input)[0], step_input.shape[-1], step_input.dtype
@@ -175,7 +181,8 @@ class DropoutWrapper(CellWrapper):
     def _clear_masks(self):
         self._masks = None
 
-    def call(self, inputs, states, training=False):
+    def call(self, inputs: Tensor, states: States, training: bool = False):
+        check.step_fits(self, inputs, states)
         if not training:
             return call_cell(self.cell, inputs, states, training)
         masks = self._masks

@@ -1,11 +1,16 @@
 """A recurrent layer with TF1 `dynamic_rnn` semantics for per-row lengths."""
 
+from collections.abc import Sequence
+from typing import Any
+
 import keras
 from keras import ops
 
 from keras_rnnkit import _validation as check
 from keras_rnnkit._cell_wrapper import check_cell, output_size
 from keras_rnnkit._registration import register
+from keras_rnnkit._types import Cell, States, Tensor
+from keras_rnnkit.runtime_checks import runtime_checks_enabled
 from keras_rnnkit.sequence import forward_fill, last_valid_output, lengths_to_mask
 
 
@@ -66,7 +71,8 @@ class DynamicRNN(keras.layers.RNN):
             `0 <= length <= timesteps`. Not together with a mask that
             disagrees with it. Checked when its values are known; inside a
             compiled function (`fit`, `predict`) they are not, and a length
-            outside `[0, timesteps]` acts as if clipped to it.
+            outside `[0, timesteps]` acts as if clipped to it, unless
+            `keras_rnnkit.set_runtime_checks(True)` is on.
 
     Returns:
         Like `keras.layers.RNN`: the output (or sequence of outputs) and,
@@ -77,8 +83,9 @@ class DynamicRNN(keras.layers.RNN):
             layer (`keras.layers.LSTM`, ...) instead of a cell. At call:
             inputs with no time step; a mask or `sequence_length` whose shape
             does not fit the inputs; lengths outside `[0, timesteps]` (when
-            their values are known: inside a compiled function they are not
-            checked, and out-of-range lengths act as if clipped).
+            their values are known: inside a compiled function they are
+            checked only with `keras_rnnkit.set_runtime_checks(True)`, and
+            otherwise act as if clipped).
         TypeError: At call: integer inputs, or a `sequence_length` that is
             not of an integer dtype.
 
@@ -98,15 +105,15 @@ class DynamicRNN(keras.layers.RNN):
 
     def __init__(
         self,
-        cell,
-        return_sequences=False,
-        return_state=False,
-        go_backwards=False,
-        stateful=False,
-        unroll=False,
-        zero_output_for_mask=True,
-        **kwargs,
-    ):
+        cell: Cell | Sequence[Cell],
+        return_sequences: bool = False,
+        return_state: bool = False,
+        go_backwards: bool = False,
+        stateful: bool = False,
+        unroll: bool = False,
+        zero_output_for_mask: bool = True,
+        **kwargs: Any,
+    ) -> None:
         if isinstance(cell, (list, tuple)):
             if not cell:
                 raise ValueError(
@@ -136,11 +143,11 @@ class DynamicRNN(keras.layers.RNN):
 
     def call(
         self,
-        sequences,
-        initial_state=None,
-        mask=None,
-        training=False,
-        sequence_length=None,
+        sequences: Tensor,
+        initial_state: States | None = None,
+        mask: Tensor | None = None,
+        training: bool = False,
+        sequence_length: Tensor | None = None,
     ):
         mask = prepare_mask(self, sequences, mask, sequence_length)
         if initial_state is not None:
@@ -156,7 +163,30 @@ class DynamicRNN(keras.layers.RNN):
             sequences, initial_state=initial_state, mask=mask, training=training
         )
 
+    @property
+    def supports_jit(self):
+        """False on TensorFlow while `keras_rnnkit.set_runtime_checks` is on
+        (XLA drops the assertions), so that `fit` runs without XLA."""
+        if runtime_checks_enabled() and keras.backend.backend() == "tensorflow":
+            return False
+        return self._supports_jit
+
+    @supports_jit.setter
+    def supports_jit(self, value):
+        self._supports_jit = value
+
+    def _maybe_config_dropout_masks(self, cell, input_sequence, input_state):
+        """Keras's hook that draws the cells' dropout masks before the loop,
+        called whether training or not; `inner_loop` calls it only when
+        training, so inference draws nothing and writes no seed state."""
+
     def inner_loop(self, sequences, initial_state, mask, training=False):
+        if training:
+            # Fresh masks, even if a call that failed left some behind.
+            self._maybe_reset_dropout_masks(self.cell)
+            super()._maybe_config_dropout_masks(
+                self.cell, sequences[:, 0, :], initial_state
+            )
         if keras.tree.is_nested(mask):
             mask = keras.tree.flatten(mask)[0]
         if mask is not None:
@@ -278,7 +308,7 @@ def mask_from_lengths(layer, sequences, sequence_length, mask=None):
             f"(batch,) = ({batch},). Received: "
             f"sequence_length.shape={tuple(lengths.shape)}"
         )
-    check.lengths_in_range(layer, lengths, timesteps)
+    check.lengths_in_range(layer, lengths, timesteps, ops.shape(sequences)[1])
     from_lengths = lengths_to_mask(lengths, ops.shape(sequences)[1])
     if mask is not None:
         check.masks_agree(layer, mask, from_lengths)

@@ -1,12 +1,14 @@
 """A hierarchical sentence -> document encoder (Yang et al. 2016)."""
 
 import inspect
+from typing import Any
 
 import keras
 from keras import ops
 
 from keras_rnnkit import _validation as check
 from keras_rnnkit._registration import register
+from keras_rnnkit._types import Tensor
 from keras_rnnkit.attention_pooling import AttentionPooling
 
 POOLINGS = ("last", "mean", "max", "attention")
@@ -176,13 +178,13 @@ class HierarchicalEncoder(keras.layers.Layer):
 
     def __init__(
         self,
-        word_encoder,
-        sentence_encoder,
-        word_pooling="attention",
-        sentence_pooling="attention",
-        attention_units=None,
-        **kwargs,
-    ):
+        word_encoder: keras.layers.Layer,
+        sentence_encoder: keras.layers.Layer,
+        word_pooling: str = "attention",
+        sentence_pooling: str = "attention",
+        attention_units: int | None = None,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(**kwargs)
         self.word_encoder = _encoder("word_encoder", word_encoder)
         self.sentence_encoder = _encoder("sentence_encoder", sentence_encoder)
@@ -262,7 +264,7 @@ class HierarchicalEncoder(keras.layers.Layer):
             self.sentence_attention.build(sentence_out)
         self._units = sentence_out[-1]
 
-    def call(self, inputs, mask=None, training=False):
+    def call(self, inputs: Tensor, mask: Tensor | None = None, training: bool = False):
         check.floating_inputs(self, "inputs", inputs)
         self._check_shape(inputs.shape)  # build saw only the first call's
         if inputs.shape[0] == 0:  # no documents: nothing to encode

@@ -1,6 +1,7 @@
 """Batches of sequences (or documents) of similar length, padded per batch."""
 
 import numbers
+from typing import Any
 
 import keras
 import numpy as np
@@ -100,17 +101,17 @@ class LengthBatches(keras.utils.PyDataset):
 
     def __init__(
         self,
-        x,
-        y=None,
-        sample_weight=None,
-        batch_size=32,
-        lengths=None,
-        pad_value=0,
-        pad_to_multiple_of=8,
-        shuffle=False,
-        seed=None,
-        **kwargs,
-    ):
+        x: Any,
+        y: Any = None,
+        sample_weight: Any = None,
+        batch_size: int = 32,
+        lengths: Any = None,
+        pad_value: float = 0,
+        pad_to_multiple_of: int | tuple[int, int] = 8,
+        shuffle: bool = False,
+        seed: int | None = None,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(**kwargs)
         self.batch_size = _validation.positive_int("batch_size", batch_size)
         if not isinstance(shuffle, bool):

@@ -1,6 +1,8 @@
 """Several distinct cells stacked per time step (TF1's `MultiRNNCell`)."""
 
 import itertools
+from collections.abc import Sequence
+from typing import Any
 
 import keras
 from keras import ops
@@ -15,12 +17,13 @@ from keras_rnnkit._cell_wrapper import (
     prepare_stack_masks,
     reset_dropout_masks,
 )
-from keras_rnnkit._compat import DropoutRNNCell
+from keras_rnnkit._compat import ThreadLocalMasks
 from keras_rnnkit._registration import register
+from keras_rnnkit._types import Cell, States, Tensor
 
 
 @register
-class MultiRNNCell(keras.layers.Layer, DropoutRNNCell):
+class MultiRNNCell(keras.layers.Layer, ThreadLocalMasks):
     """Stacks distinct RNN cells: at each step, cell k reads cell k-1's output.
 
     TF1's `tf.contrib.rnn.MultiRNNCell`. The output is the last cell's. With
@@ -63,7 +66,9 @@ class MultiRNNCell(keras.layers.Layer, DropoutRNNCell):
         ((2, 4), (2, 20))
     """
 
-    def __init__(self, cells, state_is_tuple=True, **kwargs):
+    def __init__(
+        self, cells: Sequence[Cell], state_is_tuple: bool = True, **kwargs: Any
+    ) -> None:
         super().__init__(**kwargs)
         if not isinstance(cells, (list, tuple)) or not cells:
             raise ValueError(
@@ -143,7 +148,8 @@ class MultiRNNCell(keras.layers.Layer, DropoutRNNCell):
                 per_cell.append(keras.tree.pack_sequence_as(cell.state_size, own))
         return per_cell
 
-    def call(self, inputs, states, training=False):
+    def call(self, inputs: Tensor, states: States, training: bool = False):
+        check.floating_inputs(self, "inputs", inputs)
         new_states = []
         for cell, state in zip(self.cells, self._split(states), strict=True):
             inputs, state = call_cell(cell, inputs, state, training)

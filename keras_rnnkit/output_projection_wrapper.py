@@ -1,11 +1,22 @@
 """A learned dense projection of every step's output (TF1's wrapper)."""
 
+from typing import Any
+
 import keras
 from keras import ops
 
 from keras_rnnkit import _validation as check
 from keras_rnnkit._cell_wrapper import CellWrapper, call_cell
 from keras_rnnkit._registration import register
+from keras_rnnkit._types import (
+    Activation,
+    Cell,
+    Constraint,
+    Initializer,
+    Regularizer,
+    States,
+    Tensor,
+)
 
 
 @register
@@ -51,18 +62,18 @@ class OutputProjectionWrapper(CellWrapper):
 
     def __init__(
         self,
-        cell,
-        output_size,
-        activation=None,
-        use_bias=True,
-        kernel_initializer="glorot_uniform",
-        bias_initializer="zeros",
-        kernel_regularizer=None,
-        bias_regularizer=None,
-        kernel_constraint=None,
-        bias_constraint=None,
-        **kwargs,
-    ):
+        cell: Cell,
+        output_size: int,
+        activation: Activation = None,
+        use_bias: bool = True,
+        kernel_initializer: Initializer = "glorot_uniform",
+        bias_initializer: Initializer = "zeros",
+        kernel_regularizer: Regularizer = None,
+        bias_regularizer: Regularizer = None,
+        kernel_constraint: Constraint = None,
+        bias_constraint: Constraint = None,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(cell, **kwargs)
         self.projection_size = check.positive_int("output_size", output_size)
         self.activation = keras.activations.get(activation)
@@ -98,7 +109,8 @@ class OutputProjectionWrapper(CellWrapper):
                 constraint=self.bias_constraint,
             )
 
-    def call(self, inputs, states, training=False):
+    def call(self, inputs: Tensor, states: States, training: bool = False):
+        check.step_fits(self, inputs, states)
         output, new_states = call_cell(self.cell, inputs, states, training)
         output = ops.matmul(output, self.kernel)
         if self.use_bias:

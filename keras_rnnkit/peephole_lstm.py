@@ -1,8 +1,10 @@
 """Recurrent layer running a `PeepholeLSTMCell` over a sequence."""
 
 import inspect
+from typing import Any
 
 from keras_rnnkit._registration import register
+from keras_rnnkit._types import Activation, Constraint, Initializer, Regularizer
 from keras_rnnkit.dynamic_rnn import DynamicRNN
 from keras_rnnkit.peephole_lstm_cell import PeepholeLSTMCell
 
@@ -58,7 +60,8 @@ class PeepholeLSTM(DynamicRNN):
         sequence_length: Optional integer tensor `(batch,)` of row lengths,
             `0 <= length <= timesteps`. Checked when its values are known;
             inside a compiled function (`fit`, `predict`) they are not, and a
-            length outside `[0, timesteps]` acts as if clipped to it.
+            length outside `[0, timesteps]` acts as if clipped to it (see
+            `keras_rnnkit.set_runtime_checks`).
         training: Boolean. Dropout is applied only when `True`.
 
     Returns:
@@ -80,43 +83,43 @@ class PeepholeLSTM(DynamicRNN):
 
     def __init__(
         self,
-        units,
-        use_peepholes=True,
-        cell_clip=None,
-        num_proj=None,
-        proj_clip=None,
-        forget_bias=0.0,
-        activation="tanh",
-        recurrent_activation="sigmoid",
-        use_bias=True,
-        kernel_initializer="glorot_uniform",
-        recurrent_initializer="orthogonal",
-        bias_initializer="zeros",
-        unit_forget_bias=True,
-        peephole_initializer="glorot_uniform",
-        projection_initializer="glorot_uniform",
-        kernel_regularizer=None,
-        recurrent_regularizer=None,
-        bias_regularizer=None,
-        peephole_regularizer=None,
-        projection_regularizer=None,
-        kernel_constraint=None,
-        recurrent_constraint=None,
-        bias_constraint=None,
-        peephole_constraint=None,
-        projection_constraint=None,
-        dropout=0.0,
-        recurrent_dropout=0.0,
-        seed=None,
-        activity_regularizer=None,
-        return_sequences=False,
-        return_state=False,
-        go_backwards=False,
-        stateful=False,
-        unroll=False,
-        zero_output_for_mask=False,
-        **kwargs,
-    ):
+        units: int,
+        use_peepholes: bool = True,
+        cell_clip: float | None = None,
+        num_proj: int | None = None,
+        proj_clip: float | None = None,
+        forget_bias: float = 0.0,
+        activation: Activation = "tanh",
+        recurrent_activation: Activation = "sigmoid",
+        use_bias: bool = True,
+        kernel_initializer: Initializer = "glorot_uniform",
+        recurrent_initializer: Initializer = "orthogonal",
+        bias_initializer: Initializer = "zeros",
+        unit_forget_bias: bool = True,
+        peephole_initializer: Initializer = "glorot_uniform",
+        projection_initializer: Initializer = "glorot_uniform",
+        kernel_regularizer: Regularizer = None,
+        recurrent_regularizer: Regularizer = None,
+        bias_regularizer: Regularizer = None,
+        peephole_regularizer: Regularizer = None,
+        projection_regularizer: Regularizer = None,
+        kernel_constraint: Constraint = None,
+        recurrent_constraint: Constraint = None,
+        bias_constraint: Constraint = None,
+        peephole_constraint: Constraint = None,
+        projection_constraint: Constraint = None,
+        dropout: float = 0.0,
+        recurrent_dropout: float = 0.0,
+        seed: int | None = None,
+        activity_regularizer: Regularizer = None,
+        return_sequences: bool = False,
+        return_state: bool = False,
+        go_backwards: bool = False,
+        stateful: bool = False,
+        unroll: bool = False,
+        zero_output_for_mask: bool = False,
+        **kwargs: Any,
+    ) -> None:
         args = locals()
         cell = PeepholeLSTMCell(
             **{name: args[name] for name in _CELL_ARGS},

@@ -1,11 +1,21 @@
 """LSTM cell with peepholes, cell clipping and an output projection."""
 
+from typing import Any
+
 import keras
 from keras import ops
 
 from keras_rnnkit import _validation as check
-from keras_rnnkit._compat import DropoutRNNCell
+from keras_rnnkit._compat import ThreadLocalMasks
 from keras_rnnkit._registration import register
+from keras_rnnkit._types import (
+    Activation,
+    Constraint,
+    Initializer,
+    Regularizer,
+    States,
+    Tensor,
+)
 
 _SERIALIZED = {
     "activation": keras.activations,
@@ -29,7 +39,7 @@ _SERIALIZED = {
 
 
 @register
-class PeepholeLSTMCell(keras.layers.Layer, DropoutRNNCell):
+class PeepholeLSTMCell(keras.layers.Layer, ThreadLocalMasks):
     """LSTM cell with peepholes, cell clipping and an output projection.
 
     The Keras 3 counterpart of TF1's `tf.contrib.rnn.LSTMCell(use_peepholes,
@@ -109,10 +119,9 @@ class PeepholeLSTMCell(keras.layers.Layer, DropoutRNNCell):
         inputs: Float tensor of shape `(batch, features)`, one step.
         states: List `[h, c]` of shapes `(batch, num_proj or units)` and
             `(batch, units)`.
-        training: Boolean. Dropout is applied only when `True`. The masks drawn
-            for a call live on the cell until the call ends: one layer object
-            must not be called with `training=True` from two threads at once
-            (use one model per thread).
+        training: Boolean. Dropout is applied only when `True`; at inference
+            nothing random is drawn. The masks are kept per thread, so one
+            layer may be trained from several threads at once.
 
     Returns:
         A tuple `(output, [h, c])`; `output` is the new `h`.
@@ -128,36 +137,36 @@ class PeepholeLSTMCell(keras.layers.Layer, DropoutRNNCell):
 
     def __init__(
         self,
-        units,
-        use_peepholes=True,
-        cell_clip=None,
-        num_proj=None,
-        proj_clip=None,
-        forget_bias=0.0,
-        activation="tanh",
-        recurrent_activation="sigmoid",
-        use_bias=True,
-        kernel_initializer="glorot_uniform",
-        recurrent_initializer="orthogonal",
-        bias_initializer="zeros",
-        unit_forget_bias=True,
-        peephole_initializer="glorot_uniform",
-        projection_initializer="glorot_uniform",
-        kernel_regularizer=None,
-        recurrent_regularizer=None,
-        bias_regularizer=None,
-        peephole_regularizer=None,
-        projection_regularizer=None,
-        kernel_constraint=None,
-        recurrent_constraint=None,
-        bias_constraint=None,
-        peephole_constraint=None,
-        projection_constraint=None,
-        dropout=0.0,
-        recurrent_dropout=0.0,
-        seed=None,
-        **kwargs,
-    ):
+        units: int,
+        use_peepholes: bool = True,
+        cell_clip: float | None = None,
+        num_proj: int | None = None,
+        proj_clip: float | None = None,
+        forget_bias: float = 0.0,
+        activation: Activation = "tanh",
+        recurrent_activation: Activation = "sigmoid",
+        use_bias: bool = True,
+        kernel_initializer: Initializer = "glorot_uniform",
+        recurrent_initializer: Initializer = "orthogonal",
+        bias_initializer: Initializer = "zeros",
+        unit_forget_bias: bool = True,
+        peephole_initializer: Initializer = "glorot_uniform",
+        projection_initializer: Initializer = "glorot_uniform",
+        kernel_regularizer: Regularizer = None,
+        recurrent_regularizer: Regularizer = None,
+        bias_regularizer: Regularizer = None,
+        peephole_regularizer: Regularizer = None,
+        projection_regularizer: Regularizer = None,
+        kernel_constraint: Constraint = None,
+        recurrent_constraint: Constraint = None,
+        bias_constraint: Constraint = None,
+        peephole_constraint: Constraint = None,
+        projection_constraint: Constraint = None,
+        dropout: float = 0.0,
+        recurrent_dropout: float = 0.0,
+        seed: int | None = None,
+        **kwargs: Any,
+    ) -> None:
         args = locals()
         super().__init__(**kwargs)
         self.units = check.positive_int("units", units)
@@ -253,7 +262,7 @@ class PeepholeLSTMCell(keras.layers.Layer, DropoutRNNCell):
         )
         return bias + forget
 
-    def call(self, inputs, states, training=False):
+    def call(self, inputs: Tensor, states: States, training: bool = False):
         check.step_fits(self, inputs, states)
         h_tm1, c_tm1 = states[0], states[1]
         if training and self.dropout > 0.0:

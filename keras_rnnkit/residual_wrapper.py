@@ -1,7 +1,9 @@
 """Adds a cell's input to its output (TF1's `ResidualWrapper`)."""
 
+from keras_rnnkit import _validation as check
 from keras_rnnkit._cell_wrapper import CellWrapper, call_cell
 from keras_rnnkit._registration import register
+from keras_rnnkit._types import States, Tensor
 
 
 @register
@@ -46,6 +48,7 @@ class ResidualWrapper(CellWrapper):
             )
         super().build(input_shape)
 
-    def call(self, inputs, states, training=False):
+    def call(self, inputs: Tensor, states: States, training: bool = False):
+        check.step_fits(self, inputs, states)
         output, new_states = call_cell(self.cell, inputs, states, training)
         return inputs + output, new_states

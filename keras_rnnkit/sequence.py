@@ -6,9 +6,10 @@ import keras
 from keras import ops
 
 from keras_rnnkit import _validation as check
+from keras_rnnkit._types import Tensor
 
 
-def lengths_to_mask(lengths, maxlen):
+def lengths_to_mask(lengths: Tensor, maxlen: int) -> Tensor:
     """Boolean mask `(batch, maxlen)` that is `True` before each row's length.
 
     The Keras counterpart of `tf.sequence_mask(lengths, maxlen)`, for
@@ -110,7 +111,7 @@ def forward_fill(outputs, mask):
     return ops.where(seen, filled, ops.zeros_like(filled))
 
 
-def reverse_valid(x, mask):
+def reverse_valid(x: Tensor, mask: Tensor) -> Tensor:
     """Reverses the valid steps of each row among themselves; masked steps
     stay where they are.
 

@@ -28,6 +28,10 @@ Examples:
     True
 """
 
+from collections.abc import Mapping
+from typing import Any
+
+import keras
 import numpy as np
 from keras import ops
 
@@ -102,7 +106,9 @@ def _expect(variables, name, shape, why):
     return value
 
 
-def set_lstm_weights(cell, variables, forget_bias=1.0):
+def set_lstm_weights(
+    cell: keras.layers.Layer, variables: Mapping[str, Any], forget_bias: float = 1.0
+) -> None:
     """Loads the variables of a TF1 `LSTMCell` into a `PeepholeLSTMCell`.
 
     Args:
@@ -177,7 +183,9 @@ def set_lstm_weights(cell, variables, forget_bias=1.0):
         )
 
 
-def get_lstm_weights(cell, forget_bias=1.0):
+def get_lstm_weights(
+    cell: keras.layers.Layer, forget_bias: float = 1.0
+) -> dict[str, np.ndarray]:
     """Returns the variables of the TF1 `LSTMCell` that computes like `cell`.
 
     The inverse of `set_lstm_weights`.

@@ -164,9 +164,9 @@ def compare_with_tf1(oracle, spec, inputs, lengths, training=False, atol=1e-5):
 
 
 def load_or_skip(loader, *args, **kwargs):
-    """`loader(*args, **kwargs)` from `keras_rnnkit.datasets`, or a skip that
+    """`loader(*args, **kwargs)` from `keras_rnnkit.recipes.datasets`, or a skip that
     says which data set is missing and why (what to install, what failed)."""
-    from keras_rnnkit.datasets import DatasetNotAvailable
+    from keras_rnnkit.recipes.datasets import DatasetNotAvailable
 
     try:
         return loader(*args, **kwargs)

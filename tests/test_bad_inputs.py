@@ -165,6 +165,33 @@ def test_wrappers_refuse_a_sequence_as_one_step():
         cell(np.zeros((2, 5, 3), "float32"), states)
 
 
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: ResidualWrapper(keras.layers.LSTMCell(3)),
+        lambda: OutputProjectionWrapper(keras.layers.LSTMCell(3), 2),
+        lambda: DropoutWrapper(keras.layers.LSTMCell(3), input_rate=0.5),
+        lambda: MultiRNNCell([keras.layers.LSTMCell(3)], state_is_tuple=False),
+        lambda: PeepholeLSTMCell(3),
+    ],
+    ids=["residual", "projection", "dropout", "multi", "peephole"],
+)
+@pytest.mark.parametrize("training", [False, True])
+def test_cells_refuse_integer_steps_by_their_own_name(make, training):
+    cell = make()
+    states = [np.zeros((2, 3), "float32")] * 2
+    if isinstance(cell, MultiRNNCell):
+        states = np.zeros((2, 6), "float32")
+    with pytest.raises(
+        TypeError, match=f"'{cell.name}'.*floating-point `inputs`.*int32"
+    ):
+        cell(np.ones((2, 3), "int32"), states, training=training)
+    # and through a recurrent layer
+    layer = keras.layers.RNN(make())
+    with pytest.raises(TypeError, match="floating-point `inputs`.*int32"):
+        layer(np.ones((2, 4, 3), "int32"), training=training)
+
+
 def test_multi_rnn_cell_checks_the_number_of_layer_states():
     cell = MultiRNNCell([keras.layers.GRUCell(3), keras.layers.GRUCell(3)])
     with pytest.raises(ValueError, match=r"one entry per cell \(2\)\. Received 1"):
@@ -225,3 +252,35 @@ def test_pooling_layers_take_an_empty_batch():
     assert tuple(encoder(documents).shape) == (0, 6)
     mask = np.zeros((0, 2, 5), bool)
     assert tuple(encoder(documents, mask=mask).shape) == (0, 6)
+
+
+@pytest.mark.parametrize("kind", ["wrapper", "peephole"])
+def test_two_threads_train_one_layer_at_different_batch_sizes(kind):
+    # Dropout masks are drawn per call and kept per thread, not on the cell.
+    import threading
+
+    if kind == "wrapper":
+        cell = DropoutWrapper(
+            keras.layers.GRUCell(6), input_rate=0.3, state_rate=0.3, output_rate=0.3
+        )
+        layer = DynamicRNN(cell)
+    else:
+        layer = PeepholeLSTM(6, dropout=0.3, recurrent_dropout=0.3)
+    layer(np.ones((2, 5, 4), "float32"))
+    errors, barrier = [], threading.Barrier(3)
+
+    def train(batch):
+        barrier.wait()
+        try:
+            for _ in range(10):
+                out = layer(np.ones((batch, 5, 4), "float32"), training=True)
+                assert tuple(out.shape) == (batch, 6)
+        except Exception as e:  # collected: a thread's error must fail the test
+            errors.append(f"batch {batch}: {e!r}"[:300])
+
+    threads = [threading.Thread(target=train, args=(b,)) for b in (8, 3, 5)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert not errors

@@ -75,7 +75,7 @@ def test_torch_suite_compares_with_plain_pytorch():
 def test_length_batches_benchmark_prints_both_times_and_the_ratio():
     from helpers import load_or_skip
 
-    from keras_rnnkit import datasets
+    from keras_rnnkit.recipes import datasets
 
     load_or_skip(datasets.load_japanese_vowels, "train")
     result = subprocess.run(

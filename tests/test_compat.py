@@ -38,3 +38,34 @@ def test_rnn_layer_draws_masks_before_its_loop_and_clears_them_after():
     # inside the loop, which only reads the cached masks.
     assert calls[:2] == [("input", (4, 5)), ("recurrent", (4, 2))]
     assert cell._dropout_mask is None and cell._recurrent_dropout_mask is None
+
+
+def test_the_hook_dynamic_rnn_overrides_is_still_keras_rnn_s():
+    # DynamicRNN draws masks only when training by overriding this hook.
+    import inspect
+
+    from keras_rnnkit import DynamicRNN
+
+    hook = keras.layers.RNN._maybe_config_dropout_masks
+    assert list(inspect.signature(hook).parameters) == [
+        "self",
+        "cell",
+        "input_sequence",
+        "input_state",
+    ]
+    assert "_maybe_config_dropout_masks" in inspect.getsource(keras.layers.RNN.call)
+    assert DynamicRNN._maybe_config_dropout_masks is not hook
+
+
+def test_masks_are_kept_per_thread():
+    import threading
+
+    cell = PeepholeLSTMCell(3, dropout=0.5)
+    cell._dropout_mask = "main"
+    seen = []
+    thread = threading.Thread(target=lambda: seen.append(cell._dropout_mask))
+    thread.start()
+    thread.join()
+    assert seen == [None] and cell._dropout_mask == "main"
+    cell.reset_dropout_mask()
+    assert cell._dropout_mask is None

@@ -1,4 +1,4 @@
-"""keras_rnnkit.datasets: the machinery every loader uses (no network)."""
+"""keras_rnnkit.recipes.datasets: the machinery every loader uses (no network)."""
 
 import hashlib
 import pathlib
@@ -6,7 +6,7 @@ import subprocess
 
 import pytest
 
-from keras_rnnkit import datasets
+from keras_rnnkit.recipes import datasets
 
 
 def test_installed_file_names_what_to_install():

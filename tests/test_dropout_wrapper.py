@@ -133,6 +133,48 @@ def test_identity_at_inference_without_rebuilding():
     np.testing.assert_allclose(model.predict(x, verbose=0), plain(x), rtol=1e-5)
 
 
+def test_inference_draws_nothing_and_writes_no_variable():
+    # Export formats need a pure inference graph: no random op, no write to a
+    # seed generator's state (tf2onnx used to strip AssignVariableOps).
+    from keras_rnnkit import BidirectionalEncoder, DynamicRNN, PeepholeLSTM
+
+    tokens = keras.Input((None,), dtype="int32")
+    x = keras.layers.Embedding(50, 8, mask_zero=True)(tokens)
+    stack = MultiRNNCell(
+        [
+            DropoutWrapper(
+                PeepholeLSTMCell(6, dropout=0.2),
+                input_rate=0.3,
+                state_rate=0.2,
+                output_rate=0.3,
+                seed=2,
+            ),
+            DropoutWrapper(keras.layers.GRUCell(5, dropout=0.1), output_rate=0.2),
+        ]
+    )
+    outputs = [
+        BidirectionalEncoder(stack)(x),
+        PeepholeLSTM(4, dropout=0.3, recurrent_dropout=0.3)(x),
+        DynamicRNN(DropoutWrapper(keras.layers.GRUCell(3), input_rate=0.5))(x),
+    ]
+    model = keras.Model(tokens, outputs)
+    data = np.random.default_rng(0).integers(1, 50, (3, 7))
+    data[1, 4:] = 0
+
+    def seeds():
+        return [
+            keras.ops.convert_to_numpy(v).copy() for v in model.non_trainable_variables
+        ]
+
+    before = seeds()
+    assert before, "the model should have seed generators"
+    model(data, training=False)
+    model.predict(data, verbose=0)
+    assert all(np.array_equal(a, b) for a, b in zip(before, seeds(), strict=True))
+    model(data, training=True)  # while training, masks are drawn
+    assert not all(np.array_equal(a, b) for a, b in zip(before, seeds(), strict=True))
+
+
 def test_reproducible_with_a_seed():
     x = np.ones((8, 4, 3), "float32")
     outs = []

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from helpers import load_or_skip
 
-from keras_rnnkit import datasets
+from keras_rnnkit.recipes import datasets
 
 
 def _mnist():

@@ -9,8 +9,7 @@ import numpy as np
 import pytest
 from helpers import load_or_skip
 
-from keras_rnnkit import datasets
-from keras_rnnkit.recipes import pos_tagging
+from keras_rnnkit.recipes import datasets, pos_tagging
 
 
 def test_load_peoples_daily():

@@ -105,7 +105,7 @@ def run(quick=False, out="runs/document-classification", epochs=None, seed=0):
     import keras
     from sklearn.model_selection import train_test_split
 
-    from keras_rnnkit.datasets import load_news_articles
+    from keras_rnnkit.recipes.datasets import load_news_articles
 
     out = _common.setup(out, seed)
     sentences, words = (4, 12) if quick else (15, 30)

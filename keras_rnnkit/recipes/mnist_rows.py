@@ -86,7 +86,7 @@ def run(quick=False, out="runs/mnist-rows", epochs=None, seed=0):
     """Trains the row-by-row classifier; returns its test figures."""
     import keras
 
-    from keras_rnnkit.datasets import load_mnist_subset
+    from keras_rnnkit.recipes.datasets import load_mnist_subset
 
     out = _common.setup(out, seed)
     with _common.Timer() as total:

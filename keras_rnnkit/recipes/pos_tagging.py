@@ -2,7 +2,7 @@
 
 The tutorial's bi-RNN section (双向RNN: every output sees the whole
 sentence, past and future) on a token tagging task: the People's Daily
-corpus of January 1998 (`keras_rnnkit.datasets.load_peoples_daily`, 44 PKU
+corpus of January 1998 (`keras_rnnkit.recipes.datasets.load_peoples_daily`, 44 PKU
 tags). Each word gets an embedding (`Embedding(mask_zero=True)`, so padding
 is masked) joined with embeddings of its first and last characters (they
 tell much about words never seen in training: 年 ends time words, 省 place
@@ -31,8 +31,7 @@ import keras
 import numpy as np
 
 import keras_rnnkit
-from keras_rnnkit import datasets
-from keras_rnnkit.recipes import _common
+from keras_rnnkit.recipes import _common, datasets
 
 MAX_LEN = 80  # words per training row
 BUCKET = 16  # rows are padded to a multiple of this (few shapes to compile)

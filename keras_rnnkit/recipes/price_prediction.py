@@ -102,7 +102,7 @@ def fit(model, train, validation, epochs, patience, quick):
 
 
 def sunspots(out, quick, epochs):
-    from keras_rnnkit.datasets import load_sunspots
+    from keras_rnnkit.recipes.datasets import load_sunspots
 
     _common.header("Sunspots, yearly 1700-2008")
     years, values = load_sunspots()
@@ -169,7 +169,7 @@ def sunspots(out, quick, epochs):
 
 
 def sp500(out, quick, epochs):
-    from keras_rnnkit.datasets import load_sp500
+    from keras_rnnkit.recipes.datasets import load_sp500
 
     _common.header("S&P 500, daily 1999-2018")
     dates, close = load_sp500()

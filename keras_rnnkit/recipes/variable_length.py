@@ -159,7 +159,7 @@ def padding_checks(model, x, lengths, seed):
 
 def run(quick=False, out="runs/variable-length", epochs=None, seed=0):
     """Trains the speaker classifier; returns its test figures."""
-    from keras_rnnkit.datasets import load_japanese_vowels
+    from keras_rnnkit.recipes.datasets import load_japanese_vowels
 
     out = _common.setup(out, seed)
     with _common.Timer() as total:
