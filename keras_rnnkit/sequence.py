@@ -82,7 +82,9 @@ def _valid_order(mask):
     the position of a row's k-th valid step (valid steps first, in order);
     `count[:, t]` the number of valid steps up to and including `t`."""
     time = ops.shape(mask)[1]
-    steps = ops.arange(time, dtype="int32")[None, :]
+    # 0, 1, ... along time, (batch, time); a cumsum, not arange(time): jax2onnx
+    # (ONNX export from JAX) cannot take an arange over a symbolic length.
+    steps = ops.cumsum(ops.ones_like(mask, dtype="int32"), axis=1) - 1
     order = ops.argsort(ops.where(mask, steps, steps + time), axis=1)
     count = ops.cumsum(ops.cast(mask, "int32"), axis=1)
     return steps, ops.cast(order, "int32"), count
@@ -166,9 +168,11 @@ def _check_mask_fits(x, mask):
 def last_valid_output(outputs, mask):
     """`outputs[b, t_b]` at each row's last valid step `t_b`, or zeros for a
     row with no valid step. `outputs` is `(batch, time, features)`."""
-    steps = ops.arange(0, ops.shape(mask)[1], dtype="int32")[None, :]
+    # 1, 2, ... along time; a cumsum, not arange(time): jax2onnx (ONNX
+    # export from JAX) cannot slice an arange over a symbolic length.
+    steps = ops.cumsum(ops.ones_like(mask, dtype="int32"), axis=1)
     # argmax, not max: it also takes an empty batch on every backend.
-    last = ops.argmax(ops.where(mask, steps + 1, 0), axis=1)
+    last = ops.argmax(ops.where(mask, steps, 0), axis=1)
     index = ops.reshape(ops.cast(last, "int32"), (-1, 1, 1))
     picked = ops.take_along_axis(outputs, index, axis=1)[:, 0]
     return ops.where(ops.any(mask, axis=1)[:, None], picked, ops.zeros_like(picked))
