@@ -9,6 +9,7 @@ import numbers
 import keras
 import numpy as np
 
+from keras_rnnkit._backend import torch_tracing
 from keras_rnnkit.runtime_checks import runtime_checks_enabled
 
 
@@ -116,7 +117,7 @@ def concrete(x):
     (symbolic, or traced inside a compiled function)."""
     if isinstance(x, np.ndarray):
         return x
-    if isinstance(x, keras.KerasTensor):
+    if isinstance(x, keras.KerasTensor) or torch_tracing():
         return None
     try:
         return np.asarray(keras.ops.convert_to_numpy(x))

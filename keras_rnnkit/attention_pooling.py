@@ -8,6 +8,7 @@ from keras import ops
 from keras_rnnkit import _validation as check
 from keras_rnnkit._registration import register
 from keras_rnnkit._types import Initializer, Tensor
+from keras_rnnkit.dynamic_rnn import mask_from_lengths
 
 
 def masked_softmax(scores, mask):
@@ -60,14 +61,21 @@ class AttentionPooling(keras.layers.Layer):
             `Embedding(mask_zero=True)`.
         return_weights: Boolean (default `False`): also return the
             attention weights.
+        sequence_length: Optional integer tensor `(batch,)` of row lengths,
+            instead of (or agreeing with) a mask: steps `t >= length` are
+            padding. In a functional model, give the same lengths Input as
+            to `DynamicRNN(..., sequence_length=)`.
 
     Returns:
         The pooled tensor `(batch, features)`; with `return_weights=True`,
         a tuple `(pooled, weights)` with weights `(batch, timesteps)`.
 
     Raises:
-        TypeError: Integer inputs (embed token ids first).
-        ValueError: A mask whose shape does not fit the inputs.
+        TypeError: Integer inputs (embed token ids first), or a
+            `sequence_length` that is not of an integer dtype.
+        ValueError: A mask or `sequence_length` whose shape does not fit the
+            inputs, lengths outside `[0, timesteps]` (when known), or a mask
+            that disagrees with `sequence_length`.
 
     Examples:
         >>> import numpy as np, keras, keras_rnnkit
@@ -125,17 +133,24 @@ class AttentionPooling(keras.layers.Layer):
         )
 
     def call(
-        self, inputs: Tensor, mask: Tensor | None = None, return_weights: bool = False
+        self,
+        inputs: Tensor,
+        mask: Tensor | None = None,
+        return_weights: bool = False,
+        sequence_length: Tensor | None = None,
     ):
         check.floating_inputs(self, "inputs", inputs)
         self._check_shape(inputs.shape)  # build saw only the first call's
+        if mask is not None:
+            check.sequence_mask_matches(self, inputs, mask)
+        if sequence_length is not None:
+            mask = mask_from_lengths(self, inputs, sequence_length, mask)
         if inputs.shape[0] == 0:  # no rows: nothing to reduce (TF refuses)
             pooled = ops.zeros((0, inputs.shape[-1]), dtype=self.compute_dtype)
             if not return_weights:
                 return pooled
             return pooled, ops.zeros(inputs.shape[:2], dtype=self.compute_dtype)
         if mask is not None:
-            check.sequence_mask_matches(self, inputs, mask)
             mask = ops.cast(mask, "bool")
             # Padding may hold anything (even NaN): it never enters the sums.
             inputs = ops.where(mask[..., None], inputs, ops.zeros_like(inputs))
@@ -150,7 +165,9 @@ class AttentionPooling(keras.layers.Layer):
     def compute_output_shape(self, input_shape):
         return (input_shape[0], input_shape[-1])
 
-    def compute_output_spec(self, inputs, mask=None, return_weights=False):
+    def compute_output_spec(
+        self, inputs, mask=None, return_weights=False, sequence_length=None
+    ):
         pooled = keras.KerasTensor(
             self.compute_output_shape(inputs.shape), dtype=self.compute_dtype
         )

@@ -7,12 +7,13 @@ import keras
 from keras import ops
 
 from keras_rnnkit import _validation as check
+from keras_rnnkit._backend import torch_tracing
 from keras_rnnkit._cell_wrapper import check_cell, output_size
 from keras_rnnkit._registration import register
 from keras_rnnkit._serialization import construct, load_nested
 from keras_rnnkit._types import Cell, States, Tensor
 from keras_rnnkit.runtime_checks import runtime_checks_enabled
-from keras_rnnkit.sequence import forward_fill, last_valid_output, lengths_to_mask
+from keras_rnnkit.sequence import forward_fill, last_valid_output, mask_like
 
 
 @register
@@ -192,7 +193,7 @@ class DynamicRNN(keras.layers.RNN):
             mask = keras.tree.flatten(mask)[0]
         if mask is not None:
             mask = ops.cast(mask, "bool")
-        if keras.backend.backend() == "torch":
+        if keras.backend.backend() == "torch" and not torch_tracing():
             from keras_rnnkit import _torch_loop
 
             outputs, states = _torch_loop.run(
@@ -316,7 +317,7 @@ def mask_from_lengths(layer, sequences, sequence_length, mask=None):
             f"sequence_length.shape={tuple(lengths.shape)}"
         )
     check.lengths_in_range(layer, lengths, timesteps, ops.shape(sequences)[1])
-    from_lengths = lengths_to_mask(lengths, ops.shape(sequences)[1])
+    from_lengths = mask_like(lengths, sequences)
     if mask is not None:
         check.masks_agree(layer, mask, from_lengths)
     return from_lengths

@@ -7,6 +7,7 @@ import keras
 from keras import ops
 
 from keras_rnnkit import _validation as check
+from keras_rnnkit._backend import jax_tracing, torch_tracing
 from keras_rnnkit._registration import register
 from keras_rnnkit._serialization import construct, load_nested
 from keras_rnnkit._types import Tensor
@@ -40,12 +41,13 @@ def _encoder(name, layer):
     return layer
 
 
-def _pool(mode, sequences, mask, attention):
-    """Pools encoder outputs over time; rows without valid steps give 0."""
+def _pool(mode, sequences, mask, attention, with_weights=False):
+    """Pools encoder outputs over time; rows without valid steps give 0.
+    With `with_weights` (attention only), `(pooled, weights)`."""
     if mode == "last":  # the encoder already returned its final output
         return sequences
     if mode == "attention":
-        return attention(sequences, mask=mask)
+        return attention(sequences, mask=mask, return_weights=with_weights)
     if mask is None:
         reduce = ops.mean if mode == "mean" else ops.max
         return reduce(sequences, axis=1)
@@ -65,14 +67,11 @@ def _shapes_may_vary(*tensors):
     """Whether a tensor's size may depend on the data (skipping pads).
 
     Not under JAX tracing (`jit`, as in `fit` and `predict`): shapes are
-    static there, so the layer keeps the fixed `batch * sentences` rows.
-    TensorFlow graphs (`tf.function`) and torch allow it.
+    static there, so the layer keeps the fixed `batch * sentences` rows; nor
+    while torch traces for an export. TensorFlow graphs (`tf.function`) and
+    eager torch allow it.
     """
-    if keras.backend.backend() != "jax":
-        return True
-    import jax  # only on the JAX backend
-
-    return not any(isinstance(t, jax.core.Tracer) for t in tensors)
+    return not (jax_tracing(*tensors) or torch_tracing())
 
 
 def _unrolled(layer):
@@ -152,6 +151,11 @@ class HierarchicalEncoder(keras.layers.Layer):
             `"attention"`.
         attention_units: Size of the attention layers' hidden layer
             (positive integer), default: their input's feature size.
+        skip_padded_sentences: Boolean (default `True`): encode only the
+            sentences that hold a word, where the backend allows shapes that
+            depend on the data (see above). `False` encodes every slot, with
+            the same results: for graphs that need static shapes, such as a
+            LiteRT export (`docs/deploy.md`).
         **kwargs: Base layer keyword arguments, such as `name` and `dtype`.
 
     Call arguments:
@@ -184,6 +188,7 @@ class HierarchicalEncoder(keras.layers.Layer):
         word_pooling: str = "attention",
         sentence_pooling: str = "attention",
         attention_units: int | None = None,
+        skip_padded_sentences: bool = True,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -199,6 +204,9 @@ class HierarchicalEncoder(keras.layers.Layer):
         self.sentence_pooling = _pooling("sentence_pooling", sentence_pooling)
         self.attention_units = check.positive_int(
             "attention_units", attention_units, allow_none=True
+        )
+        self.skip_padded_sentences = check.boolean(
+            "skip_padded_sentences", skip_padded_sentences
         )
         self.word_attention = self.sentence_attention = None
         if word_pooling == "attention":
@@ -265,11 +273,22 @@ class HierarchicalEncoder(keras.layers.Layer):
             self.sentence_attention.build(sentence_out)
         self._units = sentence_out[-1]
 
-    def call(self, inputs: Tensor, mask: Tensor | None = None, training: bool = False):
+    def call(
+        self,
+        inputs: Tensor,
+        mask: Tensor | None = None,
+        training: bool = False,
+        return_weights: bool = False,
+    ):
         check.floating_inputs(self, "inputs", inputs)
         self._check_shape(inputs.shape)  # build saw only the first call's
+        self._check_weights(return_weights)
         if inputs.shape[0] == 0:  # no documents: nothing to encode
-            return ops.zeros((0, self._units), dtype=self.compute_dtype)
+            documents = ops.zeros((0, self._units), dtype=self.compute_dtype)
+            if not return_weights:
+                return documents
+            zeros = ops.zeros(inputs.shape[:3], dtype=self.compute_dtype)
+            return documents, zeros, zeros[..., 0]
         shape = ops.shape(inputs)
         batch, sentences = shape[0], shape[1]
         words = inputs.shape[2] if inputs.shape[2] is not None else shape[2]
@@ -282,15 +301,27 @@ class HierarchicalEncoder(keras.layers.Layer):
             flat = ops.where(word_mask[..., None], flat, ops.zeros_like(flat))
             sentence_mask = ops.any(word_mask, axis=-1)
 
-        skip = sentence_mask is not None and _shapes_may_vary(inputs, mask)
+        skip = (
+            self.skip_padded_sentences
+            and sentence_mask is not None
+            and _shapes_may_vary(inputs, mask)
+        )
         if skip:
-            vectors = self._encode_valid_sentences(
-                flat, word_mask, sentence_mask, training
+            vectors, word_weights = self._encode_valid_sentences(
+                flat, word_mask, sentence_mask, training, return_weights
             )
             sentence_mask = ops.reshape(sentence_mask, (batch, sentences))
         else:
             encoded = self.word_encoder(flat, mask=word_mask, training=training)
-            vectors = _pool(self.word_pooling, encoded, word_mask, self.word_attention)
+            vectors = _pool(
+                self.word_pooling,
+                encoded,
+                word_mask,
+                self.word_attention,
+                return_weights,
+            )
+            if return_weights:
+                vectors, word_weights = vectors
             if sentence_mask is not None:
                 vectors = ops.where(sentence_mask[:, None], vectors, 0)
                 sentence_mask = ops.reshape(sentence_mask, (batch, sentences))
@@ -300,13 +331,55 @@ class HierarchicalEncoder(keras.layers.Layer):
 
         encoded = self.sentence_encoder(vectors, mask=sentence_mask, training=training)
         documents = _pool(
-            self.sentence_pooling, encoded, sentence_mask, self.sentence_attention
+            self.sentence_pooling,
+            encoded,
+            sentence_mask,
+            self.sentence_attention,
+            return_weights,
         )
-        if sentence_mask is None:
+        if return_weights:
+            documents, sentence_weights = documents
+        if sentence_mask is not None:
+            valid = ops.any(sentence_mask, axis=-1)[:, None]
+            documents = ops.where(valid, documents, 0)
+        if not return_weights:
             return documents
-        return ops.where(ops.any(sentence_mask, axis=-1)[:, None], documents, 0)
+        word_weights = ops.reshape(word_weights, (batch, sentences, words))
+        # Back to every sentence slot (the trailing ones may have been cut):
+        # padded slots weigh 0.
+        padding = ops.zeros((batch, sentences), dtype=sentence_weights.dtype)
+        sentence_weights = ops.concatenate([sentence_weights, padding], axis=1)
+        return documents, word_weights, sentence_weights[:, :sentences]
 
-    def _encode_valid_sentences(self, flat, word_mask, sentence_mask, training):
+    def _check_weights(self, return_weights):
+        """Raises unless both levels pool with attention when weights are
+        asked for."""
+        if not isinstance(return_weights, bool):
+            raise TypeError(
+                f"Layer '{self.name}' expects `return_weights` to be True or "
+                f"False. Received: return_weights={return_weights!r}"
+            )
+        if not return_weights:
+            return
+        other = [
+            f"{level}_pooling={pooling!r}"
+            for level, pooling in (
+                ("word", self.word_pooling),
+                ("sentence", self.sentence_pooling),
+            )
+            if pooling != "attention"
+        ]
+        if other:
+            raise ValueError(
+                f"Layer '{self.name}' (HierarchicalEncoder) has attention "
+                "weights to return only where it pools with attention "
+                "(word_pooling and sentence_pooling 'attention'). Received: "
+                f"return_weights=True with {', '.join(other)}"
+            )
+
+    def _encode_valid_sentences(
+        self, flat, word_mask, sentence_mask, training, return_weights=False
+    ):
         """Encodes and pools only the sentences with a valid word.
 
         Gathers those rows of `flat` (and of `word_mask`), runs the word
@@ -316,6 +389,8 @@ class HierarchicalEncoder(keras.layers.Layer):
         every backend. With no valid sentence at all, the first (fully
         masked) sentence is encoded and dropped: encoders need not handle
         an empty batch (`ops.max` of an empty tensor raises, for one).
+        Returns `(vectors, word_weights)`, the weights (put back the same
+        way) only with `return_weights`, else None.
         """
         first = ops.cumsum(ops.ones_like(sentence_mask, dtype="int32")) == 1
         none_valid = ops.logical_not(ops.any(sentence_mask))
@@ -324,13 +399,21 @@ class HierarchicalEncoder(keras.layers.Layer):
         rows = ops.take(flat, valid, axis=0)
         row_mask = ops.take(word_mask, valid, axis=0)
         encoded = self.word_encoder(rows, mask=row_mask, training=training)
-        pooled = _pool(self.word_pooling, encoded, row_mask, self.word_attention)
-        pooled = ops.concatenate(
-            [ops.zeros((1, pooled.shape[-1]), dtype=pooled.dtype), pooled], axis=0
+        pooled = _pool(
+            self.word_pooling, encoded, row_mask, self.word_attention, return_weights
         )
+        weights = None
+        if return_weights:
+            pooled, weights = pooled
         # The 1-based position of each valid sentence among the valid ones.
         position = ops.cumsum(ops.cast(sentence_mask, "int32"))
-        return ops.take(pooled, ops.where(sentence_mask, position, 0), axis=0)
+        source = ops.where(sentence_mask, position, 0)
+
+        def put_back(rows):  # row 0 of [zeros, rows...] for padded sentences
+            rows = ops.concatenate([ops.zeros_like(rows[:1]), rows], axis=0)
+            return ops.take(rows, source, axis=0)
+
+        return put_back(pooled), None if weights is None else put_back(weights)
 
     def _check_mask(self, inputs, mask):
         expected = tuple(inputs.shape[:3])
@@ -348,6 +431,22 @@ class HierarchicalEncoder(keras.layers.Layer):
             self.build(input_shape)
         return (input_shape[0], self._units)
 
+    def compute_output_spec(
+        self, inputs, mask=None, training=False, return_weights=False
+    ):
+        documents = keras.KerasTensor(
+            self.compute_output_shape(inputs.shape), dtype=self.compute_dtype
+        )
+        if not return_weights:
+            return documents
+        self._check_weights(return_weights)
+        shape = tuple(inputs.shape[:3])
+        return (
+            documents,
+            keras.KerasTensor(shape, dtype=self.compute_dtype),
+            keras.KerasTensor(shape[:2], dtype=self.compute_dtype),
+        )
+
     def compute_mask(self, inputs, mask=None):
         return None
 
@@ -360,6 +459,7 @@ class HierarchicalEncoder(keras.layers.Layer):
             "word_pooling": self.word_pooling,
             "sentence_pooling": self.sentence_pooling,
             "attention_units": self.attention_units,
+            "skip_padded_sentences": self.skip_padded_sentences,
         }
         return {**super().get_config(), **config}
 

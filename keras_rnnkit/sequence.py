@@ -6,6 +6,7 @@ import keras
 from keras import ops
 
 from keras_rnnkit import _validation as check
+from keras_rnnkit._backend import rank_positions, take_along_time
 from keras_rnnkit._types import Tensor
 
 
@@ -77,23 +78,37 @@ def lengths_to_mask(lengths: Tensor, maxlen: int) -> Tensor:
     return ops.less(ops.expand_dims(steps, 0), ops.expand_dims(lengths, -1))
 
 
+def mask_like(lengths, sequences):
+    """`lengths_to_mask(lengths, time)` for `sequences` `(batch, time, ...)`,
+    with the time axis taken from `sequences` itself (a cumsum over it, not an
+    arange of its length: exporters keep the two axes the same that way).
+    `lengths` is a checked integer tensor `(batch,)`."""
+    ones = ops.ones_like(sequences[:, :, 0] if len(sequences.shape) > 2 else sequences)
+    steps = ops.cumsum(ops.cast(ones, "int32"), axis=1) - 1
+    return ops.less(steps, ops.expand_dims(ops.cast(lengths, "int32"), -1))
+
+
 def _valid_order(mask):
     """`(steps, order, count)` for a `(batch, time)` mask: `order[:, k]` is
-    the position of a row's k-th valid step (valid steps first, in order);
-    `count[:, t]` the number of valid steps up to and including `t`."""
-    time = ops.shape(mask)[1]
-    # 0, 1, ... along time, (batch, time); a cumsum, not arange(time): jax2onnx
+    the position of a row's k-th valid step, for k below the row's number of
+    valid steps (0 beyond it); `count[:, t]` the number of valid steps up to
+    and including `t`."""
+    ones = ops.ones_like(mask, dtype="int32")
+    # 0, 1, ... along time, (batch, time); a cumsum, not arange: jax2onnx
     # (ONNX export from JAX) cannot take an arange over a symbolic length.
-    steps = ops.cumsum(ops.ones_like(mask, dtype="int32"), axis=1) - 1
-    order = ops.argsort(ops.where(mask, steps, steps + time), axis=1)
+    steps = ops.cumsum(ones, axis=1) - 1
     count = ops.cumsum(ops.cast(mask, "int32"), axis=1)
-    return steps, ops.cast(order, "int32"), count
+    # Each valid step goes to the slot of its rank; masked ones add 0 to
+    # slot 0. A scatter, not an argsort: exporters need a static length to
+    # sort.
+    slot = ops.where(mask, count - 1, 0)
+    order = rank_positions(slot, ops.where(mask, steps, 0))
+    return steps, order, count
 
 
 def _gather_steps(x, source):
     """x[b, source[b, t]] for every row b and step t of `x` (batch, time, ...)."""
-    shape = (*ops.shape(source), *[1] * (len(x.shape) - 2))
-    return ops.take_along_axis(x, ops.reshape(source, shape), axis=1)
+    return take_along_time(x, source)
 
 
 def forward_fill(outputs, mask):
@@ -105,7 +120,7 @@ def forward_fill(outputs, mask):
     steps alone, so it holds on every backend.
     """
     _, order, count = _valid_order(mask)
-    source = ops.take_along_axis(order, ops.maximum(count - 1, 0), axis=1)
+    source = take_along_time(order, ops.maximum(count - 1, 0))
     filled = _gather_steps(outputs, source)
     seen = ops.reshape(count > 0, (*ops.shape(count), *[1] * (len(outputs.shape) - 2)))
     return ops.where(seen, filled, ops.zeros_like(filled))
@@ -146,7 +161,7 @@ def reverse_valid(x: Tensor, mask: Tensor) -> Tensor:
     # range. No integer clip: converters lower it to Relu6 (LiteRT has none
     # for int32).
     mirrored = ops.minimum(length - count, ops.shape(mask)[1] - 1)
-    source = ops.take_along_axis(order, mirrored, axis=1)
+    source = take_along_time(order, mirrored)
     return _gather_steps(x, ops.where(mask, source, steps))
 
 
@@ -173,6 +188,6 @@ def last_valid_output(outputs, mask):
     steps = ops.cumsum(ops.ones_like(mask, dtype="int32"), axis=1)
     # argmax, not max: it also takes an empty batch on every backend.
     last = ops.argmax(ops.where(mask, steps, 0), axis=1)
-    index = ops.reshape(ops.cast(last, "int32"), (-1, 1, 1))
-    picked = ops.take_along_axis(outputs, index, axis=1)[:, 0]
+    picked = take_along_time(outputs, ops.reshape(ops.cast(last, "int32"), (-1, 1)))
+    picked = picked[:, 0]
     return ops.where(ops.any(mask, axis=1)[:, None], picked, ops.zeros_like(picked))

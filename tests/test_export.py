@@ -88,9 +88,9 @@ def _needs(fmt):
         )
 
 
-def _model(name):
+def _model(name, static=False):
     keras.utils.set_random_seed(0)
-    model = matrix.MODELS[name]()
+    model = matrix.MODELS[name](static=static)
     model(matrix.inputs_for(name, *matrix.FIXED))  # ONNX wants a called model
     return model
 
@@ -119,13 +119,13 @@ def check(name, fmt, tmp_path):
     expected = EXPECTED[(BACKEND, fmt, name)]
     if expected not in ("variable", "fixed"):
         pytest.xfail(expected)
-    model = _model(name)
+    model = _model(name, static=expected == "fixed")
     path = _path(tmp_path, name, fmt)
     if expected == "variable":
         matrix.export(model, fmt, path)
         _assert_matches(fmt, path, model, name, matrix.VARIABLE)
     else:
-        signature = matrix.fixed_signature(model, *matrix.FIXED)
+        signature = matrix.fixed_signature(model, name, *matrix.FIXED)
         matrix.export(model, fmt, path, signature)
         _assert_matches(fmt, path, model, name, [matrix.FIXED])
 

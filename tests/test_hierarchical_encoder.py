@@ -466,3 +466,139 @@ def test_an_unrolled_sentence_encoder_reads_every_slot():
     inputs = keras.Input(x.shape[1:])
     model = keras.Model(inputs, layer(keras.layers.Masking(0.0)(inputs)))
     np.testing.assert_allclose(model.predict(x, verbose=0), eager, rtol=1e-5, atol=1e-6)
+
+
+# -- attention weights (return_weights=True) ----------------------------------
+
+
+@given(
+    data=st.data(),
+    batch=st.integers(1, 3),
+    sentences=st.integers(1, 4),
+    words=st.integers(1, 4),
+    skip=st.booleans(),
+    seed=st.integers(0, 2**16),
+)
+def test_attention_weights_are_0_on_padding_and_sum_to_1(
+    data, batch, sentences, words, skip, seed
+):
+    rng = np.random.default_rng(seed)
+    mask = draw_mask(data, batch, sentences, words)
+    x = rng.normal(size=(batch, sentences, words, 3)).astype("float32")
+    layer = hierarchical(4, "attention", "attention", skip_padded_sentences=skip)
+    document, word_weights, sentence_weights = (
+        as_numpy(t) for t in layer(x, mask=mask, return_weights=True)
+    )
+    np.testing.assert_allclose(document, as_numpy(layer(x, mask=mask)), atol=1e-6)
+    assert word_weights.shape == (batch, sentences, words)
+    assert sentence_weights.shape == (batch, sentences)
+    assert np.all(word_weights[~mask] == 0)
+    valid_sentences = mask.any(-1)
+    np.testing.assert_allclose(word_weights.sum(-1)[valid_sentences], 1, atol=1e-5)
+    assert np.all(sentence_weights[~valid_sentences] == 0)
+    valid_documents = valid_sentences.any(-1)
+    np.testing.assert_allclose(sentence_weights.sum(-1)[valid_documents], 1, atol=1e-5)
+    assert np.all(sentence_weights[~valid_documents] == 0)
+    assert (word_weights >= 0).all() and (sentence_weights >= 0).all()
+
+
+def test_weights_are_the_same_whether_padded_sentences_are_skipped_or_not(
+    monkeypatch,
+):
+    x, mask = padded_documents((2, 0, 3), slots=5)
+    layer = hierarchical(4, "attention", "attention")
+    skipped = [as_numpy(t) for t in layer(x, mask=mask, return_weights=True)]
+    every_slot_encoded(monkeypatch)
+    full = [as_numpy(t) for t in layer(x, mask=mask, return_weights=True)]
+    for got, want in zip(skipped, full, strict=True):
+        np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
+
+
+def test_weights_are_the_attention_of_each_level():
+    # The word weights of one sentence are its AttentionPooling's weights.
+    x, mask = padded_documents((2,), slots=2)
+    x = np.nan_to_num(x)
+    layer = hierarchical(4, "attention", "attention")
+    _, word_weights, _ = layer(x, mask=mask, return_weights=True)
+    encoded = layer.word_encoder(x[0], mask=mask[0])
+    _, expected = layer.word_attention(encoded, mask=mask[0], return_weights=True)
+    np.testing.assert_allclose(
+        as_numpy(word_weights)[0], as_numpy(expected), rtol=1e-5, atol=1e-6
+    )
+
+
+def _weights_model():
+    ids = keras.Input((None, None), dtype="int32")
+    embedded = keras.layers.Embedding(20, 5, mask_zero=True)(ids)
+    layer = hierarchical(4, "attention", "attention")
+    document, word_weights, sentence_weights = layer(embedded, return_weights=True)
+    label = keras.layers.Dense(2, activation="softmax")(document)
+    return keras.Model(ids, [label, word_weights, sentence_weights])
+
+
+def _token_ids():
+    ids = np.random.default_rng(0).integers(1, 20, size=(3, 4, 5))
+    ids[0, 2:] = 0
+    ids[1, 1, 3:] = 0
+    ids[2] = 0
+    return ids
+
+
+def test_weights_are_outputs_of_a_functional_model_that_reloads(tmp_path):
+    model = _weights_model()
+    ids = _token_ids()
+    eager = [as_numpy(t) for t in model(ids)]
+    predicted = model.predict(ids, verbose=0)
+    for got, want in zip(predicted, eager, strict=True):
+        np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
+    assert predicted[1].shape == (3, 4, 5) and predicted[2].shape == (3, 4)
+    path = tmp_path / "weights.keras"
+    model.save(path)
+    reloaded = keras.saving.load_model(path)
+    for got, want in zip(reloaded.predict(ids, verbose=0), eager, strict=True):
+        np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.tf_only
+def test_weights_survive_a_saved_model_export(tmp_path):
+    import tensorflow as tf
+
+    model = _weights_model()
+    ids = _token_ids()
+    expected = model.predict(ids, verbose=0)
+    model.export(tmp_path / "served", format="tf_saved_model", verbose=False)
+    loaded = tf.saved_model.load(str(tmp_path / "served"))  # keep it referenced
+    served = loaded.serve(ids.astype("int32"))
+    for got, want in zip(served, expected, strict=True):
+        np.testing.assert_allclose(np.asarray(got), want, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize(
+    "poolings, named",
+    [
+        (("last", "attention"), "word_pooling='last'"),
+        (("attention", "max"), "sentence_pooling='max'"),
+    ],
+)
+def test_weights_need_attention_at_both_levels(poolings, named):
+    layer = hierarchical(3, *poolings)
+    x = np.ones((2, 2, 3, 2), "float32")
+    with pytest.raises(ValueError, match=f"return_weights=True with {named}"):
+        layer(x, return_weights=True)
+    layer(x)  # without weights it works
+
+
+def test_return_weights_must_be_a_boolean():
+    layer = hierarchical(3, "attention", "attention")
+    with pytest.raises(TypeError, match="`return_weights` to be True or False"):
+        layer(np.ones((2, 2, 3, 2), "float32"), return_weights="yes")
+
+
+def test_weights_of_an_empty_batch_are_empty():
+    layer = hierarchical(3, "attention", "attention")
+    layer(np.ones((1, 2, 3, 2), "float32"))
+    document, words, sentences = layer(
+        np.ones((0, 2, 3, 2), "float32"), return_weights=True
+    )
+    assert tuple(words.shape) == (0, 2, 3) and tuple(sentences.shape) == (0, 2)
+    assert tuple(document.shape)[0] == 0
