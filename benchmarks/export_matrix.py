@@ -252,7 +252,9 @@ def run_artifact(fmt, path, model, inputs):
 
         program = torch.export.load(path).module()
         with torch.no_grad():
-            out = program(*[torch.from_numpy(a) for a in flat])
+            tensors = [torch.from_numpy(a) for a in flat]
+            # a model of several inputs takes them as one list, as Keras does
+            out = program(tensors if len(tensors) > 1 else tensors[0])
         return out.detach().cpu().numpy()
     raise ValueError(fmt)
 

@@ -164,9 +164,28 @@ class HierarchicalEncoder(keras.layers.Layer):
             `keras.layers.Embedding(..., mask_zero=True)` before this layer.
         mask: Optional boolean tensor `(batch, sentences, words)`.
         training: Python boolean, passed on to the encoders (dropout).
+        return_weights: Boolean (default `False`): also return the attention
+            weights of both levels (both poolings must be `"attention"`),
+            to see which words and sentences decided a document.
 
     Returns:
         The document vectors, `(batch, units)` of the pooled sentence level.
+        With `return_weights=True`, a tuple `(documents, word_weights,
+        sentence_weights)`: `word_weights` `(batch, sentences, words)` and
+        `sentence_weights` `(batch, sentences)`, exactly 0 on padding and
+        summing to 1 over the valid words of each sentence and the valid
+        sentences of each document (all 0 for a fully padded one). In a
+        functional model they are extra outputs, e.g.
+        `document, words, sentences = encoder(x, return_weights=True)`.
+
+    Raises:
+        ValueError: At construction, an encoder that does not fit its
+            pooling or does not handle masks, or the same layer at both
+            levels. At call, inputs not of rank 4, a mask not shaped like
+            their first three axes, or `return_weights=True` without
+            attention pooling at both levels.
+        TypeError: Integer inputs (embed token ids first); a
+            `return_weights` that is not a boolean.
 
     Examples:
         >>> import numpy as np, keras, keras_rnnkit
@@ -179,6 +198,9 @@ class HierarchicalEncoder(keras.layers.Layer):
         >>> documents = encoder(embedding(ids))  # (2 docs, 2 sentences, 3 words)
         >>> tuple(documents.shape)
         (2, 12)
+        >>> _, words, sentences = encoder(embedding(ids), return_weights=True)
+        >>> keras.ops.convert_to_numpy(sentences)[1]  # one valid sentence
+        array([1., 0.], dtype=float32)
     """
 
     def __init__(
