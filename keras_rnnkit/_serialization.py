@@ -27,11 +27,19 @@ class ConfigLoadError(ValueError):
 
 
 def _cause(error):
-    """The original error's type and text, without Keras's wrapping."""
+    """The original error's type and text, without Keras's wrapping (Keras
+    re-raises a layer's constructor error as a `TypeError` holding the
+    config; the original is in the exception chain)."""
     text = str(error)
     start = text.rfind(_KERAS_WRAPPER)
     if start >= 0:
         text = text[start + len(_KERAS_WRAPPER) :]
+        inner = error.__cause__ or error.__context__
+        while inner is not None:
+            if str(inner).strip() == text.strip():
+                error = inner
+                break
+            inner = inner.__cause__ or inner.__context__
     text = " ".join(text.split())
     if len(text) > 800:
         text = text[:800] + " ..."

@@ -87,6 +87,17 @@ class BidirectionalEncoder(keras.layers.Layer):
         The merged output(s); with `return_state`, `[output, *states]` with
         every state the concatenation of its forward and backward values.
 
+    Raises:
+        ValueError: At construction: `layer` or `backward_layer` is not a
+            recurrent layer or cell; the two share a cell; their state sizes
+            differ; an unknown `merge_mode`; a non-boolean flag. At call:
+            inputs with no time step; a mask or `sequence_length` that does
+            not fit the inputs or lengths outside `[0, timesteps]` (when
+            known, see `sequence_length`); an `initial_state` of other
+            widths than the states it returns.
+        TypeError: At call: integer inputs, or a `sequence_length` that is
+            not of an integer dtype.
+
     Examples:
         >>> import numpy as np, keras, keras_rnnkit
         >>> encoder = keras_rnnkit.BidirectionalEncoder(

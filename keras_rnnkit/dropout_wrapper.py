@@ -110,6 +110,15 @@ class DropoutWrapper(CellWrapper):
     Returns:
         `(output, new_states)` of the wrapped cell, after dropout.
 
+    Raises:
+        ValueError: At construction: a rate outside `[0, 1)`, a keep
+            probability outside `(0, 1]`, both spellings of one rate, a
+            non-boolean `variational`, or a `cell` that is not an RNN cell.
+            At call: a step not shaped `(batch, features)`, or states that
+            do not fit the cell's `state_size`.
+        TypeError: At call: an integer step input.
+        RuntimeError: `variational=False` while training on JAX.
+
     Examples:
         >>> import numpy as np, keras, keras_rnnkit
         >>> cell = keras_rnnkit.DropoutWrapper(

@@ -79,6 +79,13 @@ class LengthBatches(keras.utils.PyDataset):
         **kwargs: `workers`, `use_multiprocessing`, `max_queue_size` of
             `keras.utils.PyDataset`.
 
+    Raises:
+        ValueError: At construction: `x` missing or empty, parts of
+            different numbers of samples, samples that are not sequences of
+            the same rank and feature shape, a `batch_size`, `round_to` or
+            `lengths` that is not allowed, a bad `sample_weight`, or a
+            non-boolean `shuffle`. Each message names the argument.
+
     Examples:
         >>> import numpy as np
         >>> from keras_rnnkit import LengthBatches

@@ -54,6 +54,13 @@ class MultiRNNCell(keras.layers.Layer, ThreadLocalMasks):
     Returns:
         `(last_output, new_states)`, states in the same layout as `states`.
 
+    Raises:
+        ValueError: At construction: `cells` empty or not a list, an entry
+            that is not an RNN cell, one cell used twice, or a non-boolean
+            `state_is_tuple`. At call: a number of layer states other than
+            the number of cells, or states that do not fit a cell.
+        TypeError: At call: an integer step input.
+
     Examples:
         >>> import numpy as np, keras, keras_rnnkit
         >>> cell = keras_rnnkit.MultiRNNCell(

@@ -52,6 +52,13 @@ class OutputProjectionWrapper(CellWrapper):
     Returns:
         `(projected_output, new_states)`.
 
+    Raises:
+        ValueError: At construction: `output_size` not a positive integer, a
+            non-boolean `use_bias`, or a `cell` that is not an RNN cell. At
+            call: a step not shaped `(batch, features)`, or states that do
+            not fit the cell's `state_size`.
+        TypeError: At call: an integer step input.
+
     Examples:
         >>> import numpy as np, keras, keras_rnnkit
         >>> cell = keras_rnnkit.OutputProjectionWrapper(keras.layers.LSTMCell(16), 1)

@@ -71,6 +71,15 @@ class PeepholeLSTM(DynamicRNN):
         `num_proj` or `units`; with `return_state`, the list
         `[output, h, c]`.
 
+    Raises:
+        ValueError: At construction: the cell arguments' errors (see
+            `PeepholeLSTMCell`). At call: inputs with no time step, a mask
+            or `sequence_length` that does not fit the inputs, lengths
+            outside `[0, timesteps]` (when known), or an `initial_state` that
+            is not two tensors of the state widths.
+        TypeError: At call: integer inputs, or a `sequence_length` that is
+            not of an integer dtype.
+
     Examples:
         >>> import numpy as np, keras, keras_rnnkit
         >>> model = keras.Sequential([

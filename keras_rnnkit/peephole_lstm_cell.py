@@ -126,6 +126,16 @@ class PeepholeLSTMCell(keras.layers.Layer, ThreadLocalMasks):
     Returns:
         A tuple `(output, [h, c])`; `output` is the new `h`.
 
+    Raises:
+        ValueError: At construction: `units` or `num_proj` not a positive
+            integer, a clip not a finite number > 0, `proj_clip` without
+            `num_proj`, a non-finite `forget_bias`, a dropout rate outside
+            `[0, 1)`, a non-boolean flag. At build: inputs not shaped
+            `(batch, features)` with known features. At call: a step not
+            shaped `(batch, features)`, or states other than `[h, c]` of
+            widths `[num_proj or units, units]`.
+        TypeError: At call: an integer step input.
+
     Examples:
         >>> import numpy as np, keras, keras_rnnkit
         >>> cell = keras_rnnkit.PeepholeLSTMCell(8, num_proj=4, cell_clip=3.0)

@@ -29,6 +29,13 @@ class ResidualWrapper(CellWrapper):
     Returns:
         `(inputs + cell_output, new_states)`.
 
+    Raises:
+        ValueError: At construction: a `cell` that is not an RNN cell. At
+            build: inputs whose size differs from the cell's `output_size`.
+            At call: a step not shaped `(batch, features)`, or states that
+            do not fit the cell's `state_size`.
+        TypeError: At call: an integer step input.
+
     Examples:
         >>> import numpy as np, keras, keras_rnnkit
         >>> cell = keras_rnnkit.ResidualWrapper(keras.layers.GRUCell(4))

@@ -212,6 +212,12 @@ def get_lstm_weights(
     Returns:
         Dict of numpy arrays keyed `kernel`, `bias`, and, as the cell has
         them, `w_i_diag`, `w_f_diag`, `w_o_diag`, `projection/kernel`.
+
+    Raises:
+        ValueError: The cell is not built, has `use_bias=False`, or
+            `forget_bias` is not a finite number.
+        TypeError: `cell` is not a `PeepholeLSTMCell` (or a layer holding
+            one).
     """
     cell = _cell_of(cell)
     if not cell.built:
