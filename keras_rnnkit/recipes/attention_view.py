@@ -122,11 +122,12 @@ def _check(sentences, word_weights, sentence_weights):
             "saw it."
         )
     for name, value in (("word_weights", words), ("sentence_weights", sents)):
-        if not np.all(np.isfinite(value)) or np.any(value < 0):
+        finite = np.isfinite(value)
+        if not np.all(finite) or np.any(value[finite] < 0):
             raise ValueError(
                 f"Argument `{name}` must hold finite weights >= 0. Received: "
-                f"{name} with min {np.nanmin(value) if value.size else None} "
-                f"and {int(np.sum(~np.isfinite(value)))} non-finite values"
+                f"{name} with {int(np.sum(~finite))} non-finite values and "
+                f"{int(np.sum(value[finite] < 0))} negative ones"
             )
     return words, sents
 
@@ -165,8 +166,8 @@ def render_html(
         title: The page's title (also its heading).
         caption: Optional line under the heading (true and predicted class,
             say).
-        lang: The page's `lang` attribute; by default "zh", "ja" or "ko"
-            for CJK text, else "en".
+        lang: The document's `lang` attribute (the page around it is in
+            English); by default "zh", "ja" or "ko" for CJK text, else "en".
         joiner: The text between two tokens; by default "" for CJK tokens
             (characters, written without spaces), else " ".
         vocabulary: Optional container of the words the model knows; the
@@ -209,11 +210,11 @@ def render_html(
     caption_html = f'<p class="caption">{esc(caption)}</p>\n' if caption else ""
     return (
         "<!DOCTYPE html>\n"
-        f'<html lang="{esc(lang)}">\n<head>\n<meta charset="utf-8">\n'
+        '<html lang="en">\n<head>\n<meta charset="utf-8">\n'
         '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
         f"<title>{esc(title)}</title>\n<style>{_CSS}</style>\n</head>\n<body>\n"
         f"<h1>{esc(title)}</h1>\n{caption_html}"
-        '<div class="document">\n' + "\n".join(body) + "\n</div>\n"
+        f'<div class="document" lang="{esc(lang)}">\n' + "\n".join(body) + "\n</div>\n"
         '<p class="legend">Left bar: the sentence\'s attention weight (the '
         "number; the darkest bar is the document's strongest sentence). "
         "Background: the word's weight within its sentence (the strongest "
