@@ -15,6 +15,8 @@ import numpy as np
 import pytest
 
 pytest.importorskip("matplotlib")
+# Recipe code, backend-independent: CI runs it on TensorFlow only.
+pytestmark = pytest.mark.recipes
 
 from keras_rnnkit.recipes import attention_view as view  # noqa: E402
 
