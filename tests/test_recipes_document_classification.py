@@ -2,6 +2,7 @@
 
 import math
 import pathlib
+import re
 
 import numpy as np
 import pytest
@@ -59,11 +60,29 @@ def test_quick_run(tmp_path):
         assert math.isfinite(figures[f"{name}_loss"])
         assert figures[f"{name}_epochs"] == 1
     assert figures["svm_accuracy"] > 1 / 9  # above chance even on a slice
-    names = sorted(pathlib.Path(p).name for p in figures["plots"])
+    paths = [pathlib.Path(p) for p in figures["plots"]]
+    names = sorted(p.name for p in paths if not p.name.startswith("attention-"))
     assert names == [
         "confusion_matrix.png",
         "history_flat.png",
         "history_hierarchical.png",
     ]
-    for path in figures["plots"]:
-        assert pathlib.Path(path).stat().st_size > 5000
+    for path in paths:
+        assert path.stat().st_size > 5000
+    # The attention views: up to 3 right and 3 wrong test articles, each as
+    # an HTML page and a PNG.
+    views = {p.name for p in paths if p.name.startswith("attention-")}
+    assert views, "no attention views"
+    for kind in ("correct", "wrong"):
+        pages = sorted(n for n in views if n.endswith(f"-{kind}.html"))
+        assert pages == [f"attention-{i}-{kind}.html" for i in range(1, len(pages) + 1)]
+        assert len(pages) <= 3
+        assert {p.replace(".html", ".png") for p in pages} <= views
+    assert len(views) % 2 == 0
+    page = (tmp_path / sorted(n for n in views if n.endswith(".html"))[0]).read_text(
+        encoding="utf-8"
+    )
+    assert "hierarchical model" in page and 'class="word' in page
+    # The sentence weights of a real article sum to 1 (up to the rounding).
+    weights = re.findall(r'class="sentence" data-weight="([^"]+)"', page)
+    assert abs(sum(map(float, weights)) - 1) < 1e-3

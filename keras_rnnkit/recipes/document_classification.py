@@ -18,6 +18,11 @@ Two models on the same split, the same embedding size and GRU size:
   (`keras_rnnkit.AttentionPooling`) -> softmax;
 
 next to TF-IDF (word 1-2-grams) + a linear SVM on the same words.
+
+Then what the hierarchical model attends to: up to 3 correctly and 3
+wrongly classified test articles, their words and sentences shaded by its
+attention weights (`attention_view`), as `attention-<i>-correct.html` /
+`.png` and `attention-<i>-wrong.html` / `.png`.
 """
 
 import re
@@ -82,13 +87,60 @@ def build_models(vocabulary_size, classes, units, seed):
         return model
 
     documents = keras.Input((None, None), dtype="int32", name="documents")
-    encoded = keras_rnnkit.HierarchicalEncoder(bigru(), bigru())(embedding(documents))
+    encoder = keras_rnnkit.HierarchicalEncoder(bigru(), bigru())
+    encoded, word_weights, sentence_weights = encoder(
+        embedding(documents), return_weights=True
+    )
     hierarchical = head(encoded, "hierarchical", documents)
+    # The same layers, also giving the attention weights: for the views.
+    attention = keras.Model(
+        documents,
+        [hierarchical.output, word_weights, sentence_weights],
+        name="hierarchical_attention",
+    )
 
     words = keras.Input((None,), dtype="int32", name="words")
     pooled = keras_rnnkit.AttentionPooling()(bigru()(embedding(words)))
     flat = head(pooled, "flat", words)
-    return hierarchical, flat
+    return hierarchical, flat, attention
+
+
+def save_attention_views(
+    attention, rows, ids, documents, labels, class_names, index, out, per_kind=3
+):
+    """HTML pages and PNGs of up to `per_kind` correctly and wrongly classified
+    test articles (the first of each kind among `rows`), their words and
+    sentences shaded by the hierarchical model's attention weights."""
+    from keras_rnnkit.recipes import attention_view
+
+    probabilities, word_weights, sentence_weights = attention.predict(
+        ids[rows], verbose=0
+    )
+    predicted = np.argmax(probabilities, axis=-1)
+    correct = np.flatnonzero(predicted == labels[rows])[:per_kind]
+    wrong = np.flatnonzero(predicted != labels[rows])[:per_kind]
+    paths = []
+    for kind, chosen in (("correct", correct), ("wrong", wrong)):
+        for number, k in enumerate(chosen, 1):
+            row, guess = rows[k], predicted[k]
+            options = dict(
+                title=f"Test article {row}: {kind}ly classified",
+                caption=(
+                    f"Outlet {class_names[labels[row]]}; hierarchical model: "
+                    f"{class_names[guess]} (probability "
+                    f"{probabilities[k, guess]:.2f})."
+                ),
+                vocabulary=index,
+            )
+            weights = (documents[row], word_weights[k], sentence_weights[k])
+            name = f"attention-{number}-{kind}"
+            paths.append(
+                attention_view.save_html(out / f"{name}.html", *weights, **options)
+            )
+            paths.append(
+                attention_view.render_png(out / f"{name}.png", *weights, **options)
+            )
+    return paths
 
 
 def linear_svm(train_texts, y_train, test_texts, y_test):
@@ -132,7 +184,7 @@ def run(quick=False, out="runs/document-classification", epochs=None, seed=0):
             f"train {len(fit)}, validation {len(val)}, test {len(test)}"
         )
 
-        hierarchical, flat = build_models(
+        hierarchical, flat, attention = build_models(
             len(index) + 2, len(class_names), 16 if quick else 32, seed
         )
         results, histories = {}, {}
@@ -198,6 +250,9 @@ def run(quick=False, out="runs/document-classification", epochs=None, seed=0):
                     title=f"{name} model",
                 )
             )
+        plots += save_attention_views(
+            attention, test, ids, documents, labels, class_names, index, out
+        )
     print(f"plots: {', '.join(map(str, plots))}; {total.seconds:.1f} s in all")
     keras.backend.clear_session()
     figures = {
