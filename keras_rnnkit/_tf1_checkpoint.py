@@ -85,10 +85,13 @@ def _read(checkpoint):
     shapes = {
         name: tuple(shape) for name, shape in reader.get_variable_to_shape_map().items()
     }
-    slots = {
+    slots = {  # named after another variable: `<variable>/Adam`, ...
         name
         for name in shapes
-        if any(name.startswith(other + "/") for other in shapes if other != name)
+        if any(
+            "/".join(name.split("/")[:i]) in shapes
+            for i in range(1, name.count("/") + 1)
+        )
     }
     return reader, {n: s for n, s in shapes.items() if n not in slots}
 
