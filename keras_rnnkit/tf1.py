@@ -247,3 +247,17 @@ def get_lstm_weights(
     if cell.num_proj is not None:
         variables["projection/kernel"] = ops.convert_to_numpy(cell.projection_kernel)
     return variables
+
+
+# Reading whole TF1 checkpoints (imports TensorFlow only when called).
+from keras_rnnkit._tf1_checkpoint import (  # noqa: E402
+    checkpoint_structure,
+    load_checkpoint,
+)
+
+__all__ = [
+    "checkpoint_structure",
+    "get_lstm_weights",
+    "load_checkpoint",
+    "set_lstm_weights",
+]
