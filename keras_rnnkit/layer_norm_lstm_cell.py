@@ -297,8 +297,11 @@ class LayerNormLSTMCell(keras.layers.Layer, ThreadLocalMasks):
             x = ops.cast(x, "float32")
         if groups > 1:
             x = ops.reshape(x, (-1, groups, self.units))
-        mean, variance = ops.moments(x, axes=[-1], keepdims=True)
-        x = (x - mean) * ops.rsqrt(variance + self.epsilon)
+        # Not ops.moments: on torch it takes E[x^2] - E[x]^2, which rounds
+        # below 0 and, under an epsilon of 1e-12, gives NaN.
+        centered = x - ops.mean(x, axis=-1, keepdims=True)
+        variance = ops.mean(ops.square(centered), axis=-1, keepdims=True)
+        x = centered * ops.rsqrt(variance + self.epsilon)
         if groups > 1:
             x = ops.reshape(x, (-1, groups * self.units))
         x = x * ops.cast(gamma, x.dtype) + ops.cast(beta, x.dtype)
