@@ -13,6 +13,7 @@ _EXPORTS = {
     "DropoutWrapper": "dropout_wrapper",
     "DynamicRNN": "dynamic_rnn",
     "HierarchicalEncoder": "hierarchical_encoder",
+    "LayerNormLSTMCell": "layer_norm_lstm_cell",
     "LengthBatches": "length_batches",
     "MultiRNNCell": "multi_rnn_cell",
     "OutputProjectionWrapper": "output_projection_wrapper",
@@ -32,6 +33,7 @@ __all__ = [  # the names of _EXPORTS (tests/test_recipes_cli.py checks it)
     "DropoutWrapper",
     "DynamicRNN",
     "HierarchicalEncoder",
+    "LayerNormLSTMCell",
     "LengthBatches",
     "MultiRNNCell",
     "OutputProjectionWrapper",
@@ -135,6 +137,7 @@ if not _started_by_the_recipes_command():
     from keras_rnnkit.dropout_wrapper import DropoutWrapper
     from keras_rnnkit.dynamic_rnn import DynamicRNN
     from keras_rnnkit.hierarchical_encoder import HierarchicalEncoder
+    from keras_rnnkit.layer_norm_lstm_cell import LayerNormLSTMCell
     from keras_rnnkit.length_batches import LengthBatches
     from keras_rnnkit.multi_rnn_cell import MultiRNNCell
     from keras_rnnkit.output_projection_wrapper import OutputProjectionWrapper
