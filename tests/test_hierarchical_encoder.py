@@ -6,7 +6,7 @@ import keras
 import numpy as np
 import pytest
 from contract import Case, ContractTests
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from keras_rnnkit import (
@@ -471,6 +471,10 @@ def test_an_unrolled_sentence_encoder_reads_every_slot():
 # -- attention weights (return_weights=True) ----------------------------------
 
 
+@settings(
+    # eager JAX builds and calls the layer slowly: fewer examples there
+    max_examples=3 if keras.backend.backend() == "jax" else settings().max_examples
+)
 @given(
     data=st.data(),
     batch=st.integers(1, 3),
