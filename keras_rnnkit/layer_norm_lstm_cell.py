@@ -16,6 +16,7 @@ from keras_rnnkit._types import (
     States,
     Tensor,
 )
+from keras_rnnkit.peephole_lstm_cell import PeepholeLSTMCell
 
 _SERIALIZED = {
     "activation": keras.activations,
@@ -272,19 +273,8 @@ class LayerNormLSTMCell(keras.layers.Layer, ThreadLocalMasks):
             initializer=self.peephole_initializer,
         )
 
-    def _bias_initializer(self, shape, dtype=None):
-        bias = self.bias_initializer(shape, dtype=dtype)
-        if not self.unit_forget_bias:
-            return bias
-        units = self.units
-        forget = ops.concatenate(
-            [
-                ops.zeros((units,), dtype=dtype),
-                ops.ones((units,), dtype=dtype),
-                ops.zeros((2 * units,), dtype=dtype),
-            ]
-        )
-        return bias + forget
+    # the same gate layout (i, f, c, o): the forget block starts at 1
+    _bias_initializer = PeepholeLSTMCell._bias_initializer
 
     def _normalize(self, x, name, groups=1):
         """Layer norm of `x` over its last axis, cut into `groups` equal
