@@ -24,6 +24,7 @@ _EXPORTS = {
     "reverse_valid": "sequence",
     "runtime_checks_enabled": "runtime_checks",
     "set_runtime_checks": "runtime_checks",
+    "ZoneoutWrapper": "zoneout_wrapper",
     "tf1": None,  # the submodule itself
 }
 
@@ -44,6 +45,7 @@ __all__ = [  # the names of _EXPORTS (tests/test_recipes_cli.py checks it)
     "reverse_valid",
     "runtime_checks_enabled",
     "set_runtime_checks",
+    "ZoneoutWrapper",
     "tf1",
 ]
 
@@ -146,3 +148,4 @@ if not _started_by_the_recipes_command():
     from keras_rnnkit.residual_wrapper import ResidualWrapper
     from keras_rnnkit.runtime_checks import runtime_checks_enabled, set_runtime_checks
     from keras_rnnkit.sequence import lengths_to_mask, reverse_valid
+    from keras_rnnkit.zoneout_wrapper import ZoneoutWrapper

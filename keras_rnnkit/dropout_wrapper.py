@@ -6,13 +6,15 @@ from typing import Any
 import keras
 from keras import ops
 
+from keras_rnnkit import _step_noise
 from keras_rnnkit import _validation as check
 from keras_rnnkit._cell_wrapper import CellWrapper, call_cell
 from keras_rnnkit._registration import register
 from keras_rnnkit._types import Cell, States, Tensor
+from keras_rnnkit.layer_norm_lstm_cell import LayerNormLSTMCell
 from keras_rnnkit.peephole_lstm_cell import PeepholeLSTMCell
 
-_LSTM_CELLS = (keras.layers.LSTMCell, PeepholeLSTMCell)
+_LSTM_CELLS = (keras.layers.LSTMCell, PeepholeLSTMCell, LayerNormLSTMCell)
 
 
 def _rate(name, rate, keep_prob):
@@ -78,9 +80,12 @@ class DropoutWrapper(CellWrapper):
     per sample rather than shared across the batch); each batch gets new
     masks. (Called step by step outside a recurrent layer, e.g. in a
     hand-written decoder loop, each call draws new masks.) With
-    `variational=False` a new mask is drawn at every step, as
-    TF1 did by default; JAX cannot draw inside its scanned loop, so on the
-    JAX backend this mode raises an error when training.
+    `variational=False` the masks are new at every step, as TF1 did by
+    default. `DynamicRNN` and the kit's layers draw all steps' numbers
+    before their loop, so this works on every backend, under JAX's `jit`
+    too; inside `keras.layers.RNN` the wrapper draws at each step, which
+    TensorFlow and torch can but JAX's compiled loop cannot (an error says
+    so).
 
     Args:
         cell: The RNN cell to wrap (any Keras RNN cell or kit cell/wrapper).
@@ -117,7 +122,8 @@ class DropoutWrapper(CellWrapper):
             At call: a step not shaped `(batch, features)`, or states that
             do not fit the cell's `state_size`.
         TypeError: At call: an integer step input.
-        RuntimeError: `variational=False` while training on JAX.
+        RuntimeError: `variational=False` while training on JAX in a
+            compiled loop other than the kit's (`keras.layers.RNN`).
 
     Examples:
         >>> import numpy as np, keras, keras_rnnkit
@@ -158,16 +164,17 @@ class DropoutWrapper(CellWrapper):
         ones = ops.ones(shape, dtype=dtype)
         return keras.random.dropout(ones, rate, seed=self.seed_generator)
 
-    def _new_masks(self, batch_size, input_dim, dtype):
+    def _new_masks(self, batch_size, input_dim, dtype, mask=None):
         """Input, state (a flat list in the order of the flattened states,
         None where a state is not dropped) and output masks; None for a rate
-        of 0."""
+        of 0. `mask(shape, rate, dtype)` makes each (default: drawn now)."""
+        mask = mask or self._mask
         masks = {"input": None, "state": None, "output": None}
         if self.input_rate:
-            masks["input"] = self._mask((batch_size, input_dim), self.input_rate, dtype)
+            masks["input"] = mask((batch_size, input_dim), self.input_rate, dtype)
         if self.state_rate:
             masks["state"] = [
-                self._mask((batch_size, size), self.state_rate, dtype) if drop else None
+                mask((batch_size, size), self.state_rate, dtype) if drop else None
                 for size, drop in zip(
                     keras.tree.flatten(self.cell.state_size),
                     keras.tree.flatten(droppable_states(self.cell)),
@@ -175,10 +182,31 @@ class DropoutWrapper(CellWrapper):
                 )
             ]
         if self.output_rate:
-            masks["output"] = self._mask(
+            masks["output"] = mask(
                 (batch_size, self.output_size), self.output_rate, dtype
             )
         return masks
+
+    def _numbers_per_step(self, input_dim):
+        """How many uniform numbers one row's masks of one step take."""
+        sizes = []
+        self._new_masks(1, input_dim, None, lambda shape, *_: sizes.append(shape[1]))
+        return sum(sizes)
+
+    def _step_masks(self, inputs):
+        """This step's masks, from uniform numbers (`_step_noise.py`): a unit
+        is kept where its number is at least the rate."""
+        input_dim = inputs.shape[-1]
+        numbers = _step_noise.uniform(self, inputs, self._numbers_per_step(input_dim))
+        start = 0
+
+        def mask(shape, rate, dtype):
+            nonlocal start
+            kept = numbers[:, start : start + shape[1]] >= rate
+            start += shape[1]
+            return ops.cast(kept, dtype) / ops.cast(1.0 - rate, dtype)
+
+        return self._new_masks(None, input_dim, inputs.dtype, mask)
 
     def _draw_masks(self, step_input):
         check.floating_inputs(self, "inputs", step_input)
@@ -186,6 +214,8 @@ class DropoutWrapper(CellWrapper):
             self._masks = self._new_masks(
                 ops.shape(step_input)[0], step_input.shape[-1], step_input.dtype
             )
+        else:
+            _step_noise.request(self, self._numbers_per_step(step_input.shape[-1]))
 
     def _clear_masks(self):
         self._masks = None
@@ -194,17 +224,14 @@ class DropoutWrapper(CellWrapper):
         check.step_fits(self, inputs, states)
         if not training:
             return call_cell(self.cell, inputs, states, training)
-        masks = self._masks
-        if masks is None:  # not inside keras.layers.RNN, or not variational
-            if not self.variational and keras.backend.backend() == "jax":
-                raise RuntimeError(
-                    "DropoutWrapper(variational=False) draws a new mask at "
-                    "every step, which JAX cannot do inside its scanned time "
-                    "loop. Use variational=True (the default) on JAX."
+        if self.variational:
+            masks = self._masks
+            if masks is None:  # called step by step, outside a recurrent layer
+                masks = self._new_masks(
+                    ops.shape(inputs)[0], inputs.shape[-1], inputs.dtype
                 )
-            masks = self._new_masks(
-                ops.shape(inputs)[0], inputs.shape[-1], inputs.dtype
-            )
+        else:
+            masks = self._step_masks(inputs)
         if masks["input"] is not None:
             inputs = inputs * masks["input"]
         output, new_states = call_cell(self.cell, inputs, states, training)

@@ -6,9 +6,11 @@ from typing import Any
 import keras
 from keras import ops
 
+from keras_rnnkit import _step_noise
 from keras_rnnkit import _validation as check
 from keras_rnnkit._backend import torch_tracing
-from keras_rnnkit._cell_wrapper import check_cell, output_size
+from keras_rnnkit._cell_wrapper import call_cell, check_cell, output_size
+from keras_rnnkit._compat import backend_rnn
 from keras_rnnkit._registration import register
 from keras_rnnkit._serialization import construct, load_nested
 from keras_rnnkit._types import Cell, States, Tensor
@@ -183,12 +185,26 @@ class DynamicRNN(keras.layers.RNN):
         training, so inference draws nothing and writes no seed state."""
 
     def inner_loop(self, sequences, initial_state, mask, training=False):
+        eager_torch = keras.backend.backend() == "torch" and not torch_tracing()
+        requests = []
         if training:
-            # Fresh masks, even if a call that failed left some behind.
+            # Fresh masks, even if a call that failed left some behind. Cells
+            # with new numbers at every step ask for them meanwhile; the
+            # torch loop is plain Python, where they draw step by step.
             self._maybe_reset_dropout_masks(self.cell)
-            super()._maybe_config_dropout_masks(
-                self.cell, sequences[:, 0, :], initial_state
-            )
+            with _step_noise.collecting(enabled=not eager_torch) as requests:
+                super()._maybe_config_dropout_masks(
+                    self.cell, sequences[:, 0, :], initial_state
+                )
+        noise = None
+        if requests:
+            noise = (requests, _step_noise.draw(requests, sequences))
+        try:
+            return self._loop(sequences, initial_state, mask, training, noise)
+        finally:
+            _step_noise.clear(requests)
+
+    def _loop(self, sequences, initial_state, mask, training, noise):
         if keras.tree.is_nested(mask):
             mask = keras.tree.flatten(mask)[0]
         if mask is not None:
@@ -202,9 +218,11 @@ class DynamicRNN(keras.layers.RNN):
             if mask is None:
                 return outputs[:, -1], outputs, states
         elif mask is None:
-            return super().inner_loop(sequences, initial_state, mask, training)
+            return self._backend_loop(sequences, initial_state, None, training, noise)
         else:
-            outputs, states = self._keras_loop(sequences, initial_state, mask, training)
+            outputs, states = self._keras_loop(
+                sequences, initial_state, mask, training, noise
+            )
         if self.go_backwards:  # outputs come in processing order
             mask = ops.flip(mask, axis=1)
         last = last_valid_output(outputs, mask)
@@ -214,6 +232,37 @@ class DynamicRNN(keras.layers.RNN):
             valid = ops.reshape(mask, (*ops.shape(mask), 1))
             return last, ops.where(valid, outputs, ops.zeros_like(outputs)), states
         return last, forward_fill(outputs, mask), states
+
+    def _backend_loop(self, sequences, initial_state, mask, training, noise):
+        """Keras's loop; with per-step numbers (`noise`: the requests and
+        their `(batch, timesteps, size)` numbers), the backend's loop runs
+        over `(sequences, numbers)` and hands each step's numbers out before
+        calling the cell (`_step_noise.py`)."""
+        if noise is None:
+            return super().inner_loop(sequences, initial_state, mask, training)
+        requests, numbers = noise
+
+        def step(inputs, states):
+            step_input, step_numbers = inputs
+            _step_noise.hand_out(requests, step_numbers)
+            output, new_states = call_cell(self.cell, step_input, states, training)
+            if not keras.tree.is_nested(new_states):
+                new_states = [new_states]
+            return output, new_states
+
+        if not keras.tree.is_nested(initial_state):
+            initial_state = [initial_state]
+        return backend_rnn(
+            step,
+            (sequences, numbers),
+            initial_state,
+            go_backwards=self.go_backwards,
+            mask=mask,
+            unroll=self.unroll,
+            input_length=sequences.shape[1],
+            zero_output_for_mask=self.zero_output_for_mask,
+            return_all_outputs=self.return_sequences,
+        )
 
     @classmethod
     def from_config(cls, config):
@@ -236,7 +285,7 @@ class DynamicRNN(keras.layers.RNN):
         )
         return output, *states
 
-    def _keras_loop(self, sequences, initial_state, mask, training):
+    def _keras_loop(self, sequences, initial_state, mask, training, noise):
         """Keras's loop, keeping every output; `inner_loop` then derives the
         outputs this layer promises from the valid steps alone: Keras's
         backends disagree on what a masked step outputs, but agree on valid
@@ -250,8 +299,8 @@ class DynamicRNN(keras.layers.RNN):
         )
         self.zero_output_for_mask, self.return_sequences = not self.unroll, True
         try:
-            _, outputs, states = super().inner_loop(
-                sequences, initial_state, mask, training
+            _, outputs, states = self._backend_loop(
+                sequences, initial_state, mask, training, noise
             )
         finally:
             self.zero_output_for_mask = zero_output_for_mask

@@ -8,7 +8,7 @@ from helpers import IdentityCell, compare_with_tf1, draw_lengths, lstm_spec, rnn
 from hypothesis import given
 from hypothesis import strategies as st
 
-from keras_rnnkit import DropoutWrapper, MultiRNNCell, PeepholeLSTMCell
+from keras_rnnkit import DropoutWrapper, DynamicRNN, MultiRNNCell, PeepholeLSTMCell
 from keras_rnnkit.dropout_wrapper import droppable_states
 
 
@@ -108,12 +108,51 @@ def test_non_variational_mask_changes_every_step():
     assert not np.array_equal(out[:, 1], out[:, 0])
 
 
-def test_non_variational_is_refused_on_jax_with_a_clear_error():
+def test_non_variational_in_keras_rnn_is_refused_on_jax_with_a_clear_error():
     if keras.backend.backend() != "jax":
         pytest.skip("the refusal is JAX-only; other backends draw per step")
     wrapper = DropoutWrapper(IdentityCell(5), input_rate=0.5, variational=False)
-    with pytest.raises(RuntimeError, match=r"variational=False.*Use variational=True"):
+    with pytest.raises(RuntimeError, match=r"DropoutWrapper.*DynamicRNN"):
         _identity_outputs(wrapper, batch=2, size=5)
+
+
+def test_non_variational_in_dynamic_rnn_draws_every_step_before_the_loop():
+    # Every backend, JAX's scanned loop included: DynamicRNN draws all steps'
+    # numbers before its loop and hands each step its slice.
+    wrapper = DropoutWrapper(
+        IdentityCell(50), input_rate=0.5, output_rate=0.2, variational=False, seed=1
+    )
+    layer = DynamicRNN(wrapper, return_sequences=True)
+    x = np.ones((64, 6, 50), "float32")
+    lengths = np.array([6, 3] * 32)
+    out = keras.ops.convert_to_numpy(layer(x, training=True, sequence_length=lengths))
+    valid = out[:, :3]
+    assert abs((valid == 0).mean() - (1 - 0.5 * 0.8)) < 0.02
+    np.testing.assert_allclose(np.unique(valid), [0.0, 1 / (0.5 * 0.8)], rtol=1e-6)
+    assert not np.array_equal(out[:, 1] == 0, out[:, 0] == 0)
+    assert np.all(out[1::2, 3:] == 0)  # past the length
+    again = keras.ops.convert_to_numpy(layer(x, training=True))
+    assert not np.array_equal(again[:, :3] == 0, valid == 0)
+
+
+def test_non_variational_trains_in_a_compiled_fit():
+    inputs = keras.Input((6, 5))
+    cell = DropoutWrapper(
+        keras.layers.GRUCell(8),
+        input_rate=0.3,
+        state_rate=0.3,
+        output_rate=0.2,
+        variational=False,
+        seed=2,
+    )
+    model = keras.Model(inputs, keras.layers.Dense(1)(DynamicRNN(cell)(inputs)))
+    model.compile("sgd", "mse", jit_compile=keras.backend.backend() != "torch")
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(16, 6, 5)).astype("float32")
+    before = model.predict(x, verbose=0)
+    history = model.fit(x, x[:, -1, :1], epochs=2, batch_size=8, verbose=0)
+    assert np.isfinite(history.history["loss"]).all()
+    assert not np.allclose(model.predict(x, verbose=0), before)
 
 
 def test_identity_at_inference_without_rebuilding():
