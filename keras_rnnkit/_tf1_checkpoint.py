@@ -17,6 +17,13 @@ with `fw` and `bw` inside. In it each cell opens a scope of its own:
 - `GRUCell`: `gru_cell/gates/kernel` over `[x, h]` (gates r, u),
   `gates/bias`, `candidate/kernel` over `[x, r * h]`, `candidate/bias`;
 - `BasicRNNCell`: `basic_rnn_cell/kernel` over `[x, h]`, `bias`;
+- `tf.contrib.rnn.LayerNormBasicLSTMCell` (TF 1.15,
+  tensorflow/contrib/rnn/python/ops/rnn_cell.py; TF 2 has none): its
+  `_linear` makes `layer_norm_basic_lstm_cell/kernel` over `[x, h]` (gates
+  i, j, f, o) and, only with `layer_norm=False`, `bias`; its `_norm` makes
+  `gamma` and `beta` of shape `(num_units,)` under the sub-scopes `input`,
+  `transform`, `forget`, `output` (one per gate) and `state`, which
+  `tf.contrib.layers.layer_norm(reuse=True, scope=...)` then reads;
 - `MultiRNNCell`: `multi_rnn_cell/cell_0/...`, `cell_1/...`;
 - `DropoutWrapper`, `ResidualWrapper`: no scope, no variables;
 - `tf.contrib.rnn.OutputProjectionWrapper` (TF 1.15,
@@ -36,6 +43,7 @@ import numpy as np
 from keras_rnnkit import _validation as check
 from keras_rnnkit.bidirectional_encoder import BidirectionalEncoder
 from keras_rnnkit.dropout_wrapper import DropoutWrapper
+from keras_rnnkit.layer_norm_lstm_cell import LayerNormLSTMCell
 from keras_rnnkit.multi_rnn_cell import MultiRNNCell
 from keras_rnnkit.output_projection_wrapper import OutputProjectionWrapper
 from keras_rnnkit.peephole_lstm_cell import PeepholeLSTMCell
@@ -50,12 +58,21 @@ _CELL_VARIABLES = {
     "gru_cell": ("gates/kernel", "gates/bias", "candidate/kernel",
                  "candidate/bias"),
     "basic_rnn_cell": ("kernel", "bias"),
+    "layer_norm_basic_lstm_cell": ("kernel", "bias", *(
+        f"{scope}/{part}" for scope in ("input", "transform", "forget",
+                                        "output", "state")
+        for part in ("gamma", "beta")
+    )),
 }  # fmt: skip
+# LayerNormBasicLSTMCell's norm scopes in the kit's gate order i, f, c, o.
+_LN_GATES = ("input", "forget", "transform", "output")
+_LN_EPSILON = 1e-12  # tf.contrib.layers.layer_norm's variance_epsilon
 _CELL_TYPES = {
     "lstm_cell": "LSTMCell",
     "basic_lstm_cell": "BasicLSTMCell",
     "gru_cell": "GRUCell",
     "basic_rnn_cell": "BasicRNNCell",
+    "layer_norm_basic_lstm_cell": "LayerNormBasicLSTMCell",
 }
 _PROJECTION = "output_projection_wrapper"
 _MULTI = "multi_rnn_cell"
@@ -166,6 +183,12 @@ def _describe(path, units, shapes):
     if kind == "gru_cell":
         units_ = get("candidate/bias")
         kernel_rows = get("candidate/kernel", 0)
+    elif kind == "layer_norm_basic_lstm_cell":  # no bias with layer_norm
+        units_ = get("kernel")
+        if units_ is not None:
+            units_ //= 4
+        kernel_rows = get("kernel", 0)
+        info["layer_norm"] = f"{path}/input/gamma" in shapes
     else:
         units_ = get("bias")
         if units_ is not None and kind != "basic_rnn_cell":
@@ -223,12 +246,13 @@ def checkpoint_structure(checkpoint: str | os.PathLike) -> list[dict[str, Any]]:
         "dynamic_rnn", "cell": ...}`, or for `bidirectional_dynamic_rnn`
         `{"scope": ..., "type": "bidirectional_dynamic_rnn", "fw": ...,
         "bw": ...}`. A cell is a dict with its TF1 `"type"` (`"LSTMCell"`,
-        `"BasicLSTMCell"`, `"GRUCell"`, `"BasicRNNCell"`) and sizes
-        (`"num_units"`, `"input_size"`; for `LSTMCell` also
-        `"use_peepholes"` and `"num_proj"`), or `{"type": "MultiRNNCell",
-        "cells": [...]}`, or `{"type": "OutputProjectionWrapper",
-        "output_size": ..., "cell": ...}`. Dropout and residual wrappers hold
-        no variables and cannot be seen.
+        `"BasicLSTMCell"`, `"GRUCell"`, `"BasicRNNCell"`,
+        `"LayerNormBasicLSTMCell"`) and sizes (`"num_units"`,
+        `"input_size"`; for `LSTMCell` also `"use_peepholes"` and
+        `"num_proj"`, for `LayerNormBasicLSTMCell` `"layer_norm"`), or
+        `{"type": "MultiRNNCell", "cells": [...]}`, or `{"type":
+        "OutputProjectionWrapper", "output_size": ..., "cell": ...}`. Dropout
+        and residual wrappers hold no variables and cannot be seen.
 
     Raises:
         ImportError: TensorFlow is not installed.
@@ -278,14 +302,14 @@ def _join(scope, name):
     return f"{scope}/{name}" if scope else name
 
 
-def _weights_of(cell, what):
+def _weights_of(cell, what, bias=True):
     if not cell.built:
         raise ValueError(
             f"{what} ('{cell.name}') is not built yet, so it has no weights to "
             "load into. Build the target first: call it on data of the TF1 "
             "model's input size (or `target.build(input_shape)`)."
         )
-    if not getattr(cell, "use_bias", True):
+    if bias and not getattr(cell, "use_bias", True):
         raise ValueError(
             f"{what} ('{cell.name}') has use_bias=False; TF1's cells always "
             "have a bias. Build it with use_bias=True."
@@ -306,7 +330,9 @@ def _plan_lstm(cell, scope, plan, keras_cell):
     if peepholes or num_proj:
         name = "lstm_cell"
     else:
-        name = plan.pick(scope, ("lstm_cell", "basic_lstm_cell"))
+        name = plan.pick(
+            scope, ("lstm_cell", "basic_lstm_cell", "layer_norm_basic_lstm_cell")
+        )
     p = _join(scope, name) + "/"
     plan.need(p + "kernel", (input_dim + out, 4 * units), "kernel over [x, h]")
     plan.need(p + "bias", (4 * units,), "4 gates x units")
@@ -335,6 +361,64 @@ def _plan_lstm(cell, scope, plan, keras_cell):
                 (p + "projection/kernel", cell.projection_kernel,
                  values[p + "projection/kernel"])
             )  # fmt: skip
+        return out
+
+    plan.writes.append(write)
+
+
+def _plan_layer_norm(cell, scope, plan):
+    """TF 1.15 `LayerNormBasicLSTMCell(layer_norm=True)` into
+    `LayerNormLSTMCell(norm="per_gate")`."""
+    what = f"LayerNormLSTMCell '{cell.name}'"
+    if cell.norm != "per_gate":
+        raise ValueError(
+            f"{what} has norm={cell.norm!r}; TF1's LayerNormBasicLSTMCell "
+            'normalises each gate alone, as norm="per_gate" does. Build the '
+            'target cell with norm="per_gate".'
+        )
+    if cell.use_peepholes:
+        raise ValueError(
+            f"{what} has use_peepholes=True; TF1's LayerNormBasicLSTMCell has "
+            "no peepholes. Build the target cell with use_peepholes=False."
+        )
+    _weights_of(cell, "LayerNormLSTMCell", bias=False)
+    units, input_dim = cell.units, cell.kernel.shape[0]
+    p = _join(scope, "layer_norm_basic_lstm_cell") + "/"
+    plan.need(p + "kernel", (input_dim + units, 4 * units), "kernel over [x, h]")
+    for gate in (*_LN_GATES, "state"):
+        for part in ("gamma", "beta"):
+            plan.need(f"{p}{gate}/{part}", (units,), f"layer norm of {gate!r}")
+    # TF1 adds forget_bias at run time and has no bias: the kit's bias (after
+    # the normalisation) carries the difference, or the cell's own
+    # forget_bias must be TF1's.
+    fold = plan.forget_bias - cell.forget_bias
+    if cell.bias is None and fold:
+        plan.problems.append(
+            f"{what} has use_bias=False and forget_bias={cell.forget_bias}, but "
+            f"the TF1 cell ran with forget_bias={plan.forget_bias} (build it "
+            f"with forget_bias={plan.forget_bias}, or with use_bias=True to "
+            "carry it in the bias)"
+        )
+
+    def write(values):
+        kernel = _reorder_gates(values[p + "kernel"], _SWAP_J_F)
+        gates = tuple(f"{p}{gate}/" for gate in _LN_GATES)
+        out = [
+            (p + "kernel", cell.kernel, kernel[:input_dim]),
+            (p + "kernel", cell.recurrent_kernel, kernel[input_dim:]),
+        ]
+        for part in ("gamma", "beta"):
+            names = tuple(g + part for g in gates)
+            out += [
+                (names, getattr(cell, f"gate_norm_{part}"),
+                 np.concatenate([values[n] for n in names])),
+                (f"{p}state/{part}", getattr(cell, f"state_norm_{part}"),
+                 values[f"{p}state/{part}"]),
+            ]  # fmt: skip
+        if cell.bias is not None:  # not a TF1 variable: no name
+            bias = np.zeros(4 * units)
+            bias[units : 2 * units] = fold
+            out.append(((), cell.bias, bias))
         return out
 
     plan.writes.append(write)
@@ -423,6 +507,8 @@ def _plan_cell(cell, scope, plan):
         return _plan_cell(cell.cell, scope, plan)
     if isinstance(cell, PeepholeLSTMCell):
         return _plan_lstm(cell, scope, plan, keras_cell=False)
+    if isinstance(cell, LayerNormLSTMCell):
+        return _plan_layer_norm(cell, scope, plan)
     if isinstance(cell, keras.layers.LSTMCell):
         return _plan_lstm(cell, scope, plan, keras_cell=True)
     if isinstance(cell, keras.layers.GRUCell):
@@ -430,9 +516,11 @@ def _plan_cell(cell, scope, plan):
     if isinstance(cell, keras.layers.SimpleRNNCell):
         return _plan_simple(cell, scope, plan)
     raise TypeError(
-        "load_checkpoint reads TF1 LSTMCell, BasicLSTMCell, GRUCell and "
-        "BasicRNNCell variables into PeepholeLSTMCell, keras.layers.LSTMCell, "
-        "keras.layers.GRUCell(reset_after=False) and keras.layers.SimpleRNNCell, "
+        "load_checkpoint reads TF1 LSTMCell, BasicLSTMCell, GRUCell, "
+        "BasicRNNCell and LayerNormBasicLSTMCell variables into "
+        "PeepholeLSTMCell, keras.layers.LSTMCell, "
+        "keras.layers.GRUCell(reset_after=False), keras.layers.SimpleRNNCell "
+        'and LayerNormLSTMCell(norm="per_gate"), '
         "inside MultiRNNCell, DropoutWrapper, ResidualWrapper, "
         "OutputProjectionWrapper, recurrent layers and BidirectionalEncoder. "
         f"Received a {type(cell).__name__} ('{getattr(cell, 'name', cell)}')."
@@ -506,6 +594,8 @@ def load_checkpoint(
     | `LSTMCell`, `BasicLSTMCell` without either | also `keras.layers.LSTMCell` |
     | `GRUCell` | `keras.layers.GRUCell(reset_after=False)` |
     | `BasicRNNCell` | `keras.layers.SimpleRNNCell` |
+    | `LayerNormBasicLSTMCell` | `LayerNormLSTMCell(norm="per_gate")` |
+    | `LayerNormBasicLSTMCell(layer_norm=False)` | as `BasicLSTMCell` |
     | `MultiRNNCell` | `MultiRNNCell` (or `keras.layers.StackedRNNCells`) |
     | `OutputProjectionWrapper` | `OutputProjectionWrapper` |
     | `DropoutWrapper`, `ResidualWrapper` | the same wrappers (no variables) |
@@ -514,9 +604,16 @@ def load_checkpoint(
     gates kernel r, u and candidate kernel to Keras's z, r, h with z = u),
     kernels over `[x, h]` split into `kernel` and `recurrent_kernel`, and
     `forget_bias` folded into the stored bias as `set_lstm_weights` does.
+    For `LayerNormBasicLSTMCell`, which has no bias, the per-gate gains and
+    shifts go to `gate_norm_*` (gates reordered too) and `state_norm_*`;
+    the target's bias, if it has one, is set to zero except the forget
+    block, which carries `forget_bias` minus the cell's own (with
+    `use_bias=False` the cell's `forget_bias` must equal TF1's).
     Settings that are not variables (activations, `cell_clip`,
-    `proj_clip`, dropout rates) are not in a checkpoint: build the target
-    with the TF1 model's. Everything is checked before anything is written.
+    `proj_clip`, dropout rates, the layer-norm epsilon, which is TF1's
+    `1e-12` by default for `norm="per_gate"`) are not in a checkpoint:
+    build the target with the TF1 model's. Everything is checked before
+    anything is written.
 
     Args:
         target: A built layer or cell (call it on data of the TF1 input

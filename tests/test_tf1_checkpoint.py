@@ -6,6 +6,13 @@ The main test saves real TF1 checkpoints: the oracle process
 and computes outputs and final states with sequence lengths; the kit model
 loads the checkpoint and must compute the same. The error tests write small
 checkpoints here with `tf.compat.v1.get_variable` and `Saver`.
+
+TF 1.15's `tf.contrib.rnn.LayerNormBasicLSTMCell` does not exist in TF 2, so
+no TF1 process can train one: its tests write checkpoints holding exactly
+the variable names and shapes that cell makes (tensorflow/contrib/rnn/
+python/ops/rnn_cell.py, `_linear` and `_norm`) with random values, and
+compare with the float64 NumPy transcription of its step in
+tests/test_layer_norm_lstm_cell.py.
 """
 
 import sys
@@ -14,6 +21,7 @@ import tempfile
 import keras
 import numpy as np
 import pytest
+import test_layer_norm_lstm_cell as reference
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
@@ -442,3 +450,279 @@ def test_without_tensorflow_the_error_says_what_to_install(monkeypatch, tmp_path
     monkeypatch.setitem(sys.modules, "tensorflow", None)
     with pytest.raises(ImportError, match=r'pip install "keras-rnnkit\[tensorflow\]"'):
         tf1.checkpoint_structure(tmp_path)
+
+
+# -- LayerNormBasicLSTMCell (TF 1.15 contrib) --------------------------------
+
+_LN_SCOPES = ("input", "transform", "forget", "output", "state")
+
+
+def _ln_basic_variables(rng, prefix, input_dim, units, layer_norm=True):
+    """What TF 1.15's LayerNormBasicLSTMCell saves under `prefix`: `_linear`'s
+    `kernel` (and `bias` only without layer norm), `_norm`'s gamma and beta per
+    sub-scope. Values rounded to float32, as the checkpoint stores them."""
+    variables = {
+        f"{prefix}/kernel": rng.normal(size=(input_dim + units, 4 * units)) * 0.5
+    }
+    if layer_norm:
+        for scope in _LN_SCOPES:
+            variables[f"{prefix}/{scope}/gamma"] = rng.uniform(0.5, 1.5, units)
+            variables[f"{prefix}/{scope}/beta"] = rng.normal(size=units) * 0.3
+    else:
+        variables[f"{prefix}/bias"] = rng.normal(size=4 * units) * 0.3
+    return {k: v.astype("float32").astype("float64") for k, v in variables.items()}
+
+
+def _ln_basic_step(variables, prefix, forget_bias):
+    """One TF1 step (x, c, h) -> (h, c) of the cell saved under `prefix`."""
+    short = {
+        name[len(prefix) + 1 :]: value
+        for name, value in variables.items()
+        if name.startswith(prefix + "/")
+    }
+    if "bias" not in short:
+        return lambda x, c, h: reference.contrib_step(x, c, h, short, forget_bias)
+
+    def basic(x, c, h):  # layer_norm=False: BasicLSTMCell's step
+        z = np.concatenate([x, h], axis=1) @ short["kernel"] + short["bias"]
+        i, j, f, o = np.split(z, 4, axis=1)
+        s = reference._sigmoid
+        new_c = c * s(f + forget_bias) + s(i) * np.tanh(j)
+        return np.tanh(new_c) * s(o), new_c
+
+    return basic
+
+
+def _run_stack(steps, x, lengths, reverse=False):
+    """dynamic_rnn (or the backward half of bidirectional_dynamic_rnn) over
+    a stack of `(step, units)`: zeros past each row's length, the state of
+    its last valid step; the outputs and [h, c] per layer."""
+    batch, time, _ = x.shape
+    outputs = np.zeros((batch, time, steps[-1][1]))
+    states = [[np.zeros((batch, u)), np.zeros((batch, u))] for _, u in steps]
+    for row, length in enumerate(lengths):
+        order = range(length - 1, -1, -1) if reverse else range(length)
+        hc = [(np.zeros((1, u)), np.zeros((1, u))) for _, u in steps]
+        for t in order:
+            inp = x[row : row + 1, t]
+            for k, (step, _) in enumerate(steps):
+                h, c = step(inp, hc[k][1], hc[k][0])
+                hc[k] = (h, c)
+                inp = h
+            outputs[row, t] = inp[0]
+        for k, (h, c) in enumerate(hc):
+            states[k][0][row], states[k][1][row] = h[0], c[0]
+    return outputs, [s for pair in states for s in pair]
+
+
+@pytest.mark.parametrize("use_bias", [True, False])
+def test_a_layer_norm_basic_lstm_stack_loads_and_computes_the_same(tmp_path, use_bias):
+    rng = np.random.default_rng(3)
+    forget_bias = 1.0  # TF1's default
+    stack = "rnn/multi_rnn_cell"
+    first = f"{stack}/cell_0/layer_norm_basic_lstm_cell"
+    second = f"{stack}/cell_1/layer_norm_basic_lstm_cell"
+    variables = {
+        **_ln_basic_variables(rng, first, input_dim=3, units=4),
+        **_ln_basic_variables(rng, second, input_dim=4, units=2, layer_norm=False),
+    }
+    slots = {f"{name}/Adam": np.zeros_like(v) for name, v in variables.items()}
+    path = _save(
+        tmp_path / "model.ckpt", {**variables, **slots, "global_step": np.array(9.0)}
+    )
+    assert tf1.checkpoint_structure(tmp_path) == [
+        {
+            "scope": "rnn",
+            "type": "dynamic_rnn",
+            "cell": {
+                "type": "MultiRNNCell",
+                "cells": [
+                    {
+                        "type": "LayerNormBasicLSTMCell",
+                        "num_units": 4,
+                        "layer_norm": True,
+                        "input_size": 3,
+                    },
+                    {
+                        "type": "LayerNormBasicLSTMCell",
+                        "num_units": 2,
+                        "layer_norm": False,
+                        "input_size": 4,
+                    },
+                ],
+            },
+        }
+    ]
+
+    cell = keras_rnnkit.LayerNormLSTMCell(
+        4,
+        norm="per_gate",
+        use_bias=use_bias,
+        forget_bias=0.0 if use_bias else forget_bias,
+    )
+    target = keras_rnnkit.DynamicRNN(
+        keras_rnnkit.MultiRNNCell([cell, keras.layers.LSTMCell(2)]),
+        return_sequences=True,
+        return_state=True,
+    )
+    target.build((None, None, 3))
+    loaded = tf1.load_checkpoint(target, path, forget_bias=forget_bias)
+    assert set(loaded) == set(variables)
+    assert loaded[f"{first}/forget/gamma"] == [cell.gate_norm_gamma.path]
+    assert loaded[f"{first}/kernel"] == [cell.kernel.path, cell.recurrent_kernel.path]
+
+    x = rng.normal(size=(3, 5, 3)).astype("float32")
+    lengths = np.array([5, 0, 3])
+    want_outputs, want_states = _run_stack(
+        [
+            (_ln_basic_step(variables, first, forget_bias), 4),
+            (_ln_basic_step(variables, second, forget_bias), 2),
+        ],
+        x.astype("float64"),
+        lengths,
+    )
+    outputs, *states = target(x, sequence_length=lengths)
+    np.testing.assert_allclose(np.asarray(outputs), want_outputs, atol=1e-5)
+    states = keras.tree.flatten(states)
+    assert len(states) == len(want_states)
+    for got, want in zip(states, want_states, strict=True):
+        np.testing.assert_allclose(np.asarray(got), want, atol=1e-5)
+
+
+def test_a_bidirectional_layer_norm_basic_lstm_loads_and_computes_the_same(
+    tmp_path,
+):
+    rng = np.random.default_rng(4)
+    forget_bias = 0.5
+    variables = {
+        **_ln_basic_variables(
+            rng, "encoder/bidirectional_rnn/fw/layer_norm_basic_lstm_cell", 3, 4
+        ),
+        **_ln_basic_variables(
+            rng, "encoder/bidirectional_rnn/bw/layer_norm_basic_lstm_cell", 3, 4
+        ),
+    }
+    path = _save(tmp_path / "model.ckpt", variables)
+    (found,) = tf1.checkpoint_structure(path)
+    assert found["scope"] == "encoder/bidirectional_rnn"
+    assert found["type"] == "bidirectional_dynamic_rnn"
+    assert found["bw"]["type"] == "LayerNormBasicLSTMCell"
+
+    target = keras_rnnkit.BidirectionalEncoder(
+        keras_rnnkit.LayerNormLSTMCell(4, norm="per_gate"), return_state=True
+    )
+    target.build((None, None, 3))
+    loaded = tf1.load_checkpoint(target, path, forget_bias=forget_bias)
+    assert set(loaded) == set(variables)
+
+    x = rng.normal(size=(3, 4, 3)).astype("float32")
+    lengths = np.array([4, 2, 1])
+    runs = [
+        _run_stack(
+            [(_ln_basic_step(variables, f"{found['scope']}/{d}/"
+                             "layer_norm_basic_lstm_cell", forget_bias), 4)],
+            x.astype("float64"),
+            lengths,
+            reverse=d == "bw",
+        )
+        for d in ("fw", "bw")
+    ]  # fmt: skip
+    outputs, *states = target(x, sequence_length=lengths)
+    want = np.concatenate([runs[0][0], runs[1][0]], axis=-1)
+    np.testing.assert_allclose(np.asarray(outputs), want, atol=1e-5)
+    want_states = [
+        np.concatenate(p, axis=-1) for p in zip(*(r[1] for r in runs), strict=True)
+    ]
+    for got, expected in zip(keras.tree.flatten(states), want_states, strict=True):
+        np.testing.assert_allclose(np.asarray(got), expected, atol=1e-5)
+
+
+def _ln_layer(**kwargs):
+    layer = keras_rnnkit.DynamicRNN(
+        keras_rnnkit.LayerNormLSTMCell(4, **{"norm": "per_gate", **kwargs})
+    )
+    layer.build((None, None, 3))
+    return layer
+
+
+_LN = "rnn/layer_norm_basic_lstm_cell"
+
+
+def _ln_misfit(drop=(), **replace):
+    """A layer-normalised cell's variables (input 3, units 4), some dropped,
+    some added or replaced (keyword: the name below `_LN`, `/` as `__`)."""
+    variables = _ln_basic_variables(np.random.default_rng(0), _LN, 3, 4)
+    for name in drop:
+        del variables[f"{_LN}/{name}"]
+    for name, value in replace.items():
+        variables[f"{_LN}/{name.replace('__', '/')}"] = value
+    return variables
+
+
+@pytest.mark.parametrize(
+    "variables, kwargs, error, match",
+    [
+        (
+            _ln_misfit(drop=["forget/beta"]),
+            {},
+            ValueError,
+            rf"missing variable '{_LN}/forget/beta'",
+        ),
+        (
+            _ln_misfit(bias=np.zeros(16)),
+            {},
+            ValueError,
+            rf"left-over variable '{_LN}/bias'",
+        ),
+        (
+            _ln_misfit(state__gamma=np.ones(5)),
+            {},
+            ValueError,
+            rf"'{_LN}/state/gamma' has shape \(5,\); the target needs \(4,\)",
+        ),
+        (
+            _ln_misfit(),
+            {"use_bias": False},
+            ValueError,
+            r"use_bias=False and forget_bias=0.0, but the TF1 cell ran with "
+            r"forget_bias=1.0",
+        ),
+        (_ln_misfit(), {"norm": "fused"}, ValueError, "per_gate"),
+        (
+            _ln_misfit(),
+            {"use_peepholes": True},
+            ValueError,
+            "use_peepholes=True",
+        ),
+    ],
+    ids=["missing", "left-over", "shape", "forget-bias", "fused", "peepholes"],
+)
+def test_a_layer_norm_misfit_is_named_and_nothing_is_written(
+    tmp_path, variables, kwargs, error, match
+):
+    path = _save(tmp_path / "model.ckpt", variables)
+    layer = _ln_layer(**kwargs)
+    before = _weights(layer)
+    with pytest.raises(error, match=match):
+        tf1.load_checkpoint(layer, path)
+    for old, new in zip(before, _weights(layer), strict=True):
+        np.testing.assert_array_equal(old, new)
+
+
+def test_layer_norm_off_loads_into_a_keras_lstm_cell(tmp_path):
+    """`LayerNormBasicLSTMCell(layer_norm=False)` is a BasicLSTMCell."""
+    rng = np.random.default_rng(1)
+    variables = _ln_basic_variables(rng, _LN, 3, 4, layer_norm=False)
+    path = _save(tmp_path / "model.ckpt", variables)
+    layer = keras_rnnkit.DynamicRNN(keras.layers.LSTMCell(4), return_sequences=True)
+    layer.build((None, None, 3))
+    assert sorted(tf1.load_checkpoint(layer, path)) == sorted(variables)
+    x = rng.normal(size=(2, 3, 3)).astype("float32")
+    want, _ = _run_stack(
+        [(_ln_basic_step(variables, _LN, 1.0), 4)], x.astype("float64"), [3, 3]
+    )
+    np.testing.assert_allclose(np.asarray(layer(x)), want, atol=1e-5)
+    # and a layer-normalised checkpoint does not fit a plain LSTM cell
+    path = _save(tmp_path / "ln.ckpt", _ln_basic_variables(rng, _LN, 3, 4))
+    with pytest.raises(ValueError, match=rf"missing variable '{_LN}/bias'"):
+        tf1.load_checkpoint(layer, path)

@@ -29,6 +29,7 @@ RECIPES = {
     "document-classification": "document_classification",
     "variable-length": "variable_length",
     "encoder-decoder": "encoder_decoder",
+    "tf1-migration": "tf1_migration",
 }
 
 # recipe name -> the first line of its module's docstring (a test checks they
@@ -50,6 +51,8 @@ DESCRIPTIONS = {
     "sequence_length on JapaneseVowels.",
     "encoder-decoder": "Encoder-decoder: Chinese words to pinyin, a "
     "bidirectional encoder's state.",
+    "tf1-migration": "A TF1 checkpoint moved to Keras: the tutorial's "
+    "classifier, trained by TF1.",
 }
 
 
