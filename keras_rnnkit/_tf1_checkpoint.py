@@ -25,7 +25,8 @@ with `fw` and `bw` inside. In it each cell opens a scope of its own:
   `transform`, `forget`, `output` (one per gate) and `state`, which
   `tf.contrib.layers.layer_norm(reuse=True, scope=...)` then reads;
 - `MultiRNNCell`: `multi_rnn_cell/cell_0/...`, `cell_1/...`;
-- `DropoutWrapper`, `ResidualWrapper`: no scope, no variables;
+- `DropoutWrapper`, `ResidualWrapper`: no scope, no variables (nor has the
+  kit's `ZoneoutWrapper`, which TF1 lacked: a model may add it);
 - `tf.contrib.rnn.OutputProjectionWrapper` (TF 1.15,
   tensorflow/contrib/rnn/python/ops/core_rnn_cell.py; TF 2 has none): a
   layer scope `output_projection_wrapper` holding the wrapped cell's scope
@@ -49,6 +50,7 @@ from keras_rnnkit.output_projection_wrapper import OutputProjectionWrapper
 from keras_rnnkit.peephole_lstm_cell import PeepholeLSTMCell
 from keras_rnnkit.residual_wrapper import ResidualWrapper
 from keras_rnnkit.tf1 import _PEEPHOLES, _SWAP_J_F, _reorder_gates
+from keras_rnnkit.zoneout_wrapper import ZoneoutWrapper
 
 # The variables of each TF1 cell, below its scope.
 _CELL_VARIABLES = {
@@ -503,7 +505,7 @@ def _plan_cell(cell, scope, plan):
         return None
     if isinstance(cell, OutputProjectionWrapper):
         return _plan_projection(cell, scope, plan)
-    if isinstance(cell, (DropoutWrapper, ResidualWrapper)):
+    if isinstance(cell, (DropoutWrapper, ResidualWrapper, ZoneoutWrapper)):
         return _plan_cell(cell.cell, scope, plan)
     if isinstance(cell, PeepholeLSTMCell):
         return _plan_lstm(cell, scope, plan, keras_cell=False)
@@ -521,7 +523,7 @@ def _plan_cell(cell, scope, plan):
         "PeepholeLSTMCell, keras.layers.LSTMCell, "
         "keras.layers.GRUCell(reset_after=False), keras.layers.SimpleRNNCell "
         'and LayerNormLSTMCell(norm="per_gate"), '
-        "inside MultiRNNCell, DropoutWrapper, ResidualWrapper, "
+        "inside MultiRNNCell, DropoutWrapper, ResidualWrapper, ZoneoutWrapper, "
         "OutputProjectionWrapper, recurrent layers and BidirectionalEncoder. "
         f"Received a {type(cell).__name__} ('{getattr(cell, 'name', cell)}')."
     )
@@ -599,6 +601,7 @@ def load_checkpoint(
     | `MultiRNNCell` | `MultiRNNCell` (or `keras.layers.StackedRNNCells`) |
     | `OutputProjectionWrapper` | `OutputProjectionWrapper` |
     | `DropoutWrapper`, `ResidualWrapper` | the same wrappers (no variables) |
+    | - | `ZoneoutWrapper` (no variables) may wrap any cell |
 
     Gates are reordered (LSTM: TF1 i, j, f, o to i, f, c, o; GRU: TF1's
     gates kernel r, u and candidate kernel to Keras's z, r, h with z = u),

@@ -726,3 +726,19 @@ def test_layer_norm_off_loads_into_a_keras_lstm_cell(tmp_path):
     path = _save(tmp_path / "ln.ckpt", _ln_basic_variables(rng, _LN, 3, 4))
     with pytest.raises(ValueError, match=rf"missing variable '{_LN}/bias'"):
         tf1.load_checkpoint(layer, path)
+
+
+def test_a_zoneout_wrapper_has_no_variables_of_its_own(tmp_path):
+    path = _save(tmp_path / "model.ckpt", _lstm_variables(peepholes=True))
+    plain = _lstm_layer(peepholes=True)
+    tf1.load_checkpoint(plain, path, forget_bias=1.0)
+    zoned = keras_rnnkit.DynamicRNN(
+        keras_rnnkit.ZoneoutWrapper(
+            keras_rnnkit.PeepholeLSTMCell(4, use_peepholes=True), zoneout_c=0.2
+        )
+    )
+    zoned.build((None, None, 3))
+    loaded = tf1.load_checkpoint(zoned, path, forget_bias=1.0)
+    assert sorted(loaded) == sorted(_lstm_variables(peepholes=True))
+    for got, want in zip(zoned.get_weights(), plain.get_weights(), strict=True):
+        np.testing.assert_array_equal(got, want)
