@@ -9,7 +9,12 @@ from keras import ops
 from keras_rnnkit import _step_noise
 from keras_rnnkit import _validation as check
 from keras_rnnkit._backend import torch_tracing
-from keras_rnnkit._cell_wrapper import call_cell, check_cell, output_size
+from keras_rnnkit._cell_wrapper import (
+    call_cell,
+    check_cell,
+    output_size,
+    prepare_dropout_masks,
+)
 from keras_rnnkit._compat import backend_rnn
 from keras_rnnkit._registration import register
 from keras_rnnkit._serialization import construct, load_nested
@@ -181,8 +186,10 @@ class DynamicRNN(keras.layers.RNN):
 
     def _maybe_config_dropout_masks(self, cell, input_sequence, input_state):
         """Keras's hook that draws the cells' dropout masks before the loop,
-        called whether training or not; `inner_loop` calls it only when
-        training, so inference draws nothing and writes no seed state."""
+        called whether training or not. `inner_loop` draws them itself, only
+        when training (inference draws nothing and writes no seed state),
+        and without calling stacked cells (Keras's hook calls each cell of a
+        `StackedRNNCells` to learn the next one's input shape)."""
 
     def inner_loop(self, sequences, initial_state, mask, training=False):
         eager_torch = keras.backend.backend() == "torch" and not torch_tracing()
@@ -193,9 +200,7 @@ class DynamicRNN(keras.layers.RNN):
             # torch loop is plain Python, where they draw step by step.
             self._maybe_reset_dropout_masks(self.cell)
             with _step_noise.collecting(enabled=not eager_torch) as requests:
-                super()._maybe_config_dropout_masks(
-                    self.cell, sequences[:, 0, :], initial_state
-                )
+                prepare_dropout_masks(self.cell, sequences[:, 0, :])
         noise = None
         if requests:
             noise = (requests, _step_noise.draw(requests, sequences))
