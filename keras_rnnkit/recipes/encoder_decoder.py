@@ -291,7 +291,7 @@ def nearest_spellings(train_words, queries):
     distance (letters of the query missing from the candidate, plus the
     candidate's extra length): the dynamic programme runs, vectorised over
     the candidates, only on those whose bound does not exceed the best
-    distance. About 2 ms a query against 50,000 words.
+    distance. About 2.4 ms a query against 50,000 words (2 busy CPU cores).
     """
     letters = sorted({c for w in [*train_words, *queries] for c in w})
     code = {c: i + 1 for i, c in enumerate(letters)}  # 0: padding
