@@ -346,3 +346,21 @@ def test_non_cells_are_refused():
         ValueError, match=r"Argument `cell` must be a Keras RNN cell.*Received: cell=3"
     ):
         DropoutWrapper(3)
+
+
+def test_masks_of_a_list_of_cells_are_drawn_once_per_sequence():
+    # DynamicRNN stacks a list as keras.layers.StackedRNNCells and draws each
+    # cell's masks before its loop: variational masks stay the same at every
+    # step, per-step ones change (on JAX too, in the compiled loop).
+    cells = [
+        DropoutWrapper(IdentityCell(40), output_rate=0.5, seed=1),
+        DropoutWrapper(IdentityCell(40), input_rate=0.3, variational=False, seed=2),
+    ]
+    layer = DynamicRNN(cells, return_sequences=True)
+    x = np.ones((32, 5, 40), "float32")
+    out = keras.ops.convert_to_numpy(layer(x, training=True))
+    first_dropped = np.all(out == 0, axis=1)  # dropped by the variational mask
+    assert abs(first_dropped.mean() - 0.5) < 0.05
+    per_step = (out != 0) & ~first_dropped[:, None, :]
+    assert abs(per_step.mean() / (1 - first_dropped.mean()) - 0.7) < 0.05
+    assert not np.all(per_step == per_step[:, :1])
