@@ -29,8 +29,8 @@ Issue 12's whole-model migration, end to end on real data:
 
 Characters are the tokens (the tutorial's `vocab_size` of characters; index
 0 is padding, 1 unknown), the split is news-classification's (80/10/10,
-stratified). Needs TensorFlow and tf-keras: ``pip install
-"keras-rnnkit[recipes]" tf-keras``. TF1 trains on the CPU.
+stratified). Needs TensorFlow and tf-keras, both in the ``recipes`` extra:
+``pip install "keras-rnnkit[recipes]"``. TF1 trains on the CPU.
 """
 
 import importlib.util
@@ -52,7 +52,7 @@ BATCH_SIZE = 64
 STEPS = 500  # about 4 epochs of 8,000 titles
 QUICK_STEPS = 60
 _CHILD = pathlib.Path(__file__).with_name("_tf1_classifier.py")
-_INSTALL = 'pip install "keras-rnnkit[recipes]" tf-keras'
+_INSTALL = 'pip install "keras-rnnkit[recipes]"'
 
 
 def _require_tf1():
