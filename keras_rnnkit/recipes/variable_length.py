@@ -14,8 +14,16 @@ utterances of similar length are batched together (`keras_rnnkit.LengthBatches`)
 and zero padded to the longest of their batch, and the lengths go to
 `keras_rnnkit.DynamicRNN(PeepholeLSTMCell(128))` as ``sequence_length``; its
 output is the output of each row's last valid frame, followed by dropout and
-a softmax layer. No validation split (30 utterances per speaker is little):
-a fixed number of epochs, the test set used once.
+a softmax layer.
+
+Model choice uses the training utterances only (30 per speaker is too few to
+set a validation split aside for good): they are cut into `FOLDS`
+stratified folds; one network is trained on all the folds but one for
+`EPOCHS` epochs, once per fold. The held-out predictions give the
+validation accuracy (every training utterance predicted by the network that
+did not train on it; the epoch count was chosen where it levels off); the
+final model averages the `FOLDS` networks' probabilities, and the test set
+is used once, on that average.
 
 The report compares with two 1-nearest-neighbour baselines computed here
 (dynamic time warping on the raw frames, the classical reference for this
@@ -33,6 +41,8 @@ from keras_rnnkit.recipes import _common
 
 UNITS = 128
 FEATURES = 12
+FOLDS = 5  # networks in the ensemble, one per held-out fold
+EPOCHS = 40  # per network: the plateau of the held-out accuracy (docs)
 CLASS_NAMES = [f"speaker {i}" for i in range(1, 10)]
 
 
@@ -108,7 +118,7 @@ def nearest_neighbour_baselines(train, test):
     return dtw_accuracy, summary_accuracy, timer.seconds
 
 
-def build_model(seed):
+def build_model(seed, name="speaker_id"):
     import keras
 
     import keras_rnnkit
@@ -122,13 +132,35 @@ def build_model(seed):
     )
     last = keras.layers.Dropout(0.3, seed=seed)(last)
     outputs = keras.layers.Dense(9, activation="softmax", name="speaker")(last)
-    model = keras.Model([frames, lengths], outputs, name="speaker_id")
+    model = keras.Model([frames, lengths], outputs, name=name)
     model.compile(
         optimizer=keras.optimizers.Adam(3e-3),
         loss="sparse_categorical_crossentropy",
         metrics=["accuracy"],
     )
     return model
+
+
+def folds(labels, n_folds, seed):
+    """The fold (0 to `n_folds` - 1) of every row: stratified by label."""
+    from sklearn.model_selection import StratifiedKFold
+
+    fold = np.empty(len(labels), "int64")
+    splitter = StratifiedKFold(n_folds, shuffle=True, random_state=seed)
+    for k, (_, held_out) in enumerate(splitter.split(labels, labels)):
+        fold[held_out] = k
+    return fold
+
+
+def ensemble(members):
+    """One Keras model averaging the probabilities of `members`."""
+    import keras
+
+    frames = keras.Input((None, FEATURES), name="frames")
+    lengths = keras.Input((), dtype="int32", name="lengths")
+    outputs = [member([frames, lengths]) for member in members]
+    average = keras.layers.Average()(outputs) if len(outputs) > 1 else outputs[0]
+    return keras.Model([frames, lengths], average, name="speaker_id_ensemble")
 
 
 def padding_checks(model, x, lengths, seed):
@@ -159,6 +191,8 @@ def padding_checks(model, x, lengths, seed):
 
 def run(quick=False, out="runs/variable-length", epochs=None, seed=0):
     """Trains the speaker classifier; returns its test figures."""
+    import keras
+
     from keras_rnnkit.recipes.datasets import load_japanese_vowels
 
     out = _common.setup(out, seed)
@@ -181,19 +215,60 @@ def run(quick=False, out="runs/variable-length", epochs=None, seed=0):
             f"{len_test.min()}-{len_test.max()} (test); batches of similar "
             "lengths padded to their longest, lengths passed as sequence_length"
         )
-        model = build_model(seed)
-        print(f"model: {model.count_params():,} parameters")
+        n_folds = 2 if quick else FOLDS
+        fold = folds(train_y, n_folds, seed)
+        print(
+            f"{n_folds} networks, each trained on {n_folds - 1} of {n_folds} "
+            f"stratified folds of the training set for {epochs or EPOCHS} epochs; "
+            "the test set is predicted by their average"
+        )
         # Training and prediction: batches of utterances of similar length,
         # each padded to its longest (rounded up to 4 frames), not to 29.
-        train_batches = batches(train_seq, train_y, mean, std, shuffle=True, seed=seed)
+        members, histories = [], []
+        held_out = np.zeros((len(train_y), 9), "float32")
         with _common.Timer() as timer:
-            history = model.fit(
-                train_batches,
-                epochs=epochs or (2 if quick else 40),
-                verbose=_common.fit_verbosity(quick),
-            )
+            for k in range(n_folds):
+                keras.utils.set_random_seed(seed * n_folds + k)
+                fit_rows = np.flatnonzero(fold != k)
+                val_rows = np.flatnonzero(fold == k)
+                member = build_model(seed * n_folds + k, f"speaker_id_{k + 1}")
+                history = member.fit(
+                    batches(
+                        [train_seq[i] for i in fit_rows],
+                        train_y[fit_rows],
+                        mean,
+                        std,
+                        shuffle=True,
+                        seed=seed * n_folds + k,
+                    ),
+                    validation_data=batches(
+                        [train_seq[i] for i in val_rows], train_y[val_rows], mean, std
+                    ),
+                    epochs=epochs or (2 if quick else EPOCHS),
+                    verbose=0,
+                )
+                held_out[val_rows] = batches(
+                    [train_seq[i] for i in val_rows], None, mean, std
+                ).predict(member)
+                print(
+                    f"  network {k + 1}: held-out fold accuracy "
+                    f"{np.mean(held_out[val_rows].argmax(-1) == train_y[val_rows]):.3f}"
+                )
+                members.append(member)
+                histories.append(history)
+        val_accuracy = float(np.mean(held_out.argmax(-1) == train_y))
+        print(
+            f"validation accuracy (every training utterance predicted by the "
+            f"network that did not see it): {val_accuracy:.3f}"
+        )
+        model = ensemble(members)
+        print(
+            f"model: {n_folds} x {members[0].count_params():,} parameters, "
+            "probabilities averaged"
+        )
         probabilities = batches(test_seq, None, mean, std).predict(model)
         predicted = probabilities.argmax(-1)
+        history = histories[0]
 
         _common.header("Test set (official split)")
         accuracy, matrix, _ = _common.classification_report(
@@ -203,13 +278,16 @@ def run(quick=False, out="runs/variable-length", epochs=None, seed=0):
             (train_seq, train_y), (test_seq, test_y)
         )
         print(f"test accuracy, {len(test_y)} utterances:")
-        print(f"  DynamicRNN(PeepholeLSTMCell), sequence_length  {accuracy:.3f}")
+        print(
+            f"  DynamicRNN(PeepholeLSTMCell), sequence_length, {n_folds} networks "
+            f"averaged  {accuracy:.3f}"
+        )
         print(f"  1-NN, dynamic time warping on the raw frames    {dtw:.3f}")
         print(f"  1-NN, Euclidean on per-utterance mean and std   {summary:.3f}")
         print(
-            f"  ({len(history.history['loss'])} epochs, {timer.seconds:.1f} s of "
-            f"training; DTW for {len(test_y)} x {len(train_y)} pairs took "
-            f"{dtw_seconds:.1f} s)"
+            f"  ({sum(len(h.history['loss']) for h in histories)} epochs in all, "
+            f"{timer.seconds:.1f} s of training; DTW for {len(test_y)} x "
+            f"{len(train_y)} pairs took {dtw_seconds:.1f} s)"
         )
 
         _common.header("Padding does not matter")
@@ -234,18 +312,20 @@ def run(quick=False, out="runs/variable-length", epochs=None, seed=0):
             matrix,
             CLASS_NAMES,
             out,
-            history_title="JapaneseVowels: DynamicRNN(PeepholeLSTMCell), training",
+            history_title="JapaneseVowels: DynamicRNN(PeepholeLSTMCell), "
+            "network 1 (its held-out fold as validation)",
             matrix_title=f"JapaneseVowels, test accuracy {accuracy:.3f}",
         )
     print(f"plots: {', '.join(map(str, plots))}; {total.seconds:.1f} s in all")
     return {
         "test_accuracy": accuracy,
+        "val_accuracy": val_accuracy,
         "dtw_1nn_accuracy": dtw,
         "summary_1nn_accuracy": summary,
         "max_diff_unpadded": unpadded,
         "max_diff_noise_padding": noise,
         "lengths_ignored_accuracy": ignored_accuracy,
-        "epochs": len(history.history["loss"]),
+        "epochs": sum(len(h.history["loss"]) for h in histories),
         "fit_seconds": timer.seconds,
         "plots": [str(path) for path in plots],
         "seconds": total.seconds,
