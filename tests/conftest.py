@@ -25,7 +25,7 @@ _COMMON = dict(
     ],
 )
 settings.register_profile("ci", max_examples=12, derandomize=True, **_COMMON)
-settings.register_profile("ci-jax", max_examples=8, derandomize=True, **_COMMON)
+settings.register_profile("ci-jax", max_examples=5, derandomize=True, **_COMMON)
 settings.register_profile("dev", max_examples=25, **_COMMON)
 settings.register_profile("thorough", max_examples=200, **_COMMON)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
