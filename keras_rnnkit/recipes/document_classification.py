@@ -254,12 +254,12 @@ def figures_of(model, history, seconds, x, y, val, test, predictor=None):
     probabilities = (predictor or model).predict(x[rows], verbose=0)
     if predictor is not None:
         probabilities = probabilities[0]
-    chosen = np.log(np.maximum(probabilities[np.arange(len(rows)), y[rows]], 1e-7))
+    log_p = np.log(np.maximum(probabilities[np.arange(len(rows)), y[rows]], 1e-7))
     predicted = np.argmax(probabilities[len(val) :], axis=-1)
     figures = {
-        "loss": float(-np.mean(chosen[len(val) :])),
+        "loss": float(-np.mean(log_p[len(val) :])),
         "accuracy": float(np.mean(predicted == y[test])),
-        "val_loss": float(-np.mean(chosen[: len(val)])),
+        "val_loss": float(-np.mean(log_p[: len(val)])),
         "seconds": seconds,
         "epochs": len(history.history["loss"]),
     }
