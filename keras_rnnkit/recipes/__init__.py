@@ -46,7 +46,7 @@ DESCRIPTIONS = {
     "pos-tagging": "Chinese part-of-speech tagging: a bidirectional peephole "
     "LSTM, masked loss.",
     "document-classification": "Documents as sentences of words: the "
-    "hierarchical encoder against a flat one.",
+    "hierarchical encoder where order matters.",
     "variable-length": "Variable-length sequences: DynamicRNN with "
     "sequence_length on JapaneseVowels.",
     "encoder-decoder": "Encoder-decoder: English spelling to phonemes, for "
