@@ -114,10 +114,9 @@ class ZoneoutWrapper(CellWrapper):
             )
         self.seed = seed
         self.seed_generator = keras.random.SeedGenerator(seed=seed)
-
-    def _rates(self):
-        """The zoneout rate of each flattened state, with its size."""
-        return [
+        # The zoneout rate and size of each flattened state, and how many
+        # random numbers one row of one step takes.
+        self._rates = [
             (self.zoneout_h if is_h else self.zoneout_c, size)
             for is_h, size in zip(
                 keras.tree.flatten(droppable_states(self.cell)),
@@ -125,26 +124,23 @@ class ZoneoutWrapper(CellWrapper):
                 strict=True,
             )
         ]
-
-    def _numbers_per_step(self):
-        return sum(size for rate, size in self._rates() if rate)
+        self._numbers_per_step = sum(size for rate, size in self._rates if rate)
 
     def _draw_masks(self, step_input):
         check.floating_inputs(self, "inputs", step_input)
-        if self._numbers_per_step():
-            _step_noise.request(self, self._numbers_per_step())
+        if self._numbers_per_step:
+            _step_noise.request(self, self._numbers_per_step)
 
     def call(self, inputs: Tensor, states: States, training: bool = False):
         check.step_fits(self, inputs, states)
         output, new_states = call_cell(self.cell, inputs, states, training)
-        total = self._numbers_per_step()
-        if not total:
+        if not self._numbers_per_step:
             return output, new_states
         if training:
-            numbers = _step_noise.uniform(self, inputs, total)
+            numbers = _step_noise.uniform(self, inputs, self._numbers_per_step)
         start, mixed = 0, []
         for (rate, size), old, new in zip(
-            self._rates(),
+            self._rates,
             keras.tree.flatten(states),
             keras.tree.flatten(new_states),
             strict=True,
