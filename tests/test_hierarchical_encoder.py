@@ -387,7 +387,12 @@ def assert_same_steps(got, want):
         np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6)
 
 
-@pytest.mark.parametrize("run_eagerly", [False, True])
+# Eager JAX runs every op of the loop on its own (the costliest test of the
+# JAX run); its eager path, which skips padded sentences, is the NaN test's
+# below. Compiled, it runs on every backend.
+@pytest.mark.parametrize(
+    "run_eagerly", [False] if keras.backend.backend() == "jax" else [False, True]
+)
 def test_two_sentences_in_2_or_9_slots_give_the_same_outputs_and_gradients(
     run_eagerly,
 ):
