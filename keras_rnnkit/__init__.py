@@ -1,12 +1,24 @@
-"""keras_rnnkit: TF1 `tf.contrib.rnn` building blocks for Keras 3."""
+"""keras_rnnkit: TF1 `tf.contrib.rnn` building blocks for Keras 3.
+
+`import keras_rnnkit` is cheap: it imports neither Keras nor a backend. Each
+public name loads on first use, and every class registers with Keras
+serialization as soon as Keras is imported (at once if it already is, else
+right after `import keras` finishes), so that `.keras` files that use the
+kit's classes reload without `custom_objects` after `import keras_rnnkit`.
+"""
 
 import importlib
-import os
+import importlib.abc
+import importlib.util
 import sys
+from typing import TYPE_CHECKING
 
 __version__ = "0.2.0.dev0"
 
-# public name -> module of this package that defines it
+# The public names: name -> the module of this package that defines it (None
+# for a submodule). Type checkers and the docs read the same names from the
+# imports under TYPE_CHECKING below (tests/test_recipes_cli.py checks that
+# the two agree).
 _EXPORTS = {
     "AttentionPooling": "attention_pooling",
     "BidirectionalEncoder": "bidirectional_encoder",
@@ -20,120 +32,18 @@ _EXPORTS = {
     "PeepholeLSTM": "peephole_lstm",
     "PeepholeLSTMCell": "peephole_lstm_cell",
     "ResidualWrapper": "residual_wrapper",
+    "ZoneoutWrapper": "zoneout_wrapper",
     "lengths_to_mask": "sequence",
     "reverse_valid": "sequence",
     "runtime_checks_enabled": "runtime_checks",
     "set_runtime_checks": "runtime_checks",
-    "ZoneoutWrapper": "zoneout_wrapper",
-    "tf1": None,  # the submodule itself
+    "cell_protocol": None,
+    "tf1": None,
 }
+__all__ = list(_EXPORTS)
 
-__all__ = [  # the names of _EXPORTS (tests/test_recipes_cli.py checks it)
-    "AttentionPooling",
-    "BidirectionalEncoder",
-    "DropoutWrapper",
-    "DynamicRNN",
-    "HierarchicalEncoder",
-    "LayerNormLSTMCell",
-    "LengthBatches",
-    "MultiRNNCell",
-    "OutputProjectionWrapper",
-    "PeepholeLSTM",
-    "PeepholeLSTMCell",
-    "ResidualWrapper",
-    "lengths_to_mask",
-    "reverse_valid",
-    "runtime_checks_enabled",
-    "set_runtime_checks",
-    "ZoneoutWrapper",
-    "tf1",
-]
-
-
-# backend module -> the extra of keras-rnnkit that installs it
-_BACKEND_EXTRAS = {"tensorflow": "tensorflow", "jax": "jax", "torch": "torch"}
-
-
-def _import_keras():
-    """Imports Keras; a missing backend raises an error that names its extra.
-
-    keras-rnnkit depends on no backend: TensorFlow, Keras's default, comes
-    with ``keras-rnnkit[tensorflow]``, JAX and PyTorch with ``[jax]`` and
-    ``[torch]``. Without this, `import keras_rnnkit` under the default
-    backend and without TensorFlow would fail with a bare "No module named
-    'tensorflow'" from inside Keras.
-    """
-    try:
-        import keras  # noqa: F401
-    except ModuleNotFoundError as e:
-        backend = (e.name or "").split(".")[0]
-        if backend not in _BACKEND_EXTRAS:
-            raise
-        raise ModuleNotFoundError(
-            f"keras_rnnkit runs on Keras, whose backend here is {backend!r} "
-            "(set by KERAS_BACKEND or ~/.keras/keras.json; TensorFlow when "
-            f"neither sets one), but {backend} is not installed. Install it "
-            f'with `pip install "keras-rnnkit[{_BACKEND_EXTRAS[backend]}]"`, '
-            "or set KERAS_BACKEND to a backend that is installed (the extras "
-            "[tensorflow], [jax] and [torch] install one each).",
-            name=backend,
-        ) from e
-
-
-def _load(name):
-    _import_keras()
-    module = importlib.import_module(f"{__name__}.{_EXPORTS[name] or name}")
-    value = module if _EXPORTS[name] is None else getattr(module, name)
-    globals()[name] = value
-    return value
-
-
-def _import_all():
-    """Imports every public name: the classes register with Keras serialization."""
-    for name in _EXPORTS:
-        _load(name)
-
-
-def __getattr__(name):
-    if name in _EXPORTS:
-        return _load(name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-def __dir__():
-    return sorted(set(globals()) | set(_EXPORTS))
-
-
-def _started_by_the_recipes_command():
-    """True while Python starts ``python -m keras_rnnkit.recipes`` or the
-    ``keras-rnnkit-recipes`` console script.
-
-    Both import this package before any code of the command runs; the command
-    then imports the layers itself (`_import_all`) when it runs a recipe, so
-    ``--help`` and ``--list`` load no backend.
-    """
-    argv = getattr(sys, "orig_argv", [])  # the interpreter's own arguments
-    command = ("keras_rnnkit.recipes", "keras_rnnkit.recipes.__main__")
-    i = 1
-    while i < len(argv) and argv[i].startswith("-") and argv[i] != "-c":
-        if argv[i] == "-m":
-            return i + 1 < len(argv) and argv[i + 1] in command
-        if argv[i].startswith("-m"):
-            return argv[i][2:] in command
-        # options whose value is the next argument
-        i += 2 if argv[i] in ("-X", "-W", "--check-hash-based-pycs") else 1
-    script = os.path.basename(sys.argv[0]) if sys.argv else ""
-    return script in ("keras-rnnkit-recipes", "keras-rnnkit-recipes.exe")
-
-
-# Importing the package imports every layer: `import keras_rnnkit` alone
-# registers all the classes, so `.keras` files that use them reload without
-# `custom_objects`. Only the recipes' command line defers it.
-# (Spelled out, not `_import_all()`: the docs' API pages read these names
-# from the source without running it.)
-if not _started_by_the_recipes_command():
-    _import_keras()
-    from keras_rnnkit import tf1
+if TYPE_CHECKING:
+    from keras_rnnkit import cell_protocol, tf1
     from keras_rnnkit.attention_pooling import AttentionPooling
     from keras_rnnkit.bidirectional_encoder import BidirectionalEncoder
     from keras_rnnkit.dropout_wrapper import DropoutWrapper
@@ -149,3 +59,112 @@ if not _started_by_the_recipes_command():
     from keras_rnnkit.runtime_checks import runtime_checks_enabled, set_runtime_checks
     from keras_rnnkit.sequence import lengths_to_mask, reverse_valid
     from keras_rnnkit.zoneout_wrapper import ZoneoutWrapper
+
+# backend module -> the extra of keras-rnnkit that installs it
+_BACKEND_EXTRAS = {"tensorflow": "tensorflow", "jax": "jax", "torch": "torch"}
+
+
+def _missing_backend(error):
+    """The error to raise for `error` (from importing Keras): one that names
+    the extra installing the backend when the backend is what is missing."""
+    backend = (error.name or "").split(".")[0]
+    if backend not in _BACKEND_EXTRAS:
+        return error
+    return ModuleNotFoundError(
+        f"keras_rnnkit runs on Keras, whose backend here is {backend!r} "
+        "(set by KERAS_BACKEND or ~/.keras/keras.json; TensorFlow when "
+        f"neither sets one), but {backend} is not installed. Install it "
+        f'with `pip install "keras-rnnkit[{_BACKEND_EXTRAS[backend]}]"`, '
+        "or set KERAS_BACKEND to a backend that is installed (the extras "
+        "[tensorflow], [jax] and [torch] install one each).",
+        name=backend,
+    )
+
+
+def _import_keras():
+    """Imports Keras; a missing backend raises an error that names its extra.
+
+    keras-rnnkit depends on no backend: TensorFlow, Keras's default, comes
+    with ``keras-rnnkit[tensorflow]``, JAX and PyTorch with ``[jax]`` and
+    ``[torch]``. Without this, a kit layer under the default backend and
+    without TensorFlow would fail with a bare "No module named 'tensorflow'"
+    from inside Keras.
+    """
+    try:
+        import keras  # noqa: F401
+    except ModuleNotFoundError as e:
+        error = _missing_backend(e)
+        if error is e:
+            raise
+        raise error from e
+
+
+def _import_all():
+    """Imports Keras and every public name (the classes register with Keras
+    serialization)."""
+    _import_keras()
+    for name in _EXPORTS:
+        __getattr__(name)
+
+
+def __getattr__(name):
+    if name not in _EXPORTS:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    module = _EXPORTS[name]
+    if module is None:
+        value = importlib.import_module(f"{__name__}.{name}")
+    else:
+        _import_keras()
+        value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_EXPORTS))
+
+
+def _importing_a_submodule():
+    """Whether a module of this package is being imported right now (a
+    module imported directly, `import keras_rnnkit.dynamic_rnn`, that
+    imports Keras first): the others then cannot be imported before it
+    ends, and register when a public name is first used."""
+    return any(
+        name.startswith(__name__ + ".")
+        and getattr(getattr(module, "__spec__", None), "_initializing", False)
+        for name, module in list(sys.modules.items())
+    )
+
+
+class _RegisterAfterKeras(importlib.abc.MetaPathFinder):
+    """Finds `keras` as the finders after it do, and has every public name
+    of this package imported as soon as Keras's own import has finished."""
+
+    def find_spec(self, name, path=None, target=None):
+        if name != "keras":
+            return None
+        sys.meta_path.remove(self)  # once: the next search finds Keras itself
+        spec = importlib.util.find_spec(name)
+        if spec is None or spec.loader is None:
+            return spec
+        exec_module = spec.loader.exec_module
+
+        def exec_then_register(module):
+            try:
+                exec_module(module)
+            except ModuleNotFoundError as e:
+                error = _missing_backend(e)
+                if error is e:
+                    raise
+                raise error from e
+            if not _importing_a_submodule():
+                _import_all()
+
+        spec.loader.exec_module = exec_then_register
+        return spec
+
+
+if "keras" in sys.modules:
+    _import_all()
+else:
+    sys.meta_path.insert(0, _RegisterAfterKeras())

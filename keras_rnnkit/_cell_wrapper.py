@@ -18,6 +18,7 @@ import keras
 from keras import ops
 
 from keras_rnnkit import _validation as check
+from keras_rnnkit import cell_protocol
 from keras_rnnkit._compat import DropoutRNNCell, ThreadLocalMasks
 from keras_rnnkit._serialization import construct, load_nested
 from keras_rnnkit._types import Cell
@@ -148,6 +149,17 @@ class CellWrapper(keras.layers.Layer, ThreadLocalMasks):
     @property
     def output_size(self):
         return output_size(self.cell)
+
+    # -- the cell protocol (keras_rnnkit.cell_protocol): the wrapped cell's
+    # states and, unless a subclass says otherwise, its output
+
+    @property
+    def carry_states(self):
+        return cell_protocol.carry_states(self.cell)
+
+    @property
+    def output_is_first_state(self):
+        return cell_protocol.output_is_first_state(self.cell)
 
     def build(self, input_shape):
         if not self.cell.built:

@@ -1,32 +1,33 @@
-"""The only module of keras_rnnkit that touches private Keras code.
+"""The only module of keras_rnnkit that touches private Keras and torch code.
 
-`keras.layers.RNN` draws dropout masks *before* its time loop, but only for
-cells that are instances of Keras's private `DropoutRNNCell` mixin (and for
-`StackedRNNCells`). A cell that drew its masks inside the scanned step function
-would leak tracers under JAX's `jit` (`UnexpectedTracerError` in `fit`). Every
-kit cell and wrapper therefore inherits from `DropoutRNNCell`, imported here
-and nowhere else; `tests/test_compat.py` fails loudly if Keras moves it.
+Each piece below has a test in `tests/test_compat.py` that fails loudly when
+Keras or torch changes it (names and attributes included):
 
-Keras caches the drawn masks on the cell object (`_dropout_mask`,
-`_recurrent_dropout_mask`), so two threads calling one layer would read each
-other's masks. `ThreadLocalMasks` keeps them per thread instead, at no cost to
-the loop (the masks are read once per trace, or once per call in eager mode).
-
-The second private piece is the hook `keras.layers.RNN._maybe_config_dropout_masks`
-(the call that draws the masks before the loop): `DynamicRNN` overrides it so
-that masks are drawn only when training (nothing random and no seed-state write
-at inference, which export formats need).
-
-The third is `keras.src.backend.rnn`, the backend's time loop behind
-`keras.layers.RNN.inner_loop`: `DynamicRNN` calls it directly when it feeds
-per-step random numbers to the cells (`_step_noise.py`) as a second input
-sequence, which `inner_loop` (one cell call on one input) cannot do.
+1. `DropoutRNNCell`, Keras's private mixin
+   (`keras.src.layers.rnn.dropout_rnn_cell`). `keras.layers.RNN` draws
+   dropout masks *before* its time loop, but only for cells that are
+   instances of it (and for `StackedRNNCells`); a cell that drew its masks
+   inside the scanned step would leak tracers under JAX's `jit`
+   (`UnexpectedTracerError` in `fit`). Every kit cell and wrapper therefore
+   inherits from it, so that kit cells also work in `keras.layers.RNN`.
+2. The names under which the mixin caches the drawn masks on the cell,
+   `_dropout_mask` and `_recurrent_dropout_mask`: two threads calling one
+   layer would read each other's masks, so `ThreadLocalMasks` keeps them
+   (and the kit's own cached masks) per thread instead, at no cost to the
+   loop (the masks are read once per trace, or once per call in eager mode).
+3. `keras.src.backend.rnn`, the backend's time loop behind
+   `keras.layers.RNN`: `DynamicRNN` runs it itself, with explicit arguments
+   (it never changes its own attributes during a call), over
+   `(sequences, per-step random numbers)` when cells need new numbers at
+   every step (`_step_noise.py`).
+4. `torch._VF.lstm`, the function behind `torch.nn.LSTM`, which the torch
+   loop calls for cells that compute exactly what it computes
+   (`torch_lstm`), without building an `nn.LSTM` module per call.
 
 Keras makes no promise about `keras.src`: these pieces are why pyproject.toml
 caps Keras (``keras>=3.10,<3.16``) at the newest version the tests passed on.
-Before raising the cap, run the tests on the new Keras; if the mixin moved,
-import it from its new place here (and only here); if the hook changed, adapt
-`DynamicRNN._maybe_config_dropout_masks`.
+Before raising the cap, run the tests on the new Keras; if a piece moved,
+import it from its new place here (and only here).
 """
 
 import threading
@@ -91,4 +92,14 @@ class ThreadLocalMasks(DropoutRNNCell):
     _step_noise = _per_thread("step_noise")
 
 
-__all__ = ["DropoutRNNCell", "ThreadLocalMasks", "backend_rnn"]
+def torch_lstm():
+    """`torch._VF.lstm` (torch backend only): PyTorch's LSTM over a whole
+    sequence, `(input, hx, weights, has_biases, num_layers, dropout, train,
+    bidirectional, batch_first)` or, packed, `(data, batch_sizes, hx,
+    weights, has_biases, num_layers, dropout, train, bidirectional)`."""
+    import torch
+
+    return torch._VF.lstm
+
+
+__all__ = ["DropoutRNNCell", "ThreadLocalMasks", "backend_rnn", "torch_lstm"]

@@ -5,13 +5,16 @@ bookkeeping around every step; its own LSTM indexes the precomputed input
 projection step by step, which makes training quadratic in the length. This
 module owns the loop on the torch backend instead:
 
-- LSTM cells (`PeepholeLSTMCell`, `keras.layers.LSTMCell`; sigmoid gates,
-  tanh activations, no dropout while training) run as one autograd function
-  (`_torch_lstm.LSTMSequence`) with a hand-written backward pass, or as
-  PyTorch's own LSTM when they compute exactly what it computes.
-- Wrappers whose step is a fixed function of their cell's step (output
-  projection, residual, dropout with per-sequence masks, stacks) run their
-  cell's whole sequence, then their own part on all steps at once.
+- A cell that describes its math (`fused_form`, see
+  `keras_rnnkit.cell_protocol`) runs through the runner registered here for
+  that form (`runs`): an `LSTMForm` (`PeepholeLSTMCell`,
+  `keras.layers.LSTMCell`; sigmoid gates, tanh activations, no dropout
+  while training) as one autograd function (`_torch_lstm.LSTMSequence`)
+  with a hand-written backward pass, or as PyTorch's own LSTM when it
+  computes exactly what that computes; the forms of wrappers whose step is
+  a fixed function of their cell's step (output projection, residual,
+  dropout with per-sequence masks, stacks) run their cell's whole sequence,
+  then their own part on all steps at once.
 - With no mask or a right-padded one (`sequence_length`,
   `Embedding(mask_zero=True)` on right-padded ids) rows are sorted by length
   and each step runs only the rows that are still valid: padding costs
@@ -32,13 +35,17 @@ other backends.
 import keras
 import torch
 
+from keras_rnnkit import cell_protocol
 from keras_rnnkit._cell_wrapper import call_cell
+from keras_rnnkit._compat import torch_lstm
 from keras_rnnkit._torch_lstm import LSTMSequence
-from keras_rnnkit.dropout_wrapper import DropoutWrapper
-from keras_rnnkit.multi_rnn_cell import MultiRNNCell
-from keras_rnnkit.output_projection_wrapper import OutputProjectionWrapper
-from keras_rnnkit.peephole_lstm_cell import PeepholeLSTMCell
-from keras_rnnkit.residual_wrapper import ResidualWrapper
+from keras_rnnkit.cell_protocol import (
+    LSTMForm,
+    MaskedForm,
+    ProjectionForm,
+    ResidualForm,
+    StackForm,
+)
 
 
 def run(cell, sequences, initial_state, mask, training, go_backwards=False):
@@ -61,120 +68,152 @@ def run(cell, sequences, initial_state, mask, training, go_backwards=False):
     return _run_cell(cell, sequences, initial_state, mask, training)
 
 
+# form type -> function(form, dtype) returning a runner, or None when the
+# form's settings are outside what the runner computes
+_RUNNERS = {}
+
+
+def runs(form_type):
+    """Registers the decorated function as the runner factory of
+    `form_type` (a form of `keras_rnnkit.cell_protocol`)."""
+
+    def register(factory):
+        _RUNNERS[form_type] = factory
+        return factory
+
+    return register
+
+
 def sequence_runner(cell, training, dtype):
     """A function `(sequences, state, batch_sizes, order) -> (outputs,
     states)` that runs `cell` over whole sequences at once, or None.
 
-    LSTM cells run as `LSTMSequence`. A wrapper whose step is a fixed
-    function of the wrapped cell's step (a projection or a residual sum of
-    each output, dropout masks that are the same at every step, a stack of
-    cells) runs its cell's whole sequence, then the rest on all steps at
-    once. Exact classes only: a subclass may compute something else.
-    `batch_sizes` and `order` describe rows sorted by length (`_by_length`).
+    The cell describes its math (`cell_protocol.fused_form`); the runner
+    registered for that form runs it. `batch_sizes` and `order` describe
+    rows sorted by length (`_by_length`).
     """
-    weights = _lstm_weights(cell, training, dtype)
-    if weights is not None:
-        return lambda x, state, batch_sizes, order: _run_lstm(
-            weights, x, state, batch_sizes
-        )
-    kind = type(cell)
-    if kind in (MultiRNNCell, keras.layers.StackedRNNCells):
-        if kind is MultiRNNCell and not cell.state_is_tuple:
-            return None
-        runners = [sequence_runner(inner, training, dtype) for inner in cell.cells]
-        if None in runners:
-            return None
+    form = cell_protocol.fused_form(cell, training)
+    return None if form is None else form_runner(form, dtype)
 
-        def stack(x, states, batch_sizes, order):
-            new_states = []
-            for layer, state in zip(runners, states, strict=True):
-                x, state = layer(x, state, batch_sizes, order)
-                new_states.append(state)
-            return x, new_states
 
-        return stack
-    if kind not in (OutputProjectionWrapper, ResidualWrapper, DropoutWrapper):
+def form_runner(form, dtype):
+    """The runner of `form`, or None when none is registered or it cannot
+    compute the form in `dtype`."""
+    factory = _RUNNERS.get(type(form))
+    return None if factory is None else factory(form, dtype)
+
+
+def _value(variable, dtype):
+    return None if variable is None else variable.value.to(dtype)
+
+
+@runs(LSTMForm)
+def _lstm(form, dtype):
+    """`LSTMSequence` (or PyTorch's own LSTM) for sigmoid gates and tanh."""
+    if dtype not in (torch.float32, torch.float64) or (
+        form.activation is not keras.activations.tanh
+        or form.recurrent_activation is not keras.activations.sigmoid
+    ):
         return None
-    inner = sequence_runner(cell.cell, training, dtype)
+
+    def run_lstm(x, state, batch_sizes, order):
+        kernel, recurrent_kernel = (
+            _value(form.kernel, dtype),
+            _value(form.recurrent_kernel, dtype),
+        )
+        bias = _value(form.bias, dtype)
+        w_if = w_o = None
+        if form.peepholes is not None:
+            w_i, w_f, w_o = (_value(w, dtype) for w in form.peepholes)
+            w_if = torch.stack([w_i, w_f])
+        projection = _value(form.projection, dtype)
+        if (w_if, projection, form.cell_clip, form.forget_bias) == (
+            None,
+            None,
+            None,
+            0.0,
+        ):
+            return _run_torch_lstm(
+                kernel, recurrent_kernel, bias, x, state, batch_sizes
+            )
+        tensors = (kernel, recurrent_kernel, bias, w_if, w_o, projection)
+        keep = torch.is_grad_enabled() and any(
+            t is not None and t.requires_grad for t in (x, *state, *tensors)
+        )
+        config = (batch_sizes, form.forget_bias, form.cell_clip, form.proj_clip, keep)
+        outputs, h, c = LSTMSequence.apply(
+            x.transpose(0, 1), state[0], state[1], *tensors, config
+        )
+        return outputs.transpose(0, 1), [h, c]
+
+    return run_lstm
+
+
+@runs(StackForm)
+def _stack(form, dtype):
+    runners = [form_runner(inner, dtype) for inner in form.cells]
+    if None in runners:
+        return None
+
+    def stack(x, states, batch_sizes, order):
+        new_states = []
+        for runner, state in zip(runners, states, strict=True):
+            x, state = runner(x, state, batch_sizes, order)
+            new_states.append(state)
+        return x, new_states
+
+    return stack
+
+
+@runs(ProjectionForm)
+def _projection(form, dtype):
+    inner = form_runner(form.cell, dtype)
     if inner is None:
         return None
-    if kind is OutputProjectionWrapper:
 
-        def project(x, state, batch_sizes, order):
-            outputs, state = inner(x, state, batch_sizes, order)
-            outputs = torch.matmul(outputs, cell.kernel.value.to(dtype))
-            if cell.use_bias:
-                outputs = outputs + cell.bias.value.to(dtype)
-            return cell.activation(outputs), state
+    def project(x, state, batch_sizes, order):
+        outputs, state = inner(x, state, batch_sizes, order)
+        outputs = torch.matmul(outputs, _value(form.kernel, dtype))
+        if form.bias is not None:
+            outputs = outputs + _value(form.bias, dtype)
+        return form.activation(outputs), state
 
-        return project
-    if kind is ResidualWrapper:
+    return project
 
-        def residual(x, state, batch_sizes, order):
-            outputs, state = inner(x, state, batch_sizes, order)
-            return x + outputs, state
 
-        return residual
-    if not training:
-        return inner
-    masks = cell._masks  # drawn before the loop by DynamicRNN.inner_loop
-    if masks is None or masks["state"] is not None:
-        return None  # a mask per step, or dropout inside the recurrence
+@runs(ResidualForm)
+def _residual(form, dtype):
+    inner = form_runner(form.cell, dtype)
+    if inner is None:
+        return None
 
-    def dropout(x, state, batch_sizes, order):
-        def mask(name):
-            kept = masks[name]
+    def residual(x, state, batch_sizes, order):
+        outputs, state = inner(x, state, batch_sizes, order)
+        return x + outputs, state
+
+    return residual
+
+
+@runs(MaskedForm)
+def _masked(form, dtype):
+    inner = form_runner(form.cell, dtype)
+    if inner is None:
+        return None
+
+    def masked(x, state, batch_sizes, order):
+        def per_step(kept):
             if order is not None:
                 kept = kept.index_select(0, order)
             return kept[:, None, :]
 
-        if masks["input"] is not None:
-            x = x * mask("input")
+        if form.input_mask is not None:
+            x = x * per_step(form.input_mask)
         outputs, state = inner(x, state, batch_sizes, order)
-        if masks["output"] is not None:
-            outputs = outputs * mask("output")
+        if form.output_mask is not None:
+            outputs = outputs * per_step(form.output_mask)
         return outputs, state
 
-    return dropout
-
-
-def _lstm_weights(cell, training, dtype):
-    """`LSTMSequence`'s weights and config for `cell`, or None when the
-    fused function does not compute what the cell computes."""
-    if dtype not in (torch.float32, torch.float64):
-        return None
-    if type(cell) not in (PeepholeLSTMCell, keras.layers.LSTMCell):
-        return None  # a subclass may compute something else
-    if (
-        cell.activation is not keras.activations.tanh
-        or cell.recurrent_activation is not keras.activations.sigmoid
-        or (training and (cell.dropout or cell.recurrent_dropout))
-    ):
-        return None
-
-    def value(variable):
-        return None if variable is None else variable.value.to(dtype)
-
-    bias = value(cell.bias) if cell.use_bias else None
-    if type(cell) is keras.layers.LSTMCell:
-        return (
-            value(cell.kernel), value(cell.recurrent_kernel), bias,
-            None, None, None, (0.0, None, None),
-        )  # fmt: skip
-    w_if = w_o = None
-    if cell.use_peepholes:
-        w_if = torch.stack(
-            [
-                value(cell.input_gate_peephole_weights),
-                value(cell.forget_gate_peephole_weights),
-            ]
-        )
-        w_o = value(cell.output_gate_peephole_weights)
-    return (
-        value(cell.kernel), value(cell.recurrent_kernel), bias, w_if, w_o,
-        value(cell.projection_kernel),
-        (cell.forget_bias, cell.cell_clip, cell.proj_clip),
-    )  # fmt: skip
+    return masked
 
 
 def _right_padded_lengths(mask):
@@ -207,23 +246,6 @@ def _by_length(runner, sequences, initial_state, lengths):
     )
 
 
-def _run_lstm(weights, sequences, initial_state, batch_sizes):
-    *tensors, (forget_bias, cell_clip, proj_clip) = weights
-    kernel, recurrent_kernel, bias, w_if, w_o, projection = tensors
-    if (w_if, projection, cell_clip, forget_bias) == (None, None, None, 0.0):
-        return _run_torch_lstm(
-            kernel, recurrent_kernel, bias, sequences, initial_state, batch_sizes
-        )
-    keep = torch.is_grad_enabled() and any(
-        t is not None and t.requires_grad for t in (sequences, *initial_state, *tensors)
-    )
-    config = (batch_sizes, forget_bias, cell_clip, proj_clip, keep)
-    outputs, h, c = LSTMSequence.apply(
-        sequences.transpose(0, 1), initial_state[0], initial_state[1], *tensors, config
-    )
-    return outputs.transpose(0, 1), [h, c]
-
-
 def _run_torch_lstm(kernel, recurrent_kernel, bias, sequences, state, batch_sizes):
     """PyTorch's own LSTM (the function behind `torch.nn.LSTM`), for cells
     that compute exactly what it computes: same gate order (i, f, c, o),
@@ -234,7 +256,7 @@ def _run_torch_lstm(kernel, recurrent_kernel, bias, sequences, state, batch_size
         weights += [bias, torch.zeros_like(bias)]
     h0, c0 = state[0][None], state[1][None]
     if batch_sizes is None:
-        outputs, h, c = torch._VF.lstm(
+        outputs, h, c = torch_lstm()(
             sequences, (h0, c0), weights, bias is not None, 1, 0.0, False, False, True
         )
         return outputs, [h[0], c[0]]
@@ -248,7 +270,7 @@ def _run_torch_lstm(kernel, recurrent_kernel, bias, sequences, state, batch_size
     packed = torch.nn.utils.rnn.pack_padded_sequence(
         sequences[:running], lengths, batch_first=True
     )
-    data, h, c = torch._VF.lstm(
+    data, h, c = torch_lstm()(
         packed.data,
         packed.batch_sizes,
         (h0[:, :running], c0[:, :running]),

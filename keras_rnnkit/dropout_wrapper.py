@@ -6,15 +6,12 @@ from typing import Any
 import keras
 from keras import ops
 
-from keras_rnnkit import _step_noise
+from keras_rnnkit import _step_noise, cell_protocol
 from keras_rnnkit import _validation as check
 from keras_rnnkit._cell_wrapper import CellWrapper, call_cell
 from keras_rnnkit._registration import register
 from keras_rnnkit._types import Cell, States, Tensor
-from keras_rnnkit.layer_norm_lstm_cell import LayerNormLSTMCell
-from keras_rnnkit.peephole_lstm_cell import PeepholeLSTMCell
-
-_LSTM_CELLS = (keras.layers.LSTMCell, PeepholeLSTMCell, LayerNormLSTMCell)
+from keras_rnnkit.cell_protocol import MaskedForm
 
 
 def _rate(name, rate, keep_prob):
@@ -38,25 +35,6 @@ def _rate(name, rate, keep_prob):
     return 1.0 - float(keep_prob)
 
 
-def droppable_states(cell):
-    """Which of `cell`'s states state dropout acts on, as TF1 decided it.
-
-    TF1 dropped every state except the carry `c` of an LSTM. Returns a nest
-    of booleans shaped like `cell.state_size`.
-    """
-    base = cell
-    while isinstance(base, CellWrapper):
-        base = base.cell
-    if isinstance(base, _LSTM_CELLS):
-        return [True, False]  # [h, c]
-    plan = getattr(base, "_droppable_states", None)
-    if plan is not None:  # MultiRNNCell: per layer, or whole if concatenated
-        return plan(droppable_states)
-    if isinstance(base, keras.layers.StackedRNNCells):
-        return [droppable_states(inner) for inner in base.cells]
-    return keras.tree.map_structure(lambda _: True, cell.state_size)
-
-
 @register
 class DropoutWrapper(CellWrapper):
     """Dropout on a cell's input, new state and output, only in training.
@@ -71,8 +49,10 @@ class DropoutWrapper(CellWrapper):
     the new state, dropout on the output. State dropout never touches an
     LSTM's carry `c` (TF1's default); it acts on `h` and on every state of
     other cells (GRU, SimpleRNN), and on each layer of a `MultiRNNCell`
-    (on the whole state when its states are concatenated). Kept units are
-    scaled by `1 / (1 - rate)`.
+    (on the whole state when its states are concatenated). Which states
+    are carries, the cell says (`carry_states`, see
+    `keras_rnnkit.cell_protocol`): a user's own LSTM-like cell that declares
+    its carry keeps it too. Kept units are scaled by `1 / (1 - rate)`.
 
     With `variational=True` (the default) one mask per sequence is drawn for
     each of input, state and output, before the time loop, and reused at
@@ -160,6 +140,14 @@ class DropoutWrapper(CellWrapper):
         self.seed_generator = keras.random.SeedGenerator(seed=seed)
         self._masks = None
 
+    @property
+    def output_is_first_state(self):
+        """The wrapped cell's, unless dropout on the output or the state
+        makes them differ."""
+        if self.output_rate or self.state_rate:
+            return False
+        return cell_protocol.output_is_first_state(self.cell)
+
     def _mask(self, shape, rate, dtype):
         ones = ops.ones(shape, dtype=dtype)
         return keras.random.dropout(ones, rate, seed=self.seed_generator)
@@ -174,10 +162,10 @@ class DropoutWrapper(CellWrapper):
             masks["input"] = mask((batch_size, input_dim), self.input_rate, dtype)
         if self.state_rate:
             masks["state"] = [
-                mask((batch_size, size), self.state_rate, dtype) if drop else None
-                for size, drop in zip(
+                None if carry else mask((batch_size, size), self.state_rate, dtype)
+                for size, carry in zip(
                     keras.tree.flatten(self.cell.state_size),
-                    keras.tree.flatten(droppable_states(self.cell)),
+                    cell_protocol.carry_states(self.cell),
                     strict=True,
                 )
             ]
@@ -246,6 +234,24 @@ class DropoutWrapper(CellWrapper):
         if masks["output"] is not None:
             output = output * masks["output"]
         return output, new_states
+
+    # `seed` only chooses the masks, which the form holds as drawn.
+    fused_form_ignores = ("seed",)
+
+    def fused_form(self, training: bool = False) -> MaskedForm | None:
+        """`call`'s math (see `keras_rnnkit.cell_protocol`): the wrapped
+        cell's when not training; in training the per-sequence input and
+        output masks drawn before the loop, or None when the masks act
+        inside the recurrence (state dropout) or change at every step."""
+        inner = cell_protocol.fused_form(self.cell, training)
+        if inner is None or not training:
+            return inner
+        if not (self.input_rate or self.state_rate or self.output_rate):
+            return inner
+        masks = self._masks  # drawn before the loop (DynamicRNN)
+        if not self.variational or masks is None or masks["state"] is not None:
+            return None
+        return MaskedForm(inner, masks["input"], masks["output"])
 
     def get_config(self):
         config = {

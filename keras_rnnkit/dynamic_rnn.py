@@ -14,6 +14,7 @@ from keras_rnnkit._cell_wrapper import (
     check_cell,
     output_size,
     prepare_dropout_masks,
+    reset_dropout_masks,
 )
 from keras_rnnkit._compat import backend_rnn
 from keras_rnnkit._registration import register
@@ -163,13 +164,70 @@ class DynamicRNN(keras.layers.RNN):
             initial_state_fits(self, sequences, initial_state)
         if sequences.shape[0] == 0 and not self.stateful:
             return self._empty_batch(sequences, initial_state)
+        if self.unroll and sequences.shape[1] is None:
+            raise ValueError(
+                f"Layer '{self.name}' has unroll=True, which needs the number "
+                "of time steps when the model is built: give the Input a "
+                f"shape with it. Received: sequences.shape={sequences.shape}"
+            )
         if mask is not None:
             # Masked steps never reach a result, but the loop still computes
             # them; zeroed, they cannot send a NaN or inf into a gradient.
             valid = ops.expand_dims(ops.cast(mask, "bool"), -1)
             sequences = ops.where(valid, sequences, ops.zeros_like(sequences))
-        return super().call(
-            sequences, initial_state=initial_state, mask=mask, training=training
+        loop = _Loop(
+            self.cell,
+            training=training,
+            go_backwards=self.go_backwards,
+            unroll=self.unroll,
+            zero_output_for_mask=self.zero_output_for_mask,
+            return_sequences=self.return_sequences,
+        )
+        last, outputs, states = loop.run(
+            sequences, self._initial_state(sequences, initial_state), mask
+        )
+        cast = lambda x: ops.cast(x, self.compute_dtype)  # noqa: E731
+        states = keras.tree.map_structure(cast, states)
+        if self.stateful:
+            for variable, state in zip(
+                keras.tree.flatten(self.states), keras.tree.flatten(states), strict=True
+            ):
+                variable.assign(state)
+        output = cast(outputs if self.return_sequences else last)
+        if self.return_state:
+            return output, *states
+        return output
+
+    def _initial_state(self, sequences, initial_state):
+        """The loop's initial states: the given ones, the layer's (stateful)
+        or the cell's zeros; a list, cast to the cell's compute dtype."""
+        if initial_state is None:
+            if self.stateful:
+                batch = sequences.shape[0]
+                expected = keras.tree.flatten(self.states)[0].shape[0]
+                if batch is not None and batch != expected:
+                    raise ValueError(
+                        f"Layer '{self.name}' is stateful with batch size "
+                        f"{expected}; its inputs must keep that batch size. "
+                        f"Received: sequences.shape={tuple(sequences.shape)}"
+                    )
+                initial_state = self.states
+            else:
+                initial_state = self.get_initial_state(
+                    batch_size=ops.shape(sequences)[0]
+                )
+        if not keras.tree.is_nested(initial_state):
+            initial_state = [initial_state]
+        dtype = self.cell.compute_dtype
+        return keras.tree.map_structure(
+            # a copy of a stateful layer's variables: on torch they are
+            # assigned in place after the loop, under autograd's eyes
+            lambda x: (
+                ops.copy(ops.convert_to_tensor(x, dtype=dtype))
+                if self.stateful
+                else ops.convert_to_tensor(x, dtype=dtype)
+            ),
+            list(initial_state),
         )
 
     @property
@@ -183,91 +241,6 @@ class DynamicRNN(keras.layers.RNN):
     @supports_jit.setter
     def supports_jit(self, value):
         self._supports_jit = value
-
-    def _maybe_config_dropout_masks(self, cell, input_sequence, input_state):
-        """Keras's hook that draws the cells' dropout masks before the loop,
-        called whether training or not. `inner_loop` draws them itself, only
-        when training (inference draws nothing and writes no seed state),
-        and without calling stacked cells (Keras's hook calls each cell of a
-        `StackedRNNCells` to learn the next one's input shape)."""
-
-    def inner_loop(self, sequences, initial_state, mask, training=False):
-        eager_torch = keras.backend.backend() == "torch" and not torch_tracing()
-        requests = []
-        if training:
-            # Fresh masks, even if a call that failed left some behind. Cells
-            # with new numbers at every step ask for them meanwhile; the
-            # torch loop is plain Python, where they draw step by step.
-            self._maybe_reset_dropout_masks(self.cell)
-            with _step_noise.collecting(enabled=not eager_torch) as requests:
-                prepare_dropout_masks(self.cell, sequences[:, 0, :])
-        noise = None
-        if requests:
-            noise = (requests, _step_noise.draw(requests, sequences))
-        try:
-            return self._loop(sequences, initial_state, mask, training, noise)
-        finally:
-            _step_noise.clear(requests)
-
-    def _loop(self, sequences, initial_state, mask, training, noise):
-        if keras.tree.is_nested(mask):
-            mask = keras.tree.flatten(mask)[0]
-        if mask is not None:
-            mask = ops.cast(mask, "bool")
-        if keras.backend.backend() == "torch" and not torch_tracing():
-            from keras_rnnkit import _torch_loop
-
-            outputs, states = _torch_loop.run(
-                self.cell, sequences, initial_state, mask, training, self.go_backwards
-            )
-            if mask is None:
-                return outputs[:, -1], outputs, states
-        elif mask is None:
-            return self._backend_loop(sequences, initial_state, None, training, noise)
-        else:
-            outputs, states = self._keras_loop(
-                sequences, initial_state, mask, training, noise
-            )
-        if self.go_backwards:  # outputs come in processing order
-            mask = ops.flip(mask, axis=1)
-        last = last_valid_output(outputs, mask)
-        if not self.return_sequences:
-            return last, last, states
-        if self.zero_output_for_mask:
-            valid = ops.reshape(mask, (*ops.shape(mask), 1))
-            return last, ops.where(valid, outputs, ops.zeros_like(outputs)), states
-        return last, forward_fill(outputs, mask), states
-
-    def _backend_loop(self, sequences, initial_state, mask, training, noise):
-        """Keras's loop; with per-step numbers (`noise`: the requests and
-        their `(batch, timesteps, size)` numbers), the backend's loop runs
-        over `(sequences, numbers)` and hands each step's numbers out before
-        calling the cell (`_step_noise.py`)."""
-        if noise is None:
-            return super().inner_loop(sequences, initial_state, mask, training)
-        requests, numbers = noise
-
-        def step(inputs, states):
-            step_input, step_numbers = inputs
-            _step_noise.hand_out(requests, step_numbers)
-            output, new_states = call_cell(self.cell, step_input, states, training)
-            if not keras.tree.is_nested(new_states):
-                new_states = [new_states]
-            return output, new_states
-
-        if not keras.tree.is_nested(initial_state):
-            initial_state = [initial_state]
-        return backend_rnn(
-            step,
-            (sequences, numbers),
-            initial_state,
-            go_backwards=self.go_backwards,
-            mask=mask,
-            unroll=self.unroll,
-            input_length=sequences.shape[1],
-            zero_output_for_mask=self.zero_output_for_mask,
-            return_all_outputs=self.return_sequences,
-        )
 
     @classmethod
     def from_config(cls, config):
@@ -290,27 +263,141 @@ class DynamicRNN(keras.layers.RNN):
         )
         return output, *states
 
-    def _keras_loop(self, sequences, initial_state, mask, training, noise):
-        """Keras's loop, keeping every output; `inner_loop` then derives the
-        outputs this layer promises from the valid steps alone: Keras's
-        backends disagree on what a masked step outputs, but agree on valid
-        steps. The flag below keeps each Keras path away from its flaw: JAX's
-        scan repeats the first state (and fails when its size differs from
-        the output's) unless it zeroes; TF's unrolled backwards loop zeroes
-        the wrong steps; JAX's unrolled loop ignores the flag."""
-        zero_output_for_mask, return_sequences = (
-            self.zero_output_for_mask,
-            self.return_sequences,
-        )
-        self.zero_output_for_mask, self.return_sequences = not self.unroll, True
+
+class _Loop:
+    """One call's time loop: the cell, the call's options and its random
+    numbers. Everything a call needs lives here, never on the layer, so
+    that one layer may be called from several threads at once."""
+
+    def __init__(
+        self,
+        cell,
+        training,
+        go_backwards,
+        unroll,
+        zero_output_for_mask,
+        return_sequences,
+    ):
+        self.cell = cell
+        self.training = training
+        self.go_backwards = go_backwards
+        self.unroll = unroll
+        self.zero_output_for_mask = zero_output_for_mask
+        self.return_sequences = return_sequences
+        self.eager_torch = keras.backend.backend() == "torch" and not torch_tracing()
+
+    def run(self, sequences, initial_state, mask):
+        """`(last_output, outputs, final_states)` with `dynamic_rnn`
+        semantics (see `DynamicRNN`)."""
+        requests = []
+        if self.training:
+            # Fresh masks, even if a call that failed left some behind (only
+            # when training: inference draws nothing and writes no seed
+            # state). Cells with new numbers at every step ask for them
+            # meanwhile; the eager torch loop is plain Python, where they
+            # draw step by step.
+            reset_dropout_masks(self.cell)
+            with _step_noise.collecting(enabled=not self.eager_torch) as requests:
+                prepare_dropout_masks(self.cell, sequences[:, 0, :])
+        noise = None
+        if requests:
+            noise = (requests, _step_noise.draw(requests, sequences))
         try:
-            _, outputs, states = self._backend_loop(
-                sequences, initial_state, mask, training, noise
-            )
+            return self._run(sequences, initial_state, mask, noise)
         finally:
-            self.zero_output_for_mask = zero_output_for_mask
-            self.return_sequences = return_sequences
-        return outputs, states
+            _step_noise.clear(requests)
+            if self.training:
+                reset_dropout_masks(self.cell)
+
+    def _run(self, sequences, initial_state, mask, noise):
+        if keras.tree.is_nested(mask):
+            mask = keras.tree.flatten(mask)[0]
+        if mask is not None:
+            mask = ops.cast(mask, "bool")
+        if self.eager_torch:
+            from keras_rnnkit import _torch_loop
+
+            outputs, states = _torch_loop.run(
+                self.cell,
+                sequences,
+                initial_state,
+                mask,
+                self.training,
+                self.go_backwards,
+            )
+            if mask is None:
+                return outputs[:, -1], outputs, states
+        elif mask is None:
+            return self._backend_loop(
+                sequences,
+                initial_state,
+                None,
+                noise,
+                zero_output_for_mask=self.zero_output_for_mask,
+                return_all_outputs=self.return_sequences,
+            )
+        else:
+            # Every output is kept, and the outputs this layer promises are
+            # derived from the valid steps alone: Keras's backends disagree
+            # on what a masked step outputs, but agree on valid steps. The
+            # flag keeps each backend's loop away from its flaw: JAX's scan
+            # repeats the first state (and fails when its size differs from
+            # the output's) unless it zeroes; TF's unrolled backwards loop
+            # zeroes the wrong steps; JAX's unrolled loop ignores the flag.
+            _, outputs, states = self._backend_loop(
+                sequences,
+                initial_state,
+                mask,
+                noise,
+                zero_output_for_mask=not self.unroll,
+                return_all_outputs=True,
+            )
+        if self.go_backwards:  # outputs come in processing order
+            mask = ops.flip(mask, axis=1)
+        last = last_valid_output(outputs, mask)
+        if not self.return_sequences:
+            return last, last, states
+        if self.zero_output_for_mask:
+            valid = ops.reshape(mask, (*ops.shape(mask), 1))
+            return last, ops.where(valid, outputs, ops.zeros_like(outputs)), states
+        return last, forward_fill(outputs, mask), states
+
+    def _backend_loop(
+        self,
+        sequences,
+        initial_state,
+        mask,
+        noise,
+        zero_output_for_mask,
+        return_all_outputs,
+    ):
+        """The backend's loop (`keras.layers.RNN`'s); with per-step numbers
+        (`noise`: the requests and their `(batch, timesteps, size)`
+        numbers), it runs over `(sequences, numbers)` and hands each step's
+        numbers out before calling the cell (`_step_noise.py`)."""
+        cell, training = self.cell, self.training
+        inputs = sequences if noise is None else (sequences, noise[1])
+
+        def step(inputs, states):
+            if noise is not None:
+                inputs, step_numbers = inputs
+                _step_noise.hand_out(noise[0], step_numbers)
+            output, new_states = call_cell(cell, inputs, states, training)
+            if not keras.tree.is_nested(new_states):
+                new_states = [new_states]
+            return output, new_states
+
+        return backend_rnn(
+            step,
+            inputs,
+            initial_state,
+            go_backwards=self.go_backwards,
+            mask=mask,
+            unroll=self.unroll,
+            input_length=sequences.shape[1],
+            zero_output_for_mask=zero_output_for_mask,
+            return_all_outputs=return_all_outputs,
+        )
 
 
 def prepare_mask(layer, sequences, mask, sequence_length):

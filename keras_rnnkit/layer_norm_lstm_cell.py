@@ -6,7 +6,7 @@ import keras
 from keras import ops
 
 from keras_rnnkit import _validation as check
-from keras_rnnkit._compat import ThreadLocalMasks
+from keras_rnnkit._lstm_cell import LSTMCellBase
 from keras_rnnkit._registration import register
 from keras_rnnkit._types import (
     Activation,
@@ -16,24 +16,6 @@ from keras_rnnkit._types import (
     States,
     Tensor,
 )
-from keras_rnnkit.peephole_lstm_cell import PeepholeLSTMCell
-
-_SERIALIZED = {
-    "activation": keras.activations,
-    "recurrent_activation": keras.activations,
-    "kernel_initializer": keras.initializers,
-    "recurrent_initializer": keras.initializers,
-    "bias_initializer": keras.initializers,
-    "peephole_initializer": keras.initializers,
-    "norm_gamma_initializer": keras.initializers,
-    "norm_beta_initializer": keras.initializers,
-    "kernel_regularizer": keras.regularizers,
-    "recurrent_regularizer": keras.regularizers,
-    "bias_regularizer": keras.regularizers,
-    "kernel_constraint": keras.constraints,
-    "recurrent_constraint": keras.constraints,
-    "bias_constraint": keras.constraints,
-}
 
 NORMS = ("fused", "per_gate")
 # Each source's epsilon: tensorflow-addons' `norm_epsilon` default, and the
@@ -42,7 +24,7 @@ _DEFAULT_EPSILON = {"fused": 1e-3, "per_gate": 1e-12}
 
 
 @register
-class LayerNormLSTMCell(keras.layers.Layer, ThreadLocalMasks):
+class LayerNormLSTMCell(LSTMCellBase):
     """LSTM cell with layer normalisation, in either of its two TF versions.
 
     `norm` picks the variant. With input `x`, state `[h, c]` (the Keras
@@ -156,6 +138,25 @@ class LayerNormLSTMCell(keras.layers.Layer, ThreadLocalMasks):
         ((2, 8), (2, 8), (2, 8))
     """
 
+    SERIALIZED = {
+        "activation": keras.activations,
+        "recurrent_activation": keras.activations,
+        **{
+            f"{weight}_initializer": keras.initializers
+            for weight in ("kernel", "recurrent", "bias", "peephole")
+        },
+        "norm_gamma_initializer": keras.initializers,
+        "norm_beta_initializer": keras.initializers,
+        **{
+            f"{weight}_{kind}": module
+            for kind, module in (
+                ("regularizer", keras.regularizers),
+                ("constraint", keras.constraints),
+            )
+            for weight in ("kernel", "recurrent", "bias")
+        },
+    }
+
     def __init__(
         self,
         units: int,
@@ -184,9 +185,8 @@ class LayerNormLSTMCell(keras.layers.Layer, ThreadLocalMasks):
         seed: int | None = None,
         **kwargs: Any,
     ) -> None:
-        args = locals()
         super().__init__(**kwargs)
-        self.units = check.positive_int("units", units)
+        self._set_lstm_arguments(locals())
         if not isinstance(norm, str) or norm not in NORMS:
             raise ValueError(
                 f'Argument `norm` must be "fused" (tensorflow-addons) or '
@@ -194,16 +194,6 @@ class LayerNormLSTMCell(keras.layers.Layer, ThreadLocalMasks):
             )
         self.norm = norm
         self.norm_epsilon = check.positive_float("norm_epsilon", norm_epsilon, True)
-        self.use_peepholes = check.boolean("use_peepholes", use_peepholes)
-        self.forget_bias = check.finite_float("forget_bias", forget_bias)
-        self.use_bias = check.boolean("use_bias", use_bias)
-        self.unit_forget_bias = check.boolean("unit_forget_bias", unit_forget_bias)
-        for name, module in _SERIALIZED.items():
-            setattr(self, name, module.get(args[name]))
-        self.dropout = check.rate("dropout", dropout)
-        self.recurrent_dropout = check.rate("recurrent_dropout", recurrent_dropout)
-        self.seed = seed
-        self.seed_generator = keras.random.SeedGenerator(seed=seed)
         self.state_size = [self.units, self.units]
         self.output_size = self.units
 
@@ -215,46 +205,16 @@ class LayerNormLSTMCell(keras.layers.Layer, ThreadLocalMasks):
         return _DEFAULT_EPSILON[self.norm]
 
     def build(self, input_shape):
-        if len(input_shape) != 2 or input_shape[-1] is None:
-            raise ValueError(
-                f"Layer '{self.name}' (LayerNormLSTMCell) expects step inputs "
-                "of shape (batch, features) with a known number of features. "
-                f"Received: input_shape={tuple(input_shape)}"
-            )
+        self._check_input_shape(input_shape)
         units = self.units
-        self.kernel = self.add_weight(
-            shape=(input_shape[-1], 4 * units),
-            name="kernel",
-            initializer=self.kernel_initializer,
-            regularizer=self.kernel_regularizer,
-            constraint=self.kernel_constraint,
-        )
-        self.recurrent_kernel = self.add_weight(
-            shape=(units, 4 * units),
-            name="recurrent_kernel",
-            initializer=self.recurrent_initializer,
-            regularizer=self.recurrent_regularizer,
-            constraint=self.recurrent_constraint,
-        )
-        self.bias = None
-        if self.use_bias:
-            self.bias = self.add_weight(
-                shape=(4 * units,),
-                name="bias",
-                initializer=self._bias_initializer,
-                regularizer=self.bias_regularizer,
-                constraint=self.bias_constraint,
-            )
+        self._build_gates(input_shape[-1], units)
         if self.norm == "fused":
             self._norm_weights("kernel_norm", 4 * units)
             self._norm_weights("recurrent_norm", 4 * units)
         else:
             self._norm_weights("gate_norm", 4 * units)
         self._norm_weights("state_norm", units)
-        if self.use_peepholes:
-            self.input_gate_peephole_weights = self._peephole("input")
-            self.forget_gate_peephole_weights = self._peephole("forget")
-            self.output_gate_peephole_weights = self._peephole("output")
+        self._build_peepholes()
 
     def _norm_weights(self, name, size):
         for part, initializer in (
@@ -265,16 +225,6 @@ class LayerNormLSTMCell(keras.layers.Layer, ThreadLocalMasks):
                 shape=(size,), name=f"{name}_{part}", initializer=initializer
             )
             setattr(self, f"{name}_{part}", weight)
-
-    def _peephole(self, gate):
-        return self.add_weight(
-            shape=(self.units,),
-            name=f"{gate}_gate_peephole_weights",
-            initializer=self.peephole_initializer,
-        )
-
-    # the same gate layout (i, f, c, o): the forget block starts at 1
-    _bias_initializer = PeepholeLSTMCell._bias_initializer
 
     def _normalize(self, x, name, groups=1):
         """Layer norm of `x` over its last axis, cut into `groups` equal
@@ -301,8 +251,7 @@ class LayerNormLSTMCell(keras.layers.Layer, ThreadLocalMasks):
         check.step_fits(self, inputs, states)
         h_tm1, c_tm1 = states[0], states[1]
         fused = self.norm == "fused"
-        if training and self.dropout > 0.0:
-            inputs = inputs * self.get_dropout_mask(inputs)
+        inputs = self._dropped_input(inputs, training)
         candidate_mask = None
         if training and self.recurrent_dropout > 0.0:
             if fused:
@@ -337,25 +286,5 @@ class LayerNormLSTMCell(keras.layers.Layer, ThreadLocalMasks):
         h = self.recurrent_activation(z_o) * self.activation(c)
         return h, [h, c]
 
-    def get_initial_state(self, batch_size=None):
-        return [
-            ops.zeros((batch_size, size), dtype=self.compute_dtype)
-            for size in self.state_size
-        ]
-
     def get_config(self):
-        config = {
-            "units": self.units,
-            "norm": self.norm,
-            "use_peepholes": self.use_peepholes,
-            "forget_bias": self.forget_bias,
-            "use_bias": self.use_bias,
-            "unit_forget_bias": self.unit_forget_bias,
-            "norm_epsilon": self.norm_epsilon,
-            "dropout": self.dropout,
-            "recurrent_dropout": self.recurrent_dropout,
-            "seed": self.seed,
-        }
-        for name, module in _SERIALIZED.items():
-            config[name] = module.serialize(getattr(self, name))
-        return {**super().get_config(), **config}
+        return self._lstm_config(norm=self.norm, norm_epsilon=self.norm_epsilon)

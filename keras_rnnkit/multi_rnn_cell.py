@@ -8,6 +8,7 @@ import keras
 from keras import ops
 
 from keras_rnnkit import _validation as check
+from keras_rnnkit import cell_protocol
 from keras_rnnkit._cell_wrapper import (
     call_cell,
     cells_inside,
@@ -21,6 +22,7 @@ from keras_rnnkit._compat import ThreadLocalMasks
 from keras_rnnkit._registration import register
 from keras_rnnkit._serialization import construct, load_nested
 from keras_rnnkit._types import Cell, States, Tensor
+from keras_rnnkit.cell_protocol import StackForm
 
 
 @register
@@ -108,10 +110,26 @@ class MultiRNNCell(keras.layers.Layer, ThreadLocalMasks):
     def output_size(self):
         return output_size(self.cells[-1])
 
-    def _droppable_states(self, plan):
-        """Per-cell `plan(cell)` for DropoutWrapper's state dropout; when the
-        states are concatenated, the one tensor is dropped as a whole."""
-        return [plan(cell) for cell in self.cells] if self.state_is_tuple else True
+    # -- the cell protocol (keras_rnnkit.cell_protocol)
+
+    @property
+    def carry_states(self):
+        """Each cell's carries; none when the states are concatenated (one
+        tensor, dropped or zoned out as a whole, as TF1 did)."""
+        if not self.state_is_tuple:
+            return (False,)
+        return tuple(
+            flag for cell in self.cells for flag in cell_protocol.carry_states(cell)
+        )
+
+    output_is_first_state = False  # the output is the last cell's
+
+    def fused_form(self, training: bool = False) -> StackForm | None:
+        """`call`'s math (see `keras_rnnkit.cell_protocol`), with per-cell
+        states (`state_is_tuple=True`) only."""
+        if not self.state_is_tuple:
+            return None
+        return StackForm.of(self.cells, training)
 
     def build(self, input_shape):
         for cell in self.cells:

@@ -6,6 +6,7 @@ import keras
 from keras import ops
 
 from keras_rnnkit import _validation as check
+from keras_rnnkit import cell_protocol
 from keras_rnnkit._cell_wrapper import CellWrapper, call_cell
 from keras_rnnkit._registration import register
 from keras_rnnkit._types import (
@@ -17,6 +18,7 @@ from keras_rnnkit._types import (
     States,
     Tensor,
 )
+from keras_rnnkit.cell_protocol import ProjectionForm
 
 
 @register
@@ -96,6 +98,8 @@ class OutputProjectionWrapper(CellWrapper):
     def output_size(self):
         return self.projection_size
 
+    output_is_first_state = False  # the output is projected, the state not
+
     def build(self, input_shape):
         super().build(input_shape)
         cell_output_size = super().output_size
@@ -123,6 +127,25 @@ class OutputProjectionWrapper(CellWrapper):
         if self.use_bias:
             output = output + self.bias
         return self.activation(output), new_states
+
+    # Settings of the projection's weights, and its size (the kernel's
+    # shape): they never change what `fused_form` describes.
+    fused_form_ignores = (
+        *(
+            f"{weight}_{kind}"
+            for weight in ("kernel", "bias")
+            for kind in ("initializer", "regularizer", "constraint")
+        ),
+        "output_size",
+    )
+
+    def fused_form(self, training: bool = False) -> ProjectionForm | None:
+        """`call`'s math (see `keras_rnnkit.cell_protocol`)."""
+        inner = cell_protocol.fused_form(self.cell, training)
+        if inner is None:
+            return None
+        bias = self.bias if self.use_bias else None
+        return ProjectionForm(inner, self.kernel, bias, self.activation)
 
     def get_config(self):
         config = {

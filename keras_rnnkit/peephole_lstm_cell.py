@@ -6,7 +6,7 @@ import keras
 from keras import ops
 
 from keras_rnnkit import _validation as check
-from keras_rnnkit._compat import ThreadLocalMasks
+from keras_rnnkit._lstm_cell import LSTMCellBase
 from keras_rnnkit._registration import register
 from keras_rnnkit._types import (
     Activation,
@@ -16,30 +16,18 @@ from keras_rnnkit._types import (
     States,
     Tensor,
 )
+from keras_rnnkit.cell_protocol import LSTMForm
 
-_SERIALIZED = {
-    "activation": keras.activations,
-    "recurrent_activation": keras.activations,
-    "kernel_initializer": keras.initializers,
-    "recurrent_initializer": keras.initializers,
-    "bias_initializer": keras.initializers,
-    "peephole_initializer": keras.initializers,
-    "projection_initializer": keras.initializers,
-    "kernel_regularizer": keras.regularizers,
-    "recurrent_regularizer": keras.regularizers,
-    "bias_regularizer": keras.regularizers,
-    "peephole_regularizer": keras.regularizers,
-    "projection_regularizer": keras.regularizers,
-    "kernel_constraint": keras.constraints,
-    "recurrent_constraint": keras.constraints,
-    "bias_constraint": keras.constraints,
-    "peephole_constraint": keras.constraints,
-    "projection_constraint": keras.constraints,
+_WEIGHTS = ("kernel", "recurrent", "bias", "peephole", "projection")
+_KINDS = {
+    "initializer": keras.initializers,
+    "regularizer": keras.regularizers,
+    "constraint": keras.constraints,
 }
 
 
 @register
-class PeepholeLSTMCell(keras.layers.Layer, ThreadLocalMasks):
+class PeepholeLSTMCell(LSTMCellBase):
     """LSTM cell with peepholes, cell clipping and an output projection.
 
     The Keras 3 counterpart of TF1's `tf.contrib.rnn.LSTMCell(use_peepholes,
@@ -145,6 +133,16 @@ class PeepholeLSTMCell(keras.layers.Layer, ThreadLocalMasks):
         ((2, 4), (2, 4), (2, 8))
     """
 
+    SERIALIZED = {
+        "activation": keras.activations,
+        "recurrent_activation": keras.activations,
+        **{
+            f"{weight}_{kind}": module
+            for kind, module in _KINDS.items()
+            for weight in _WEIGHTS
+        },
+    }
+
     def __init__(
         self,
         units: int,
@@ -177,10 +175,8 @@ class PeepholeLSTMCell(keras.layers.Layer, ThreadLocalMasks):
         seed: int | None = None,
         **kwargs: Any,
     ) -> None:
-        args = locals()
         super().__init__(**kwargs)
-        self.units = check.positive_int("units", units)
-        self.use_peepholes = check.boolean("use_peepholes", use_peepholes)
+        self._set_lstm_arguments(locals())
         self.cell_clip = check.positive_float("cell_clip", cell_clip, True)
         self.num_proj = check.positive_int("num_proj", num_proj, True)
         self.proj_clip = check.positive_float("proj_clip", proj_clip, True)
@@ -189,94 +185,28 @@ class PeepholeLSTMCell(keras.layers.Layer, ThreadLocalMasks):
                 "Argument `proj_clip` needs `num_proj`: it clips the projected "
                 f"output. Received: proj_clip={proj_clip!r}, num_proj=None"
             )
-        self.forget_bias = check.finite_float("forget_bias", forget_bias)
-        self.use_bias = check.boolean("use_bias", use_bias)
-        self.unit_forget_bias = check.boolean("unit_forget_bias", unit_forget_bias)
-        for name, module in _SERIALIZED.items():
-            setattr(self, name, module.get(args[name]))
-        self.dropout = check.rate("dropout", dropout)
-        self.recurrent_dropout = check.rate("recurrent_dropout", recurrent_dropout)
-        self.seed = seed
-        self.seed_generator = keras.random.SeedGenerator(seed=seed)
-
         output_units = self.num_proj or self.units
         self.state_size = [output_units, self.units]
         self.output_size = output_units
 
     def build(self, input_shape):
-        if len(input_shape) != 2 or input_shape[-1] is None:
-            raise ValueError(
-                f"Layer '{self.name}' (PeepholeLSTMCell) expects step inputs "
-                "of shape (batch, features) with a known number of features. "
-                f"Received: input_shape={tuple(input_shape)}"
-            )
-        input_dim = input_shape[-1]
-        units = self.units
-        self.kernel = self.add_weight(
-            shape=(input_dim, 4 * units),
-            name="kernel",
-            initializer=self.kernel_initializer,
-            regularizer=self.kernel_regularizer,
-            constraint=self.kernel_constraint,
-        )
-        self.recurrent_kernel = self.add_weight(
-            shape=(self.output_size, 4 * units),
-            name="recurrent_kernel",
-            initializer=self.recurrent_initializer,
-            regularizer=self.recurrent_regularizer,
-            constraint=self.recurrent_constraint,
-        )
-        self.bias = None
-        if self.use_bias:
-            self.bias = self.add_weight(
-                shape=(4 * units,),
-                name="bias",
-                initializer=self._bias_initializer,
-                regularizer=self.bias_regularizer,
-                constraint=self.bias_constraint,
-            )
-        if self.use_peepholes:
-            self.input_gate_peephole_weights = self._peephole("input")
-            self.forget_gate_peephole_weights = self._peephole("forget")
-            self.output_gate_peephole_weights = self._peephole("output")
+        self._check_input_shape(input_shape)
+        self._build_gates(input_shape[-1], self.output_size)
+        self._build_peepholes(self.peephole_regularizer, self.peephole_constraint)
         self.projection_kernel = None
         if self.num_proj is not None:
             self.projection_kernel = self.add_weight(
-                shape=(units, self.num_proj),
+                shape=(self.units, self.num_proj),
                 name="projection_kernel",
                 initializer=self.projection_initializer,
                 regularizer=self.projection_regularizer,
                 constraint=self.projection_constraint,
             )
 
-    def _peephole(self, gate):
-        return self.add_weight(
-            shape=(self.units,),
-            name=f"{gate}_gate_peephole_weights",
-            initializer=self.peephole_initializer,
-            regularizer=self.peephole_regularizer,
-            constraint=self.peephole_constraint,
-        )
-
-    def _bias_initializer(self, shape, dtype=None):
-        bias = self.bias_initializer(shape, dtype=dtype)
-        if not self.unit_forget_bias:
-            return bias
-        units = self.units
-        forget = ops.concatenate(
-            [
-                ops.zeros((units,), dtype=dtype),
-                ops.ones((units,), dtype=dtype),
-                ops.zeros((2 * units,), dtype=dtype),
-            ]
-        )
-        return bias + forget
-
     def call(self, inputs: Tensor, states: States, training: bool = False):
         check.step_fits(self, inputs, states)
         h_tm1, c_tm1 = states[0], states[1]
-        if training and self.dropout > 0.0:
-            inputs = inputs * self.get_dropout_mask(inputs)
+        inputs = self._dropped_input(inputs, training)
         if training and self.recurrent_dropout > 0.0:
             h_tm1 = h_tm1 * self.get_recurrent_dropout_mask(h_tm1)
 
@@ -305,26 +235,44 @@ class PeepholeLSTMCell(keras.layers.Layer, ThreadLocalMasks):
                 h = ops.clip(h, -self.proj_clip, self.proj_clip)
         return h, [h, c]
 
-    def get_initial_state(self, batch_size=None):
-        return [
-            ops.zeros((batch_size, size), dtype=self.compute_dtype)
-            for size in self.state_size
-        ]
+    # The config keys that cannot change what `fused_form` computes (a test
+    # checks that it reads every other one): weight settings, and sizes the
+    # weights' shapes imply.
+    fused_form_ignores = (
+        *(f"{weight}_{kind}" for weight in _WEIGHTS for kind in _KINDS),
+        "unit_forget_bias",  # an initializer setting
+        "seed",
+        "units",
+    )
+
+    def fused_form(self, training: bool = False) -> LSTMForm | None:
+        """`call`'s math as an `LSTMForm` (see `keras_rnnkit.cell_protocol`),
+        or None while dropout trains (its masks act inside the step)."""
+        if training and (self.dropout or self.recurrent_dropout):
+            return None
+        peepholes = None
+        if self.use_peepholes:
+            peepholes = (
+                self.input_gate_peephole_weights,
+                self.forget_gate_peephole_weights,
+                self.output_gate_peephole_weights,
+            )
+        return LSTMForm(
+            kernel=self.kernel,
+            recurrent_kernel=self.recurrent_kernel,
+            bias=self.bias if self.use_bias else None,
+            peepholes=peepholes,
+            projection=self.projection_kernel if self.num_proj else None,
+            forget_bias=self.forget_bias,
+            cell_clip=self.cell_clip,
+            proj_clip=self.proj_clip,
+            activation=self.activation,
+            recurrent_activation=self.recurrent_activation,
+        )
 
     def get_config(self):
-        config = {
-            "units": self.units,
-            "use_peepholes": self.use_peepholes,
-            "cell_clip": self.cell_clip,
-            "num_proj": self.num_proj,
-            "proj_clip": self.proj_clip,
-            "forget_bias": self.forget_bias,
-            "use_bias": self.use_bias,
-            "unit_forget_bias": self.unit_forget_bias,
-            "dropout": self.dropout,
-            "recurrent_dropout": self.recurrent_dropout,
-            "seed": self.seed,
-        }
-        for name, module in _SERIALIZED.items():
-            config[name] = module.serialize(getattr(self, name))
-        return {**super().get_config(), **config}
+        return self._lstm_config(
+            cell_clip=self.cell_clip,
+            num_proj=self.num_proj,
+            proj_clip=self.proj_clip,
+        )

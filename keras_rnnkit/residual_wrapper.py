@@ -1,9 +1,11 @@
 """Adds a cell's input to its output (TF1's `ResidualWrapper`)."""
 
 from keras_rnnkit import _validation as check
+from keras_rnnkit import cell_protocol
 from keras_rnnkit._cell_wrapper import CellWrapper, call_cell
 from keras_rnnkit._registration import register
 from keras_rnnkit._types import States, Tensor
+from keras_rnnkit.cell_protocol import ResidualForm
 
 
 @register
@@ -43,6 +45,8 @@ class ResidualWrapper(CellWrapper):
         (2, 4)
     """
 
+    output_is_first_state = False  # the input is added to the output
+
     def build(self, input_shape):
         features = input_shape[-1]
         if features != self.output_size:
@@ -59,3 +63,8 @@ class ResidualWrapper(CellWrapper):
         check.step_fits(self, inputs, states)
         output, new_states = call_cell(self.cell, inputs, states, training)
         return inputs + output, new_states
+
+    def fused_form(self, training: bool = False) -> ResidualForm | None:
+        """`call`'s math (see `keras_rnnkit.cell_protocol`)."""
+        inner = cell_protocol.fused_form(self.cell, training)
+        return None if inner is None else ResidualForm(inner)

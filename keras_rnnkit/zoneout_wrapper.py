@@ -5,24 +5,11 @@ from typing import Any
 import keras
 from keras import ops
 
-from keras_rnnkit import _step_noise
+from keras_rnnkit import _step_noise, cell_protocol
 from keras_rnnkit import _validation as check
 from keras_rnnkit._cell_wrapper import CellWrapper, call_cell
 from keras_rnnkit._registration import register
 from keras_rnnkit._types import Cell, States, Tensor
-from keras_rnnkit.dropout_wrapper import droppable_states
-from keras_rnnkit.layer_norm_lstm_cell import LayerNormLSTMCell
-from keras_rnnkit.peephole_lstm_cell import PeepholeLSTMCell
-
-# Cells whose output is their new first state (`h`): their output is zoned
-# out with it.
-_OUTPUT_IS_FIRST_STATE = (
-    keras.layers.LSTMCell,
-    keras.layers.GRUCell,
-    keras.layers.SimpleRNNCell,
-    PeepholeLSTMCell,
-    LayerNormLSTMCell,
-)
 
 
 @register
@@ -46,7 +33,10 @@ class ZoneoutWrapper(CellWrapper):
     wrapped cell's output is its first state (Keras's `LSTMCell`,
     `GRUCell`, `SimpleRNNCell`, the kit's `PeepholeLSTMCell` and
     `LayerNormLSTMCell`), the output is the zoned-out `h`, as in the paper;
-    other cells' outputs are returned as they computed them.
+    other cells' outputs are returned as they computed them. Which states
+    are carries and whether the output is state 0, the wrapped cell says
+    (`carry_states`, `output_is_first_state`: see
+    `keras_rnnkit.cell_protocol`), so a user's own cell can say it too.
 
     The masks are new at every step. `DynamicRNN` and the kit's layers draw
     all steps' random numbers before their loop, so zoneout trains on every
@@ -105,26 +95,28 @@ class ZoneoutWrapper(CellWrapper):
         super().__init__(cell, **kwargs)
         self.zoneout_h = check.rate("zoneout_h", zoneout_h)
         self.zoneout_c = check.rate("zoneout_c", zoneout_c)
-        if self.zoneout_c and all(keras.tree.flatten(droppable_states(self.cell))):
+        carries = cell_protocol.carry_states(self.cell)
+        if self.zoneout_c and not any(carries):
             raise ValueError(
                 "Argument `zoneout_c` zones out an LSTM's carry `c`, and "
-                f"{type(self.cell).__name__} '{self.cell.name}' has no carry: "
-                "use `zoneout_h` for its states. Received: "
-                f"zoneout_c={zoneout_c!r}"
+                f"{type(self.cell).__name__} '{self.cell.name}' has no carry "
+                "(its `carry_states` are all False: see "
+                "keras_rnnkit.cell_protocol): use `zoneout_h` for its states. "
+                f"Received: zoneout_c={zoneout_c!r}"
             )
         self.seed = seed
         self.seed_generator = keras.random.SeedGenerator(seed=seed)
         # The zoneout rate and size of each flattened state, and how many
         # random numbers one row of one step takes.
         self._rates = [
-            (self.zoneout_h if is_h else self.zoneout_c, size)
-            for is_h, size in zip(
-                keras.tree.flatten(droppable_states(self.cell)),
-                keras.tree.flatten(self.cell.state_size),
-                strict=True,
+            (self.zoneout_c if carry else self.zoneout_h, size)
+            for carry, size in zip(
+                carries, keras.tree.flatten(self.cell.state_size), strict=True
             )
         ]
         self._numbers_per_step = sum(size for rate, size in self._rates if rate)
+        # Whether the output is zoned out with state 0 (decided once).
+        self._output_is_first_state = cell_protocol.output_is_first_state(self.cell)
 
     def _draw_masks(self, step_input):
         check.floating_inputs(self, "inputs", step_input)
@@ -154,7 +146,7 @@ class ZoneoutWrapper(CellWrapper):
             else:
                 rate = ops.cast(rate, new.dtype)
                 mixed.append(rate * ops.cast(old, new.dtype) + (1 - rate) * new)
-        if isinstance(self.cell, _OUTPUT_IS_FIRST_STATE):
+        if self._output_is_first_state:
             output = mixed[0]
         return output, keras.tree.pack_sequence_as(new_states, mixed)
 

@@ -1,9 +1,23 @@
-"""Fails loudly when Keras moves the private piece keras_rnnkit relies on."""
+"""Fails loudly when Keras or torch moves a private piece keras_rnnkit relies on.
+
+`keras_rnnkit/_compat.py` is the only module of the package that touches
+private Keras or torch code; each piece it names has a test here, down to
+the attribute names. `test_no_other_module_touches_private_code` keeps it
+the only one.
+"""
+
+import ast
+import inspect
+import pathlib
+import threading
 
 import keras
 import numpy as np
+import pytest
 
 from keras_rnnkit import PeepholeLSTMCell, _compat
+
+PACKAGE = pathlib.Path(_compat.__file__).parent
 
 
 def test_dropout_rnn_cell_is_where_compat_expects_it():
@@ -19,8 +33,18 @@ def test_dropout_rnn_cell_is_where_compat_expects_it():
         assert callable(getattr(DropoutRNNCell, method)), method
 
 
+def test_the_mixin_caches_masks_under_the_names_compat_keeps_per_thread():
+    # ThreadLocalMasks shadows these two names; if Keras renamed them, masks
+    # would again be shared between threads (and this would pass silently).
+    source = inspect.getsource(_compat.DropoutRNNCell)
+    for name in ("_dropout_mask", "_recurrent_dropout_mask"):
+        assert f"self.{name} = " in source, name
+        assert isinstance(vars(_compat.ThreadLocalMasks)[name], property), name
+
+
 def test_rnn_layer_draws_masks_before_its_loop_and_clears_them_after():
-    # The mechanism that keeps random draws out of the scanned step (JAX jit).
+    # The mechanism that keeps random draws out of the scanned step (JAX jit)
+    # when kit cells run in keras.layers.RNN.
     calls = []
 
     class Spy(PeepholeLSTMCell):
@@ -40,26 +64,65 @@ def test_rnn_layer_draws_masks_before_its_loop_and_clears_them_after():
     assert cell._dropout_mask is None and cell._recurrent_dropout_mask is None
 
 
-def test_the_hook_dynamic_rnn_overrides_is_still_keras_rnn_s():
-    # DynamicRNN draws masks only when training by overriding this hook.
-    import inspect
+def test_backend_rnn_takes_the_arguments_dynamic_rnn_passes():
+    from keras.src.backend import rnn
 
-    from keras_rnnkit import DynamicRNN
+    assert _compat.backend_rnn is rnn
+    parameters = inspect.signature(rnn).parameters
+    for name in (
+        "step_function",
+        "inputs",
+        "initial_states",
+        "go_backwards",
+        "mask",
+        "unroll",
+        "input_length",
+        "zero_output_for_mask",
+        "return_all_outputs",
+    ):
+        assert name in parameters, name
+    # A nest of inputs (sequences, per-step numbers) runs step by step.
+    x = np.arange(12, dtype="float32").reshape(2, 3, 2)
+    tensors = keras.ops.convert_to_tensor(x), keras.ops.ones((2, 3, 1))
 
-    hook = keras.layers.RNN._maybe_config_dropout_masks
-    assert list(inspect.signature(hook).parameters) == [
-        "self",
-        "cell",
-        "input_sequence",
-        "input_state",
-    ]
-    assert "_maybe_config_dropout_masks" in inspect.getsource(keras.layers.RNN.call)
-    assert DynamicRNN._maybe_config_dropout_masks is not hook
+    def step(inputs, states):
+        step_input, number = inputs
+        total = states[0] + keras.ops.sum(step_input, -1, keepdims=True) * number
+        return total, [total]
+
+    last, outputs, states = rnn(
+        step,
+        tensors,
+        [keras.ops.zeros((2, 1))],
+        input_length=3,
+        return_all_outputs=True,
+    )
+    np.testing.assert_allclose(
+        keras.ops.convert_to_numpy(last)[:, 0], x.sum((1, 2)), rtol=1e-6
+    )
+    assert tuple(outputs.shape) == (2, 3, 1)
+
+
+def test_torch_lstm_computes_what_torch_nn_lstm_computes():
+    if keras.backend.backend() != "torch":
+        pytest.skip("torch._VF.lstm is used on the torch backend only")
+    import torch
+
+    torch.manual_seed(0)
+    lstm = torch.nn.LSTM(3, 4, batch_first=True)
+    x = torch.randn(2, 5, 3)
+    h0, c0 = torch.zeros(1, 2, 4), torch.zeros(1, 2, 4)
+    want, (h_want, c_want) = lstm(x, (h0, c0))
+    weights = [lstm.weight_ih_l0, lstm.weight_hh_l0, lstm.bias_ih_l0, lstm.bias_hh_l0]
+    got, h, c = _compat.torch_lstm()(
+        x, (h0, c0), weights, True, 1, 0.0, False, False, True
+    )
+    torch.testing.assert_close(got, want)
+    torch.testing.assert_close(h, h_want)
+    torch.testing.assert_close(c, c_want)
 
 
 def test_masks_are_kept_per_thread():
-    import threading
-
     cell = PeepholeLSTMCell(3, dropout=0.5)
     cell._dropout_mask = "main"
     seen = []
@@ -69,3 +132,39 @@ def test_masks_are_kept_per_thread():
     assert seen == [None] and cell._dropout_mask == "main"
     cell.reset_dropout_mask()
     assert cell._dropout_mask is None
+
+
+def _private_uses(path):
+    """`keras.src` imports and `torch._...` / `keras...._...` attribute chains
+    in the module at `path`."""
+    tree = ast.parse(path.read_text())
+    found = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and (node.module or "").startswith(
+            "keras.src"
+        ):
+            found.append(node.module)
+        elif isinstance(node, ast.Import):
+            found += [a.name for a in node.names if a.name.startswith("keras.src")]
+        elif isinstance(node, ast.Attribute) and node.attr.startswith("_"):
+            root = node.value
+            while isinstance(root, ast.Attribute):
+                root = root.value
+            if isinstance(root, ast.Name) and root.id in ("keras", "torch"):
+                found.append(ast.unparse(node))
+    return found
+
+
+def test_no_other_module_touches_private_code():
+    modules = [
+        p
+        for p in PACKAGE.rglob("*.py")
+        if p.name != "_compat.py" and "recipes" not in p.parts
+    ]
+    assert len(modules) > 20
+    offenders = {
+        str(p.relative_to(PACKAGE)): uses for p in modules if (uses := _private_uses(p))
+    }
+    assert offenders == {}
+    assert "keras.src.backend" in _private_uses(PACKAGE / "_compat.py")
+    assert "torch._VF" in _private_uses(PACKAGE / "_compat.py")

@@ -9,7 +9,6 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from keras_rnnkit import DropoutWrapper, DynamicRNN, MultiRNNCell, PeepholeLSTMCell
-from keras_rnnkit.dropout_wrapper import droppable_states
 
 
 class TestDropoutWrapperContract(ContractTests):
@@ -245,20 +244,6 @@ def test_lstm_carry_is_never_dropped():
     np.testing.assert_allclose(
         h[h != 0], 2 * keras.ops.convert_to_numpy(h_want)[h != 0], rtol=1e-5
     )
-
-
-def test_which_states_are_dropped():
-    lstm, gru = keras.layers.LSTMCell(2), keras.layers.GRUCell(2)
-    assert droppable_states(lstm) == [True, False]
-    assert droppable_states(PeepholeLSTMCell(2)) == [True, False]
-    assert droppable_states(DropoutWrapper(PeepholeLSTMCell(2))) == [True, False]
-    assert droppable_states(gru) in (True, [True])
-    stack = MultiRNNCell([keras.layers.LSTMCell(2), keras.layers.SimpleRNNCell(2)])
-    assert droppable_states(stack) == [[True, False], True]
-    flat = MultiRNNCell([keras.layers.LSTMCell(2)], state_is_tuple=False)
-    assert droppable_states(flat) is True
-    keras_stack = keras.layers.StackedRNNCells([lstm, gru])
-    assert droppable_states(keras_stack) == [[True, False], True]
 
 
 def test_state_dropout_around_a_keras_stack():

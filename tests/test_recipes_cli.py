@@ -6,6 +6,7 @@ must import no backend: that is what keeps them under a second or two.
 """
 
 import io
+import json
 import os
 import pathlib
 import subprocess
@@ -82,19 +83,47 @@ def test_help_and_list_are_quiet_and_import_no_backend(how, args, tmp_path):
         assert "--epochs N" in result.stdout
 
 
-def test_the_command_line_detection_sees_only_the_recipes_command():
-    code = "import sys, keras_rnnkit; print('keras' in sys.modules)"
-    for command in (["-c", code], ["-X", "importtime", "-c", code]):
-        result = subprocess.run(
-            [sys.executable, *command],
-            capture_output=True,
-            text=True,
-            timeout=300,
-            env=clean_env(),
-            cwd=ROOT,
-        )
-        # any other program: the package imports (and registers) every layer
-        assert result.stdout.strip() == "True", result.stderr[-2000:]
+_REGISTERED = """
+import json, sys
+{first}
+before = 'keras' in sys.modules
+{second}
+names = sorted(k for k in keras.saving.get_custom_objects() if k.startswith('keras_rnnkit>'))
+print(json.dumps([before, names]))
+"""
+
+
+@pytest.mark.parametrize("kit_first", [True, False])
+def test_every_class_registers_once_keras_is_imported(kit_first):
+    # `import keras_rnnkit` imports no backend (the recipes' command relies
+    # on it) and reads nothing of how Python was started; the classes
+    # register when Keras is imported, before or after the package.
+    kit, keras_ = "import keras_rnnkit", "import keras"
+    first, second = (kit, keras_) if kit_first else (keras_, kit)
+    code = _REGISTERED.format(first=first, second=second)
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**clean_env(), "KERAS_BACKEND": "jax"},
+        cwd=ROOT,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    keras_before, names = json.loads(result.stdout.splitlines()[-1])
+    assert keras_before is not kit_first
+    import keras
+
+    import keras_rnnkit
+
+    layers = [
+        name
+        for name in keras_rnnkit.__all__
+        if isinstance(getattr(keras_rnnkit, name), type)
+        and issubclass(getattr(keras_rnnkit, name), keras.layers.Layer)
+    ]
+    assert len(layers) >= 12
+    assert names == sorted(f"keras_rnnkit>{name}" for name in layers)
 
 
 def test_no_arguments_names_what_is_missing(capsys):
@@ -145,7 +174,26 @@ def test_startup_info_filter_keeps_warnings_and_errors():
     assert not recipes._STARTUP_INFO.match("Traceback (most recent call last):")
 
 
-def test_all_lists_every_lazily_exported_name():
+def test_the_names_static_readers_see_are_the_exported_ones():
+    # One list of public names (`_EXPORTS`, whose keys are `__all__`); the
+    # imports under TYPE_CHECKING spell the same names for type checkers
+    # and the docs, which read the source without running it.
+    import ast
+
     import keras_rnnkit
 
-    assert sorted(keras_rnnkit.__all__) == sorted(keras_rnnkit._EXPORTS)
+    assert keras_rnnkit.__all__ == list(keras_rnnkit._EXPORTS)
+    tree = ast.parse(pathlib.Path(keras_rnnkit.__file__).read_text())
+    guarded = next(
+        node
+        for node in tree.body
+        if isinstance(node, ast.If) and ast.unparse(node.test) == "TYPE_CHECKING"
+    )
+    imported = {}
+    for node in guarded.body:
+        for alias in node.names:
+            imported[alias.name] = node.module
+    assert imported == {
+        name: "keras_rnnkit" + (f".{module}" if module else "")
+        for name, module in keras_rnnkit._EXPORTS.items()
+    }

@@ -1,4 +1,4 @@
-"""Move trained weights between TF1's `LSTMCell` and `PeepholeLSTMCell`.
+"""TF1's `LSTMCell` and the kit's LSTMs: one mapping of their weights.
 
 TF1's `tf.contrib.rnn.LSTMCell` (also `tf.compat.v1.nn.rnn_cell.LSTMCell`)
 keeps one fused `kernel` over the concatenation `[x, h]` with gates in the
@@ -6,26 +6,11 @@ order i, j (candidate), f, o, a `bias` without the run-time `forget_bias`,
 the peephole vectors `w_i_diag`, `w_f_diag`, `w_o_diag` and, with
 `num_proj`, a bias-free `projection/kernel`. `PeepholeLSTMCell` splits the
 kernel into `kernel` (input) and `recurrent_kernel`, orders the gates
-i, f, c, o and adds its own `forget_bias` at run time. The functions below
-reorder, split and fold the difference of forget biases into the stored
-bias, so that both cells compute the same numbers.
-
-Examples:
-    >>> import numpy as np, keras_rnnkit
-    >>> from keras_rnnkit import tf1
-    >>> rng = np.random.default_rng(0)
-    >>> variables = {  # what a TF1 checkpoint holds for input 3, units 4
-    ...     "kernel": rng.normal(size=(3 + 4, 16)),
-    ...     "bias": rng.normal(size=(16,)),
-    ...     "w_i_diag": rng.normal(size=(4,)),
-    ...     "w_f_diag": rng.normal(size=(4,)),
-    ...     "w_o_diag": rng.normal(size=(4,)),
-    ... }
-    >>> cell = keras_rnnkit.PeepholeLSTMCell(4)
-    >>> tf1.set_lstm_weights(cell, variables, forget_bias=1.0)
-    >>> back = tf1.get_lstm_weights(cell, forget_bias=1.0)
-    >>> bool(np.allclose(back["kernel"], variables["kernel"]))
-    True
+i, f, c, o and adds its own `forget_bias` at run time. `lstm_arrays`
+reorders, splits and folds the difference of forget biases into the stored
+bias, so that both cells compute the same numbers; `set_lstm_weights` (one
+cell, a dict of arrays) and the checkpoint planners below (for
+`PeepholeLSTMCell` and `keras.layers.LSTMCell`) both use it.
 """
 
 from collections.abc import Mapping
@@ -37,6 +22,7 @@ from keras import ops
 
 from keras_rnnkit import _validation as check
 from keras_rnnkit.peephole_lstm_cell import PeepholeLSTMCell
+from keras_rnnkit.tf1._plan import join, register_planner, weights_of
 
 # TF1 gate blocks are (i, j, f, o); the kit's are (i, f, c=j, o). Swapping
 # the middle two blocks maps either order to the other.
@@ -60,9 +46,29 @@ def _cell_of(cell_or_layer):
     return cell
 
 
-def _reorder_gates(array, order):
+def reorder_gates(array, order=_SWAP_J_F):
+    """`array`'s four gate blocks (last axis) in `order` (default: TF1's
+    i, j, f, o to the kit's i, f, c, o, or back)."""
     blocks = np.split(np.asarray(array), 4, axis=-1)
     return np.concatenate([blocks[k] for k in order], axis=-1)
+
+
+def split_kernel(kernel, input_dim):
+    """A TF1 kernel over `[x, h]` (gates i, j, f, o) as the kit's `kernel`
+    and `recurrent_kernel` (gates i, f, c, o)."""
+    kernel = reorder_gates(kernel)
+    return kernel[:input_dim], kernel[input_dim:]
+
+
+def lstm_arrays(kernel, bias, input_dim, fold):
+    """A TF1 LSTM's `kernel` over `[x, h]` and `bias` (gates i, j, f, o) as
+    the kit's `(kernel, recurrent_kernel, bias)` (gates i, f, c, o), with
+    `fold` (TF1's `forget_bias` minus the cell's) added to the forget
+    block of the bias."""
+    bias = reorder_gates(bias)
+    units = bias.shape[0] // 4
+    bias[units : 2 * units] += fold
+    return (*split_kernel(kernel, input_dim), bias)
 
 
 def _canonical(variables):
@@ -186,11 +192,11 @@ def set_lstm_weights(
     # Everything is checked: only now is anything written.
     if not cell.built:
         cell.build((None, input_dim))
-    kernel = _reorder_gates(kernel, _SWAP_J_F)
-    bias = _reorder_gates(bias, _SWAP_J_F)
-    bias[units : 2 * units] += forget_bias - cell.forget_bias
-    cell.kernel.assign(kernel[:input_dim])
-    cell.recurrent_kernel.assign(kernel[input_dim:])
+    kernel, recurrent_kernel, bias = lstm_arrays(
+        kernel, bias, input_dim, forget_bias - cell.forget_bias
+    )
+    cell.kernel.assign(kernel)
+    cell.recurrent_kernel.assign(recurrent_kernel)
     cell.bias.assign(bias)
     for attribute, value in peepholes.items():
         getattr(cell, attribute).assign(value)
@@ -238,8 +244,8 @@ def get_lstm_weights(
     bias = np.array(ops.convert_to_numpy(cell.bias))
     bias[units : 2 * units] += cell.forget_bias - forget_bias
     variables = {
-        "kernel": _reorder_gates(kernel, _SWAP_J_F),
-        "bias": _reorder_gates(bias, _SWAP_J_F),
+        "kernel": reorder_gates(kernel),
+        "bias": reorder_gates(bias),
     }
     if cell.use_peepholes:
         for tf1_name, attribute in _PEEPHOLES.items():
@@ -249,15 +255,60 @@ def get_lstm_weights(
     return variables
 
 
-# Reading whole TF1 checkpoints (imports TensorFlow only when called).
-from keras_rnnkit._tf1_checkpoint import (  # noqa: E402
-    checkpoint_structure,
-    load_checkpoint,
-)
+# -- planners of checkpoint loads (see _plan.py) -----------------------------
 
-__all__ = [
-    "checkpoint_structure",
-    "get_lstm_weights",
-    "load_checkpoint",
-    "set_lstm_weights",
-]
+
+@register_planner(PeepholeLSTMCell)
+def _plan_peephole_lstm(cell, scope, plan):
+    _plan_lstm(cell, scope, plan, cell.use_peepholes, cell.num_proj, cell.forget_bias)
+
+
+@register_planner(keras.layers.LSTMCell)
+def _plan_keras_lstm(cell, scope, plan):
+    _plan_lstm(cell, scope, plan, peepholes=False, num_proj=None, forget_bias=0.0)
+
+
+def _plan_lstm(cell, scope, plan, peepholes, num_proj, forget_bias):
+    """TF1 `LSTMCell`, `BasicLSTMCell` or `LayerNormBasicLSTMCell(
+    layer_norm=False)` variables into an LSTM cell with Keras's layout."""
+    weights_of(cell, type(cell).__name__)
+    units = cell.units
+    input_dim = cell.kernel.shape[0]
+    out = num_proj or units
+    if peepholes or num_proj:
+        name = "lstm_cell"
+    else:
+        name = plan.pick(
+            scope, ("lstm_cell", "basic_lstm_cell", "layer_norm_basic_lstm_cell")
+        )
+    p = join(scope, name) + "/"
+    plan.need(p + "kernel", (input_dim + out, 4 * units), "kernel over [x, h]")
+    plan.need(p + "bias", (4 * units,), "4 gates x units")
+    if peepholes:
+        for tf1_name in _PEEPHOLES:
+            plan.need(p + tf1_name, (units,), "use_peepholes=True")
+    if num_proj:
+        plan.need(p + "projection/kernel", (units, num_proj), "num_proj is set")
+    fold = plan.forget_bias - forget_bias
+
+    def write(values):
+        kernel, recurrent_kernel, bias = lstm_arrays(
+            values[p + "kernel"], values[p + "bias"], input_dim, fold
+        )
+        out = [
+            (p + "kernel", cell.kernel, kernel),
+            (p + "kernel", cell.recurrent_kernel, recurrent_kernel),
+            (p + "bias", cell.bias, bias),
+        ]
+        if peepholes:
+            for tf1_name, attribute in _PEEPHOLES.items():
+                variable = getattr(cell, attribute)
+                out.append((p + tf1_name, variable, values[p + tf1_name]))
+        if num_proj:
+            out.append(
+                (p + "projection/kernel", cell.projection_kernel,
+                 values[p + "projection/kernel"])
+            )  # fmt: skip
+        return out
+
+    plan.write(write)
