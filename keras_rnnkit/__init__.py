@@ -42,23 +42,40 @@ _EXPORTS = {
 }
 __all__ = list(_EXPORTS)
 
-if TYPE_CHECKING:
-    from keras_rnnkit import cell_protocol, tf1
-    from keras_rnnkit.attention_pooling import AttentionPooling
-    from keras_rnnkit.bidirectional_encoder import BidirectionalEncoder
-    from keras_rnnkit.dropout_wrapper import DropoutWrapper
-    from keras_rnnkit.dynamic_rnn import DynamicRNN
-    from keras_rnnkit.hierarchical_encoder import HierarchicalEncoder
-    from keras_rnnkit.layer_norm_lstm_cell import LayerNormLSTMCell
-    from keras_rnnkit.length_batches import LengthBatches
-    from keras_rnnkit.multi_rnn_cell import MultiRNNCell
-    from keras_rnnkit.output_projection_wrapper import OutputProjectionWrapper
-    from keras_rnnkit.peephole_lstm import PeepholeLSTM
-    from keras_rnnkit.peephole_lstm_cell import PeepholeLSTMCell
-    from keras_rnnkit.residual_wrapper import ResidualWrapper
-    from keras_rnnkit.runtime_checks import runtime_checks_enabled, set_runtime_checks
-    from keras_rnnkit.sequence import lengths_to_mask, reverse_valid
-    from keras_rnnkit.zoneout_wrapper import ZoneoutWrapper
+if TYPE_CHECKING:  # re-exports, spelled `X as X`
+    from keras_rnnkit import cell_protocol as cell_protocol
+    from keras_rnnkit import tf1 as tf1
+    from keras_rnnkit.attention_pooling import AttentionPooling as AttentionPooling
+    from keras_rnnkit.bidirectional_encoder import (
+        BidirectionalEncoder as BidirectionalEncoder,
+    )
+    from keras_rnnkit.dropout_wrapper import DropoutWrapper as DropoutWrapper
+    from keras_rnnkit.dynamic_rnn import DynamicRNN as DynamicRNN
+    from keras_rnnkit.hierarchical_encoder import (
+        HierarchicalEncoder as HierarchicalEncoder,
+    )
+    from keras_rnnkit.layer_norm_lstm_cell import LayerNormLSTMCell as LayerNormLSTMCell
+    from keras_rnnkit.length_batches import LengthBatches as LengthBatches
+    from keras_rnnkit.multi_rnn_cell import MultiRNNCell as MultiRNNCell
+    from keras_rnnkit.output_projection_wrapper import (
+        OutputProjectionWrapper as OutputProjectionWrapper,
+    )
+    from keras_rnnkit.peephole_lstm import PeepholeLSTM as PeepholeLSTM
+    from keras_rnnkit.peephole_lstm_cell import PeepholeLSTMCell as PeepholeLSTMCell
+    from keras_rnnkit.residual_wrapper import ResidualWrapper as ResidualWrapper
+    from keras_rnnkit.runtime_checks import (
+        runtime_checks_enabled as runtime_checks_enabled,
+    )
+    from keras_rnnkit.runtime_checks import (
+        set_runtime_checks as set_runtime_checks,
+    )
+    from keras_rnnkit.sequence import (
+        lengths_to_mask as lengths_to_mask,
+    )
+    from keras_rnnkit.sequence import (
+        reverse_valid as reverse_valid,
+    )
+    from keras_rnnkit.zoneout_wrapper import ZoneoutWrapper as ZoneoutWrapper
 
 # backend module -> the extra of keras-rnnkit that installs it
 _BACKEND_EXTRAS = {"tensorflow": "tensorflow", "jax": "jax", "torch": "torch"}
