@@ -3,9 +3,10 @@
 The fused LSTM function (`_torch_lstm.LSTMSequence`, hand-written backward)
 must compute what the cell's own `call` computes step by step: outputs,
 final states and every gradient, with and without lengths. The reference is
-the plain loop of the same module run on a subclass of the cell (the fused
-path takes exact classes only), which calls the cell's `call` per step and
-lets autograd differentiate it. The contract and the TF1 oracle tests check
+the plain loop of the same module run on a subclass of the cell that
+overrides `call` (so the cell protocol gives it no fused form), which calls
+the cell's `call` per step and lets autograd differentiate it. Its configs
+are drawn from each cell's whole config space (`config_space`). The contract and the TF1 oracle tests check
 both paths against the other backends and TF1.
 """
 
@@ -15,7 +16,7 @@ import keras
 import numpy as np
 import pytest
 from helpers import draw_lengths
-from hypothesis import given
+from hypothesis import assume, given
 from hypothesis import strategies as st
 
 from keras_rnnkit import (
@@ -25,6 +26,7 @@ from keras_rnnkit import (
     OutputProjectionWrapper,
     PeepholeLSTMCell,
     ResidualWrapper,
+    cell_protocol,
 )
 
 pytestmark = pytest.mark.skipif(
@@ -34,14 +36,52 @@ pytestmark = pytest.mark.skipif(
 
 
 class _LSTMCell(keras.layers.LSTMCell):
-    """Same math, another class: runs in the plain per-step loop."""
+    """Same math; its own `call` keeps it out of the fused path."""
+
+    def call(self, *args, **kwargs):
+        return super().call(*args, **kwargs)
 
 
 class _PeepholeLSTMCell(PeepholeLSTMCell):
-    """Same math, another class: runs in the plain per-step loop."""
+    """Same math; its own `call` keeps it out of the fused path."""
+
+    def call(self, *args, **kwargs):
+        return super().call(*args, **kwargs)
 
 
-CONFIGS = {
+REFERENCE = {PeepholeLSTMCell: _PeepholeLSTMCell, keras.layers.LSTMCell: _LSTMCell}
+
+# A strategy for every setting of the cells with a fused form. The configs
+# of the parity test are drawn from the cell's whole config space: every
+# `get_config` key that its `fused_form` does not declare irrelevant
+# (`fused_form_ignores`) must have a strategy here, or the test fails.
+SETTINGS = {
+    "use_peepholes": st.booleans(),
+    "cell_clip": st.none() | st.sampled_from([0.3, 1.5]),
+    "num_proj": st.none() | st.integers(1, 3),
+    "proj_clip": st.none() | st.sampled_from([0.2, 1.0]),
+    "forget_bias": st.sampled_from([0.0, 1.0, -0.5]),
+    "use_bias": st.booleans(),
+    "activation": st.sampled_from(["tanh", "tanh", "sigmoid"]),
+    "recurrent_activation": st.sampled_from(["sigmoid", "sigmoid", "hard_sigmoid"]),
+    "dropout": st.sampled_from([0.0, 0.3]),  # off at inference: same numbers
+    "recurrent_dropout": st.sampled_from([0.0, 0.3]),
+}
+STANDARD_KEYS = {"name", "dtype", "trainable"}
+
+
+def config_space(cls):
+    """The settings of `cls` that can change its fused form's numbers."""
+    cell = cls(3)
+    keys = set(cell.get_config()) - STANDARD_KEYS
+    keys -= set(cell_protocol.fused_form_ignores(cell))
+    missing = sorted(keys - set(SETTINGS))
+    assert not missing, f"no strategy for {cls.__name__}'s settings {missing}"
+    return st.fixed_dictionaries({key: SETTINGS[key] for key in sorted(keys)})
+
+
+# Configurations that compute on the fused path (path coverage, not parity).
+FUSED_CONFIGS = {
     "peepholes": {},
     "clip": {"cell_clip": 0.4},
     "projection": {"num_proj": 3},
@@ -58,14 +98,9 @@ CONFIGS = {
 }
 
 
-def make_pair(config, units):
-    """(fast layer, reference layer) with the same weights."""
-    if config == "keras LSTMCell":
-        cells = keras.layers.LSTMCell(units), _LSTMCell(units)
-    else:
-        kwargs = CONFIGS[config]
-        cells = PeepholeLSTMCell(units, **kwargs), _PeepholeLSTMCell(units, **kwargs)
-    return cells
+def make_pair(cls, config, units):
+    """(fast cell, reference cell) of `cls` with the same settings."""
+    return cls(units, **config), REFERENCE[cls](units, **config)
 
 
 def run(layer, x, states, lengths, seed, training=False):
@@ -100,7 +135,7 @@ def random_states(rng, cell, batch):
 
 
 @given(
-    config=st.sampled_from([*CONFIGS, "keras LSTMCell"]),
+    cls=st.sampled_from([PeepholeLSTMCell, keras.layers.LSTMCell]),
     batch=st.integers(1, 4),
     timesteps=st.integers(1, 6),
     features=st.integers(1, 4),
@@ -111,7 +146,7 @@ def random_states(rng, cell, batch):
     data=st.data(),
 )
 def test_fused_lstm_equals_the_cells_own_step(
-    config,
+    cls,
     batch,
     timesteps,
     features,
@@ -121,7 +156,9 @@ def test_fused_lstm_equals_the_cells_own_step(
     go_backwards,
     data,
 ):
-    fast_cell, slow_cell = make_pair(config, units)
+    config = data.draw(config_space(cls), label="config")
+    assume(config.get("proj_clip") is None or config.get("num_proj") is not None)
+    fast_cell, slow_cell = make_pair(cls, config, units)
     options = dict(
         return_sequences=return_sequences, return_state=True, go_backwards=go_backwards
     )
@@ -183,21 +220,31 @@ def test_wrapped_lstm_runs_whole_sequences_with_the_same_numbers(
         np.testing.assert_allclose(g, w, rtol=2e-5, atol=2e-6)
 
 
-@pytest.mark.parametrize("config", [*CONFIGS, "keras LSTMCell"])
+@pytest.mark.parametrize("config", [*FUSED_CONFIGS, "keras LSTMCell"])
 def test_lstm_cells_take_the_fused_path(config):
     from keras_rnnkit import _torch_loop
 
-    fast, _ = make_pair(config, 4)
+    if config == "keras LSTMCell":
+        fast, slow = make_pair(keras.layers.LSTMCell, {}, 4)
+    else:
+        fast, slow = make_pair(PeepholeLSTMCell, FUSED_CONFIGS[config], 4)
     layer = DynamicRNN(fast, return_sequences=True)
     x = np.ones((3, 5, 2), "float32")
     with mock.patch.object(_torch_loop, "_run_cell", side_effect=AssertionError):
         layer(x)
         layer(x, sequence_length=np.array([5, 0, 2]))
         layer(x, training=True)
-    # A mask that is not right padding falls back to the per-step loop.
-    with pytest.raises(AssertionError):
-        with mock.patch.object(_torch_loop, "_run_cell", side_effect=AssertionError):
-            layer(x, mask=np.array([[False, True, True, True, True]] * 3))
+    # A mask that is not right padding falls back to the per-step loop, and
+    # so does the reference cell, whose own `call` the parity tests run.
+    for stepped, kwargs in (
+        (layer, {"mask": np.array([[False, True, True, True, True]] * 3)}),
+        (DynamicRNN(slow, return_sequences=True), {}),
+    ):
+        with pytest.raises(AssertionError):
+            with mock.patch.object(
+                _torch_loop, "_run_cell", side_effect=AssertionError
+            ):
+                stepped(x, **kwargs)
 
 
 def test_dropout_while_training_takes_the_per_step_loop():
