@@ -42,7 +42,10 @@ class AttentionPooling(keras.layers.Layer):
     the scores over the valid time steps only, output = sum_t weights_t h_t.
     The weights sum to 1 over the valid steps of a row and are exactly 0 on
     padding; a row without any valid step pools to zeros (weights all 0),
-    never NaN. Values at padded steps never change the result.
+    never NaN. Values at padded steps never change the result. Inputs with
+    no time step at all, `(batch, 0, features)`, are rows without a valid
+    step: they pool to zeros, with weights of shape `(batch, 0)` (unlike
+    `DynamicRNN`, which has no last output to return and refuses them).
 
     Args:
         units: Size of the attention's hidden layer `u` (positive integer).
@@ -145,11 +148,13 @@ class AttentionPooling(keras.layers.Layer):
             check.sequence_mask_matches(self, inputs, mask)
         if sequence_length is not None:
             mask = mask_from_lengths(self, inputs, sequence_length, mask)
-        if inputs.shape[0] == 0:  # no rows: nothing to reduce (TF refuses)
-            pooled = ops.zeros((0, inputs.shape[-1]), dtype=self.compute_dtype)
+        if 0 in inputs.shape[:2]:  # no rows, or no steps: nothing to reduce
+            shape = (ops.shape(inputs)[0], inputs.shape[-1])
+            pooled = ops.zeros(shape, dtype=self.compute_dtype)
             if not return_weights:
                 return pooled
-            return pooled, ops.zeros(inputs.shape[:2], dtype=self.compute_dtype)
+            weights = ops.zeros(ops.shape(inputs)[:2], dtype=self.compute_dtype)
+            return pooled, weights
         if mask is not None:
             mask = ops.cast(mask, "bool")
             # Padding may hold anything (even NaN): it never enters the sums.

@@ -39,7 +39,8 @@ def _merge(mode, forward, backward):
 class BidirectionalEncoder(keras.layers.Layer):
     """Runs a cell forwards and backwards; concatenates the final states.
 
-    TF1's `bidirectional_dynamic_rnn` followed by the tutorial's
+    TF1's `bidirectional_dynamic_rnn` followed by what the kit's TF1
+    tutorial (a Chinese RNN tutorial written for `tf.contrib.rnn`) does:
     `LSTMStateTuple(c=concat(c_fw, c_bw), h=concat(h_fw, h_bw))`: the final
     states come back concatenated component by component (`h` with `h`, `c`
     with `c`; per layer for a `MultiRNNCell`), ready to initialise a decoder

@@ -40,7 +40,8 @@ class DropoutWrapper(CellWrapper):
     """Dropout on a cell's input, new state and output, only in training.
 
     TF1's `tf.contrib.rnn.DropoutWrapper` applied dropout at every call: to
-    predict, the tutorial had to rebuild the graph without it. This wrapper
+    predict, the kit's TF1 tutorial (a Chinese RNN tutorial written for
+    `tf.contrib.rnn`) had to rebuild the graph without it. This wrapper
     follows Keras's `training` flag instead: it drops units inside `fit` and
     is the identity in `predict`, `evaluate` and any call with
     `training=False`, with nothing rebuilt.

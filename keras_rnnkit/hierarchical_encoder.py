@@ -99,7 +99,8 @@ def _drop_trailing_slots(vectors, sentence_mask):
 class HierarchicalEncoder(keras.layers.Layer):
     """Encodes documents of sentences of words into one vector per document.
 
-    The hierarchical RNN at the end of the tutorial (the encoder of
+    The hierarchical RNN at the end of the kit's TF1 tutorial (a Chinese RNN
+    tutorial written for `tf.contrib.rnn`; the encoder of
     Hierarchical Attention Networks, Yang et al. 2016): a word-level encoder
     reads every sentence, its outputs are pooled into one vector per
     sentence, a sentence-level encoder reads those vectors, and its outputs

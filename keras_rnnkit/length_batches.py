@@ -82,9 +82,10 @@ class LengthBatches(keras.utils.PyDataset):
     Raises:
         ValueError: At construction: `x` missing or empty, parts of
             different numbers of samples, samples that are not sequences of
-            the same rank and feature shape, a `batch_size`, `round_to` or
-            `lengths` that is not allowed, a bad `sample_weight`, or a
-            non-boolean `shuffle`. Each message names the argument.
+            the same rank and feature shape, a `batch_size`,
+            `pad_to_multiple_of` or `lengths` that is not allowed, a bad
+            `sample_weight`, a non-boolean `shuffle` or a `seed` that is not
+            an integer. Each message names the argument.
 
     Examples:
         >>> import numpy as np
@@ -121,10 +122,12 @@ class LengthBatches(keras.utils.PyDataset):
     ) -> None:
         super().__init__(**kwargs)
         self.batch_size = _validation.positive_int("batch_size", batch_size)
-        if not isinstance(shuffle, bool):
+        shuffle = _validation.boolean("shuffle", shuffle)
+        if seed is not None and (
+            isinstance(seed, bool) or not isinstance(seed, numbers.Integral)
+        ):
             raise ValueError(
-                f"Argument `shuffle` must be True or False. Received: "
-                f"shuffle={shuffle!r}"
+                f"Argument `seed` must be an integer or None. Received: seed={seed!r}"
             )
         if x is None:
             raise ValueError(

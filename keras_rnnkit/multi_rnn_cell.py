@@ -32,14 +32,15 @@ class MultiRNNCell(keras.layers.Layer, ThreadLocalMasks):
     TF1's `tf.contrib.rnn.MultiRNNCell`. The output is the last cell's. With
     `state_is_tuple=True` (the default) the state is a list with one entry
     per cell (each cell's own state list); with `state_is_tuple=False` all
-    states are concatenated into one tensor, as in the tutorial's deep RNN
-    (`MultiRNNCell(..., state_is_tuple=False)`), which a dense layer can read
+    states are concatenated into one tensor, as in the deep RNN of the kit's
+    TF1 tutorial (a Chinese RNN tutorial written for `tf.contrib.rnn`):
+    `MultiRNNCell(..., state_is_tuple=False)`, which a dense layer can read
     directly.
 
     Every entry of `cells` must be a different object, and so must every cell
     inside them: TF1 users wrote `MultiRNNCell([cell] * n)` (or wrapped one
     cell n times), which silently shares one set of weights between layers
-    (the tutorial warns about it). Here that is refused.
+    (that tutorial warns about it). Here that is refused.
 
     Args:
         cells: Non-empty list of RNN cells (Keras cells, kit cells or

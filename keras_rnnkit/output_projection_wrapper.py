@@ -28,7 +28,7 @@ class OutputProjectionWrapper(CellWrapper):
     TF1's `tf.contrib.rnn.OutputProjectionWrapper`: `output = activation(
     cell_output @ kernel + bias)`; the states are the wrapped cell's,
     untouched. It gives the same numbers as a `Dense` layer applied to the
-    sequence output of the unwrapped RNN (the tutorial's "reshape, dense,
+    sequence output of the unwrapped RNN (the "reshape, dense,
     reshape" trick) with the same weights, and lives inside the recurrence,
     so stacks, wrappers and decoders see the projected output.
 

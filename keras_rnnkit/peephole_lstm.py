@@ -17,10 +17,13 @@ _CELL_ARGS = tuple(inspect.signature(PeepholeLSTMCell.__init__).parameters)[1:-1
 class PeepholeLSTM(DynamicRNN):
     """LSTM layer with peepholes, cell clipping and an output projection.
 
-    `DynamicRNN(PeepholeLSTMCell(...))` with the arguments of
-    `keras.layers.LSTM`: see `PeepholeLSTMCell` for the equations and the
-    cell arguments. It replaces TF1's `tf.nn.dynamic_rnn` over a
-    `tf.contrib.rnn.LSTMCell(use_peepholes=True, ...)`.
+    `DynamicRNN(PeepholeLSTMCell(...))` with the arguments and defaults of
+    `keras.layers.LSTM`, which it can replace: see `PeepholeLSTMCell` for
+    the equations and the cell arguments. With `zero_output_for_mask=True`
+    it computes what TF1's `tf.nn.dynamic_rnn` over a
+    `tf.contrib.rnn.LSTMCell(use_peepholes=True, ...)` computed; its
+    default, `False`, is Keras's (the rule, for every layer of the kit, is
+    on the `DynamicRNN` page of the docs).
 
     Masks and lengths: a mask (from `Masking`, from
     `Embedding(mask_zero=True)` or passed as `mask=`) or per-row

@@ -151,3 +151,17 @@ def test_bad_inputs():
         ValueError, match=r"expects `mask` of shape .*Received: mask.shape=\(2, 4\)"
     ):
         AttentionPooling()(np.ones((2, 3, 5), "float32"), mask=np.ones((2, 4), bool))
+
+
+def test_no_time_steps_pool_to_zeros_like_rows_without_a_valid_step():
+    pooling = AttentionPooling(4)
+    pooling(np.ones((2, 3, 5), "float32"))  # built on real steps
+    for lengths in (None, np.array([0, 0])):
+        pooled, weights = pooling(
+            np.ones((2, 0, 5), "float32"), return_weights=True, sequence_length=lengths
+        )
+        assert tuple(weights.shape) == (2, 0)
+        np.testing.assert_array_equal(keras.ops.convert_to_numpy(pooled), 0)
+    # the same as a row whose steps are all padding
+    masked = pooling(np.ones((2, 3, 5), "float32"), mask=np.zeros((2, 3), bool))
+    np.testing.assert_array_equal(keras.ops.convert_to_numpy(masked), 0)

@@ -256,6 +256,7 @@ def test_compilations_are_bounded_by_the_distinct_shapes():
         (dict(x=[[1]], pad_to_multiple_of=0), r"pad_to_multiple_of=0"),
         (dict(x=[[1]], pad_to_multiple_of=(1, 2, 3)), r"pad_to_multiple_of"),
         (dict(x=[[1]], shuffle="yes"), r"shuffle='yes'"),
+        (dict(x=[[1]], seed="1"), r"`seed`.*seed='1'"),
         (dict(x=[[1], [2]], lengths=[1]), r"`lengths`.*shape \(2,\)"),
         (dict(x=[[1]], lengths=[-1]), r"`lengths`.*negative"),
         (dict(x=[[1]], y=[[1]], sample_weight="steps"), r"sample_weight='steps'"),
