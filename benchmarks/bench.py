@@ -28,8 +28,9 @@ Suites:
             model (A; forward + backward + Adam in PyTorch alone, no Keras)
             next to PeepholeLSTM, the LSTM cells that compute exactly what
             PyTorch's LSTM computes (DynamicRNN(LSTMCell),
-            PeepholeLSTM(use_peepholes=False)) and keras.layers.LSTM (K),
-            at 100, 200 and 400 steps (shapes t100, t200, t400).
+            PeepholeLSTM(use_peepholes=False)), keras.layers.LSTM (K) and
+            the layer-normalised LSTM (E), at 100, 200 and 400 steps
+            (shapes t100, t200, t400).
   padding   HierarchicalEncoder on documents of 2 real sentences (of 3/4 to
             all of the words) padded to 2, 4, 8 and 20 sentence slots
             (Masking gives the mask): the kit's BidirectionalEncoder(GRUCell)
@@ -228,6 +229,10 @@ def torch_suite(units):
             TORCH_LSTM,
         ),
         keras_lstm: (_layer(lambda: keras.layers.LSTM(units)), TORCH_LSTM),
+        "E DynamicRNN(LayerNormLSTMCell)": (
+            _layer(lambda: kit.DynamicRNN(kit.LayerNormLSTMCell(units))),
+            TORCH_LSTM,
+        ),
     }
 
 

@@ -245,7 +245,11 @@ def run_artifact(fmt, path, model, inputs):
     if fmt == "openvino":
         import openvino
 
-        compiled = openvino.Core().compile_model(path, "CPU")
+        # float32 arithmetic: on CPUs with bf16 units (AMX, AVX512-BF16)
+        # OpenVINO computes in bfloat16 unless asked not to (1e-3 errors).
+        compiled = openvino.Core().compile_model(
+            path, "CPU", {"INFERENCE_PRECISION_HINT": "f32"}
+        )
         return np.asarray(compiled(flat)[0])
     if fmt == "torch":
         import torch

@@ -229,6 +229,39 @@ class LSTMForm:
 
 
 @dataclasses.dataclass(frozen=True)
+class LayerNormLSTMForm:
+    """A layer-normalised LSTM step (`LayerNormLSTMCell`'s equations), gates
+    in Keras's order i, f, c, o. `LN(v, (gamma, beta))` normalises `v` over
+    its last axis (`epsilon` added to the variance), then scales and
+    shifts. With `input_norm` and `recurrent_norm` (tensorflow-addons'
+    variant) `z = LN(x @ kernel, input_norm) + LN(h @ recurrent_kernel,
+    recurrent_norm) + bias`; with `gate_norm` (TF1 contrib's) each gate's
+    block of `x @ kernel + h @ recurrent_kernel` is normalised alone with
+    its part of `gate_norm`, then `bias` is added. Then
+
+        i  = recurrent_activation(z_i + w_i * c)
+        f  = recurrent_activation(z_f + w_f * c + forget_bias)
+        c' = LN(f * c + i * activation(z_c), state_norm)
+        h' = recurrent_activation(z_o + w_o * c') * activation(c')
+
+    `peepholes` is `(w_i, w_f, w_o)` or None; `bias` may be None.
+    """
+
+    kernel: Any
+    recurrent_kernel: Any
+    state_norm: tuple
+    epsilon: float
+    input_norm: tuple | None = None
+    recurrent_norm: tuple | None = None
+    gate_norm: tuple | None = None
+    bias: Any = None
+    peepholes: tuple | None = None
+    forget_bias: float = 0.0
+    activation: Callable = keras.activations.tanh
+    recurrent_activation: Callable = keras.activations.sigmoid
+
+
+@dataclasses.dataclass(frozen=True)
 class ProjectionForm:
     """`activation(cell_output @ kernel + bias)` on every step's output of
     the cell `cell` (a form); the states are the cell's."""
@@ -317,6 +350,7 @@ declare(
 
 __all__ = [
     "LSTMForm",
+    "LayerNormLSTMForm",
     "MaskedForm",
     "ProjectionForm",
     "ResidualForm",

@@ -16,6 +16,7 @@ from keras_rnnkit._types import (
     States,
     Tensor,
 )
+from keras_rnnkit.cell_protocol import LayerNormLSTMForm
 
 NORMS = ("fused", "per_gate")
 # Each source's epsilon: tensorflow-addons' `norm_epsilon` default, and the
@@ -285,6 +286,56 @@ class LayerNormLSTMCell(LSTMCellBase):
             z_o = z_o + self.output_gate_peephole_weights * c
         h = self.recurrent_activation(z_o) * self.activation(c)
         return h, [h, c]
+
+    # The config keys that cannot change what `fused_form` computes (a test
+    # checks that it reads every other one): weight settings, and the size
+    # the weights' shapes imply.
+    fused_form_ignores = (
+        *(
+            f"{weight}_{kind}"
+            for weight in ("kernel", "recurrent", "bias")
+            for kind in ("initializer", "regularizer", "constraint")
+        ),
+        "peephole_initializer",
+        "norm_gamma_initializer",
+        "norm_beta_initializer",
+        "unit_forget_bias",  # an initializer setting
+        "seed",
+        "units",
+    )
+
+    def fused_form(self, training: bool = False) -> LayerNormLSTMForm | None:
+        """`call`'s math as a `LayerNormLSTMForm` (see
+        `keras_rnnkit.cell_protocol`), or None while dropout trains (its
+        masks act inside the step)."""
+        if training and (self.dropout or self.recurrent_dropout):
+            return None
+
+        def pair(name):
+            return getattr(self, f"{name}_gamma"), getattr(self, f"{name}_beta")
+
+        fused = self.norm == "fused"
+        peepholes = None
+        if self.use_peepholes:
+            peepholes = (
+                self.input_gate_peephole_weights,
+                self.forget_gate_peephole_weights,
+                self.output_gate_peephole_weights,
+            )
+        return LayerNormLSTMForm(
+            kernel=self.kernel,
+            recurrent_kernel=self.recurrent_kernel,
+            state_norm=pair("state_norm"),
+            epsilon=self.epsilon,
+            input_norm=pair("kernel_norm") if fused else None,
+            recurrent_norm=pair("recurrent_norm") if fused else None,
+            gate_norm=None if fused else pair("gate_norm"),
+            bias=self.bias if self.use_bias else None,
+            peepholes=peepholes,
+            forget_bias=self.forget_bias,
+            activation=self.activation,
+            recurrent_activation=self.recurrent_activation,
+        )
 
     def get_config(self):
         return self._lstm_config(norm=self.norm, norm_epsilon=self.norm_epsilon)

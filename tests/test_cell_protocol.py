@@ -11,6 +11,7 @@
   several threads keeps its settings and gives each thread its own result.
 """
 
+import inspect
 import re
 import threading
 
@@ -224,6 +225,9 @@ class _Reads:
 
     def __getattr__(self, name):
         self.read.add(name)
+        found = inspect.getattr_static(type(self._cell), name, None)
+        if isinstance(found, property):  # its own reads count too
+            return found.fget(self)
         return getattr(self._cell, name)
 
 
@@ -240,6 +244,7 @@ def _built(cell, features=3):
 FUSED = {
     "PeepholeLSTMCell": lambda **kw: PeepholeLSTMCell(3, num_proj=2, **kw),
     "LSTMCell": lambda **kw: keras.layers.LSTMCell(3, **kw),
+    "LayerNormLSTMCell": lambda **kw: LayerNormLSTMCell(3, **kw),
     "OutputProjectionWrapper": lambda **kw: OutputProjectionWrapper(lstm(), 2, **kw),
     "ResidualWrapper": lambda **kw: ResidualWrapper(keras.layers.LSTMCell(3), **kw),
     "DropoutWrapper": lambda **kw: DropoutWrapper(lstm(), **kw),
@@ -248,6 +253,7 @@ FUSED = {
 VARIANTS = {
     "PeepholeLSTMCell": {"dropout": 0.1, "recurrent_dropout": 0.1},
     "LSTMCell": {"dropout": 0.1, "recurrent_dropout": 0.1},
+    "LayerNormLSTMCell": {"dropout": 0.1, "norm": "per_gate", "use_peepholes": True},
     "DropoutWrapper": {"input_rate": 0.1, "state_rate": 0.1, "output_rate": 0.1},
 }
 

@@ -57,14 +57,18 @@ def built(tmp_path_factory):
 # -- a missing backend ------------------------------------------------------
 
 
+@pytest.mark.parametrize("use", ["keras_rnnkit.DynamicRNN", "import keras"])
 @pytest.mark.parametrize("backend", ["tensorflow", "jax", "torch"])
-def test_a_missing_backend_names_the_extra_that_installs_it(backend):
+def test_a_missing_backend_names_the_extra_that_installs_it(backend, use):
+    # The first use of a layer, or Keras's own import after the package's,
+    # says which extra installs the missing backend.
     script = textwrap.dedent(
         f"""
         import sys
         sys.modules[{backend!r}] = None  # as if it were not installed
+        import keras_rnnkit  # imports no backend: it cannot fail yet
         try:
-            import keras_rnnkit
+            {use}
         except ModuleNotFoundError as e:
             print(e.name, e)
         else:
@@ -189,7 +193,7 @@ def test_a_one_backend_install_trains_saves_and_reloads_without_tensorflow(
     assert result.stdout.strip().endswith("ok")
     # the default backend, TensorFlow, is missing: the error names its extra
     result = subprocess.run(
-        [python, "-c", "import keras_rnnkit"],
+        [python, "-c", "import keras_rnnkit; keras_rnnkit.DynamicRNN"],
         capture_output=True,
         text=True,
         timeout=120,

@@ -22,6 +22,7 @@ from hypothesis import strategies as st
 from keras_rnnkit import (
     DropoutWrapper,
     DynamicRNN,
+    LayerNormLSTMCell,
     MultiRNNCell,
     OutputProjectionWrapper,
     PeepholeLSTMCell,
@@ -49,7 +50,18 @@ class _PeepholeLSTMCell(PeepholeLSTMCell):
         return super().call(*args, **kwargs)
 
 
-REFERENCE = {PeepholeLSTMCell: _PeepholeLSTMCell, keras.layers.LSTMCell: _LSTMCell}
+class _LayerNormLSTMCell(LayerNormLSTMCell):
+    """Same math; its own `call` keeps it out of the fused path."""
+
+    def call(self, *args, **kwargs):
+        return super().call(*args, **kwargs)
+
+
+REFERENCE = {
+    PeepholeLSTMCell: _PeepholeLSTMCell,
+    keras.layers.LSTMCell: _LSTMCell,
+    LayerNormLSTMCell: _LayerNormLSTMCell,
+}
 
 # A strategy for every setting of the cells with a fused form. The configs
 # of the parity test are drawn from the cell's whole config space: every
@@ -64,6 +76,8 @@ SETTINGS = {
     "use_bias": st.booleans(),
     "activation": st.sampled_from(["tanh", "tanh", "sigmoid"]),
     "recurrent_activation": st.sampled_from(["sigmoid", "sigmoid", "hard_sigmoid"]),
+    "norm": st.sampled_from(["fused", "per_gate"]),
+    "norm_epsilon": st.none() | st.sampled_from([1e-5, 0.1]),
     "dropout": st.sampled_from([0.0, 0.3]),  # off at inference: same numbers
     "recurrent_dropout": st.sampled_from([0.0, 0.3]),
 }
@@ -98,9 +112,11 @@ FUSED_CONFIGS = {
 }
 
 
-def make_pair(cls, config, units):
+def make_pair(cls, config, units, dtype=None):
     """(fast cell, reference cell) of `cls` with the same settings."""
-    return cls(units, **config), REFERENCE[cls](units, **config)
+    return cls(units, dtype=dtype, **config), REFERENCE[cls](
+        units, dtype=dtype, **config
+    )
 
 
 def run(layer, x, states, lengths, seed, training=False):
@@ -127,15 +143,15 @@ def run(layer, x, states, lengths, seed, training=False):
     return [t.detach().numpy() for t in (*keras.tree.flatten(results), *grads)]
 
 
-def random_states(rng, cell, batch):
+def random_states(rng, cell, batch, dtype="float32"):
     return [
-        rng.normal(size=(batch, size)).astype("float32")
+        rng.normal(size=(batch, size)).astype(dtype)
         for size in keras.tree.flatten(cell.state_size)
     ]
 
 
 @given(
-    cls=st.sampled_from([PeepholeLSTMCell, keras.layers.LSTMCell]),
+    cls=st.sampled_from(list(REFERENCE)),
     batch=st.integers(1, 4),
     timesteps=st.integers(1, 6),
     features=st.integers(1, 4),
@@ -158,9 +174,16 @@ def test_fused_lstm_equals_the_cells_own_step(
 ):
     config = data.draw(config_space(cls), label="config")
     assume(config.get("proj_clip") is None or config.get("num_proj") is not None)
-    fast_cell, slow_cell = make_pair(cls, config, units)
+    # The layer norm divides by a standard deviation that may be small: its
+    # float32 rounding differs with the order of operations, so it is
+    # compared in float64, where only the math can differ.
+    dtype = "float64" if cls is LayerNormLSTMCell else "float32"
+    fast_cell, slow_cell = make_pair(cls, config, units, dtype)
     options = dict(
-        return_sequences=return_sequences, return_state=True, go_backwards=go_backwards
+        return_sequences=return_sequences,
+        return_state=True,
+        go_backwards=go_backwards,
+        dtype=dtype,
     )
     fast, slow = DynamicRNN(fast_cell, **options), DynamicRNN(slow_cell, **options)
     fast.build((None, timesteps, features))
@@ -168,8 +191,8 @@ def test_fused_lstm_equals_the_cells_own_step(
     rng = np.random.default_rng(data.draw(st.integers(0, 2**16)))
     slow.set_weights([w * 2 for w in fast.get_weights()])  # larger: clips act
     fast.set_weights(slow.get_weights())
-    x = rng.normal(size=(batch, timesteps, features)).astype("float32")
-    states = random_states(rng, fast_cell, batch)
+    x = rng.normal(size=(batch, timesteps, features)).astype(dtype)
+    states = random_states(rng, fast_cell, batch, dtype)
     lengths = draw_lengths(data, batch, timesteps) if masked else None
     got = run(fast, x, states, lengths, seed=1)
     want = run(slow, x, states, lengths, seed=1)
@@ -302,3 +325,16 @@ def test_wrapped_lstm_cells_take_the_whole_sequence_path(wrapper):
     with mock.patch.object(_torch_loop, "_run_cell", side_effect=AssertionError):
         layer(x, sequence_length=np.array([4, 1]))
         layer(x, training=True)
+
+
+@pytest.mark.parametrize("norm", ["fused", "per_gate"])
+def test_layer_norm_lstm_takes_the_fused_path_unless_dropout_trains(norm):
+    from keras_rnnkit import _torch_loop
+
+    layer = DynamicRNN(LayerNormLSTMCell(4, norm=norm, dropout=0.3), return_state=True)
+    x = np.ones((3, 5, 2), "float32")
+    with mock.patch.object(_torch_loop, "_run_cell", side_effect=AssertionError):
+        layer(x)
+        layer(x, sequence_length=np.array([5, 0, 2]))
+        with pytest.raises(AssertionError):
+            layer(x, training=True)
