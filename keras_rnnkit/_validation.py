@@ -77,6 +77,36 @@ def boolean(name, value):
     return value
 
 
+def integer_lengths(name, lengths, layer=None):
+    """Raises a TypeError when `lengths`, given as a NumPy array or a Python
+    list or tuple, holds anything but integers (strings, floats, booleans).
+
+    Checked on the host before any backend converts the value: torch's
+    conversion of a string array fails with "Invalid dtype: str32", which
+    names neither the argument nor what it takes, and JAX's with a staging
+    error. Tensors are left to the callers' own dtype check.
+    """
+    if isinstance(lengths, (list, tuple)):
+        try:
+            lengths = np.asarray(lengths)
+        except ValueError:  # ragged: the shape check says so later
+            return
+    if not isinstance(lengths, (np.ndarray, np.generic)):
+        return
+    if lengths.dtype.kind in "iu":
+        return
+    dtype = lengths.dtype.name + (" (strings)" if lengths.dtype.kind in "SU" else "")
+    if layer is None:
+        raise TypeError(
+            f"Argument `{name}` must hold integers (row lengths), of an integer "
+            f"dtype such as int32. Received: {name}.dtype={dtype}"
+        )
+    raise TypeError(
+        f"Layer '{layer.name}' expects integer `{name}` (row lengths, of an "
+        f"integer dtype such as int32). Received: {name}.dtype={dtype}"
+    )
+
+
 def floating_inputs(layer, name, x):
     """Raises a TypeError unless `x` has a floating-point dtype."""
     dtype = keras.backend.standardize_dtype(x.dtype)

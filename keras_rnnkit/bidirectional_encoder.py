@@ -162,6 +162,11 @@ class BidirectionalEncoder(keras.layers.Layer):
         self.forward_layer.build(sequences_shape)
         self.backward_layer.build(sequences_shape)
 
+    def __call__(self, *args, **kwargs):
+        # Before Keras converts the arguments (torch cannot take strings).
+        check.integer_lengths("sequence_length", kwargs.get("sequence_length"), self)
+        return super().__call__(*args, **kwargs)
+
     def call(
         self,
         sequences: Tensor,

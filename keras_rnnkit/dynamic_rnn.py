@@ -151,6 +151,11 @@ class DynamicRNN(keras.layers.RNN):
         )
         self.input_spec = keras.layers.InputSpec(ndim=3)
 
+    def __call__(self, *args, **kwargs):
+        # Before Keras converts the arguments (torch cannot take strings).
+        check.integer_lengths("sequence_length", kwargs.get("sequence_length"), self)
+        return super().__call__(*args, **kwargs)
+
     def call(
         self,
         sequences: Tensor,

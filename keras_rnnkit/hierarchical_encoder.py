@@ -182,9 +182,14 @@ class HierarchicalEncoder(keras.layers.Layer):
     Raises:
         ValueError: At construction, an encoder that does not fit its
             pooling or does not handle masks, or the same layer at both
-            levels. At call, inputs not of rank 4, a mask not shaped like
-            their first three axes, or `return_weights=True` without
-            attention pooling at both levels.
+            levels. At call, inputs not of rank 4, inputs without a sentence
+            slot or without a word slot (`(batch, 0, words, features)` or
+            `(batch, sentences, 0, features)`, on every backend: like
+            `DynamicRNN` given no time step, the encoders would have nothing
+            to return; an empty batch, `(0, sentences, words, features)`,
+            gives `(0, units)`),
+            a mask not shaped like their first three axes, or
+            `return_weights=True` without attention pooling at both levels.
         TypeError: Integer inputs (embed token ids first); a
             `return_weights` that is not a boolean.
 
@@ -275,6 +280,14 @@ class HierarchicalEncoder(keras.layers.Layer):
                 f"Layer '{self.name}' (HierarchicalEncoder) expects inputs of "
                 "shape (batch, sentences, words, features) with a known feature "
                 f"size. Received: input_shape={input_shape}.{hint}"
+            )
+        if 0 in input_shape[1:3]:
+            raise ValueError(
+                f"Layer '{self.name}' (HierarchicalEncoder) needs at least one "
+                "time step at each level, one sentence slot and one word slot "
+                "(pad every document to at least 1 x 1, masked): with none, the "
+                "encoders have nothing to return. Received: "
+                f"input_shape={input_shape}"
             )
 
     def build(self, input_shape):

@@ -54,6 +54,7 @@ def lengths_to_mask(lengths: Tensor, maxlen: int) -> Tensor:
         raise ValueError(
             f"Argument `maxlen` must be an integer >= 0. Received: maxlen={maxlen}"
         )
+    check.integer_lengths("lengths", lengths)  # before a backend converts it
     lengths = ops.convert_to_tensor(lengths)
     dtype = keras.backend.standardize_dtype(lengths.dtype)
     if "int" not in dtype:

@@ -1,13 +1,63 @@
 """Shared test set-up: hypothesis profiles, seeds, backend markers, oracle."""
 
+import contextlib
+import importlib.util
 import os
+import pathlib
+import re
+import sys
+import tempfile
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-import importlib.util  # noqa: E402
-import pathlib  # noqa: E402
+# TensorFlow's C++ code logs a few info lines when it loads, before its
+# logging starts, so TF_CPP_MIN_LOG_LEVEL does not reach them ("WARNING: All
+# log messages before absl::InitializeLog() ...", "I0000 ... cudart_stub.cc:31]
+# Could not find cuda drivers ..."). Keras imports TensorFlow on its
+# TensorFlow backend, and `keras.utils.set_random_seed` (every test, below)
+# on every backend when it is installed: pytest-xdist's controller printed
+# the lines at the end of the run, and its workers at the start of a JAX or
+# torch run. Every process loads this file first (the controller and each
+# worker), so both are imported here with those lines filtered out of file
+# descriptor 2; anything else written there comes through. The pattern is
+# keras_rnnkit.recipes._STARTUP_INFO (importing keras_rnnkit here would
+# import Keras first; tests/test_readme_and_ci.py checks they agree).
+STARTUP_INFO = re.compile(
+    r"WARNING: All log messages before absl::InitializeLog\(\) is called"
+    r"|I\d{4} [\d:.]+ +\d+ \S+:\d+\] "
+)
 
-import keras  # noqa: E402
+
+@contextlib.contextmanager
+def _startup_info_filtered():
+    if os.environ["TF_CPP_MIN_LOG_LEVEL"] != "3":  # asked for the logs
+        yield
+        return
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as captured:
+        os.dup2(captured.fileno(), 2)
+        try:
+            yield
+        finally:
+            sys.stderr.flush()
+            os.dup2(saved, 2)
+            os.close(saved)
+            captured.seek(0)
+            text = captured.read().decode("utf-8", errors="replace")
+            sys.stderr.writelines(
+                line
+                for line in text.splitlines(keepends=True)
+                if not STARTUP_INFO.match(line)
+            )
+            sys.stderr.flush()
+
+
+with _startup_info_filtered():
+    if importlib.util.find_spec("tensorflow") is not None:
+        import tensorflow  # noqa: F401
+    import keras
+
 import pytest  # noqa: E402
 from hypothesis import HealthCheck, settings  # noqa: E402
 

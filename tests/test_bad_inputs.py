@@ -4,7 +4,9 @@ The reproductions of issue 13 that this module covers, on every backend:
 helper functions' arguments, a `DynamicRNN` built from something that is
 not a cell, inputs without time steps, integer inputs to `AttentionPooling`,
 a NaN `forget_bias`, cells and layers given states that do not fit, an
-empty batch. (NaN in padded steps: tests/test_dynamic_rnn.py and
+empty batch. And those of issue 24: string lengths (torch's conversion named
+neither the argument nor what it takes), documents with no sentence or no
+word slot. (NaN in padded steps: tests/test_dynamic_rnn.py and
 tests/test_torch_loop.py.)
 """
 
@@ -36,6 +38,7 @@ from keras_rnnkit import (
     [
         ([-1, 2], 3, ValueError, "`lengths` must hold lengths >= 0"),
         ([1.5, 2], 3, TypeError, "`lengths` must hold integers"),
+        (["5", "2"], 3, TypeError, r"`lengths` must hold integers.*dtype=str32"),
         ([[1, 2]], 3, ValueError, r"`lengths` must be of shape \(batch,\)"),
         ([1, 2], -1, ValueError, "`maxlen` must be an integer >= 0"),
         ([1, 2], 2.5, TypeError, "`maxlen` must be an integer >= 0"),
@@ -110,6 +113,53 @@ def test_dynamic_rnn_refuses_what_is_not_a_cell_when_built(cell, words):
 def test_no_time_steps_is_a_clear_error(make):
     with pytest.raises(ValueError, match="needs at least one time step"):
         make()(np.zeros((2, 0, 3), "float32"))
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: DynamicRNN(keras.layers.GRUCell(4)),
+        lambda: PeepholeLSTM(4),
+        lambda: BidirectionalEncoder(keras.layers.GRUCell(4)),
+    ],
+    ids=["dynamic_rnn", "peephole_lstm", "bidirectional"],
+)
+@pytest.mark.parametrize(
+    "lengths", [np.array(["5", "2"]), ["5", "2"]], ids=["array", "list"]
+)
+def test_string_lengths_are_a_named_error_on_every_backend(make, lengths):
+    # torch's conversion (in Keras's Layer.__call__) said only "Invalid
+    # dtype: str32"; the layers check before it.
+    layer = make()
+    words = r"expects integer `sequence_length`.*sequence_length\.dtype=str32"
+    with pytest.raises(TypeError, match=words):
+        layer(np.zeros((2, 5, 3), "float32"), sequence_length=lengths)
+
+
+def _hierarchical():
+    return HierarchicalEncoder(
+        DynamicRNN(keras.layers.GRUCell(3), return_sequences=True),
+        DynamicRNN(keras.layers.GRUCell(3), return_sequences=True),
+    )
+
+
+@pytest.mark.parametrize(
+    "shape",
+    [(2, 3, 0, 5), (2, 0, 4, 5), (0, 3, 0, 5)],
+    ids=["words", "sentences", "empty batch"],
+)
+@pytest.mark.parametrize("with_mask", [False, True])
+@pytest.mark.parametrize("built", [False, True])
+def test_hierarchical_encoder_needs_a_sentence_and_a_word_slot(shape, with_mask, built):
+    # Like DynamicRNN given no time step, on every backend (JAX raised
+    # ZeroDivisionError, torch a reshape error, TensorFlow the word encoder's
+    # error; with a mask, "Cannot compute the max of an empty tensor").
+    encoder = _hierarchical()
+    if built:
+        encoder(np.zeros((2, 3, 4, 5), "float32"))
+    kwargs = {"mask": np.ones(shape[:3], bool)} if with_mask else {}
+    with pytest.raises(ValueError, match=r"needs at least one time step at each"):
+        encoder(np.zeros(shape, "float32"), **kwargs)
 
 
 def test_attention_pooling_refuses_integer_inputs():

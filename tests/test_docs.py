@@ -1,20 +1,23 @@
 """The documentation: its code runs, its site builds, its migration table is whole.
 
 - Every ```python block of README.md and docs/ runs, top to bottom per file
-  (the blocks of one page share a namespace, so later blocks may use what
-  earlier ones defined). A page with an HTML comment `<!-- slow -->` is
-  tested as `slow` (CI runs slow tests on TensorFlow only); keep pages fast.
+  (the blocks of one page share a namespace), and imports what it uses: a
+  block that takes names from an earlier one says so in its first line. A
+  page with an HTML comment `<!-- slow -->` is tested as `slow` (CI runs
+  slow tests on TensorFlow only); keep pages fast.
 - `mkdocs build --strict` passes (mkdocs-material + mkdocstrings, the `docs`
   extra): broken links, pages missing from the nav and docstrings that
   mkdocstrings cannot parse are errors.
 - docs/migration.md has a row for every TensorFlow symbol the tutorial uses.
 """
 
+import builtins
 import importlib.util
 import os
 import pathlib
 import re
 import subprocess
+import symtable
 import sys
 
 import pytest
@@ -43,6 +46,46 @@ def test_python_blocks_run(page):
             exec(compile(code, f"{page.name} block {number}", "exec"), namespace)
         except Exception as e:
             raise AssertionError(f"{page.name}, python block {number} fails") from e
+
+
+USES = re.compile(r"# Uses (.+) from the blocks? above\.")
+
+
+def _names_from_elsewhere(code):
+    """Names a block reads but neither defines nor imports (builtins aside)."""
+    top = symtable.symtable(code, "block", "exec")
+
+    def own(symbol):
+        return symbol.is_assigned() or symbol.is_imported() or symbol.is_namespace()
+
+    defined = {s.get_name() for s in top.get_symbols() if own(s)}
+    read = set()
+
+    def walk(table):
+        for symbol in table.get_symbols():
+            top_level = table is top and symbol.is_referenced() and not own(symbol)
+            if top_level or (table is not top and symbol.is_global()):
+                read.add(symbol.get_name())
+        for child in table.get_children():
+            walk(child)
+
+    walk(top)
+    return {n for n in read - defined if not hasattr(builtins, n)}
+
+
+@pytest.mark.parametrize("page", [_page_param(p) for p in PAGES])
+def test_every_block_runs_on_its_own_or_says_what_it_takes(page):
+    # A reader copies one block: it imports what it uses, and a block that
+    # continues an earlier one starts with "# Uses a, b and c from the block
+    # above." (docs/deploy.md's export examples share one model).
+    for number, code in enumerate(BLOCK.findall(page.read_text()), 1):
+        said = USES.match(code.split("\n", 1)[0])
+        taken = set(re.split(r", | and ", said.group(1))) if said else set()
+        missing = _names_from_elsewhere(code) - taken
+        assert not missing, (
+            f"{page.name}, python block {number} uses {sorted(missing)}, "
+            "which it neither defines nor imports"
+        )
 
 
 def test_every_public_name_has_an_api_page():

@@ -5,6 +5,7 @@ starts them (``python -m keras_rnnkit.recipes`` and the console script), and
 must import no backend: that is what keeps them under a second or two.
 """
 
+import importlib.util
 import io
 import json
 import os
@@ -197,3 +198,33 @@ def test_the_names_static_readers_see_are_the_exported_ones():
         name: "keras_rnnkit" + (f".{module}" if module else "")
         for name, module in keras_rnnkit._EXPORTS.items()
     }
+
+
+def test_a_quick_run_says_what_it_is(tmp_path, capsys):
+    recipes.run("worked-example", quick=True, out=tmp_path)
+    out = capsys.readouterr().out
+    assert out.index("QUICK RUN (--quick): a smoke test") < out.index("worked example")
+    assert "docs/recipes/worked-example.md" in out
+    assert out.rstrip().endswith("docs/recipes/worked-example.md).")
+    recipes.run("worked-example", quick=False, out=tmp_path)
+    assert "QUICK RUN" not in capsys.readouterr().out
+
+
+def test_a_run_on_another_backend_prints_no_tensorflow_startup_lines(tmp_path):
+    # Keras's set_random_seed imports TensorFlow on every backend when it is
+    # installed; its C++ start-up lines ignore TF_CPP_MIN_LOG_LEVEL.
+    for package in ("torch", "tensorflow"):
+        if importlib.util.find_spec(package) is None:
+            pytest.skip(f"needs {package} installed")
+    result = subprocess.run(
+        [sys.executable, "-m", "keras_rnnkit.recipes", "worked-example", "--quick"]
+        + ["--out", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**clean_env(), "KERAS_BACKEND": "torch"},
+        cwd=ROOT,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stderr == ""
+    assert "all within 1e-06" in result.stdout

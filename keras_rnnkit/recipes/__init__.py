@@ -11,7 +11,9 @@ under ``out`` and returns its figures as a dict.
 """
 
 import argparse
+import contextlib
 import importlib
+import importlib.util
 import logging
 import os
 import pathlib
@@ -78,28 +80,26 @@ def quiet_backend_logs():
         logging.getLogger(name).setLevel(logging.ERROR)
 
 
-def import_layers_quietly():
-    """Imports every keras_rnnkit layer (hence Keras and its backend) quietly.
+@contextlib.contextmanager
+def startup_logs_filtered():
+    """Filters the backend's start-up info lines out of standard error.
 
-    Calls `quiet_backend_logs`, then imports with the process's standard
-    error (file descriptor 2, where C++ code writes) captured; afterwards
-    every captured line is written back except the info lines the backend
-    logs before its logging starts (``_STARTUP_INFO``); warnings, errors and
-    tracebacks come through. With ``TF_CPP_MIN_LOG_LEVEL`` set to 0, 1 or 2
-    nothing is filtered.
+    Runs the block with the process's standard error (file descriptor 2,
+    where C++ code writes) captured; afterwards every captured line is
+    written back except the info lines the backend logs before its logging
+    starts (``_STARTUP_INFO``): warnings, errors and tracebacks come
+    through. With ``TF_CPP_MIN_LOG_LEVEL`` unset or set to 0, 1 or 2 nothing
+    is filtered.
     """
-    quiet_backend_logs()
-    import keras_rnnkit
-
-    if os.environ["TF_CPP_MIN_LOG_LEVEL"] != "3":
-        keras_rnnkit._import_all()
+    if os.environ.get("TF_CPP_MIN_LOG_LEVEL") != "3":
+        yield
         return
     sys.stderr.flush()
     saved = os.dup(2)
     with tempfile.TemporaryFile() as captured:
         os.dup2(captured.fileno(), 2)
         try:
-            keras_rnnkit._import_all()
+            yield
         finally:
             sys.stderr.flush()
             os.dup2(saved, 2)
@@ -112,6 +112,24 @@ def import_layers_quietly():
             sys.stderr.flush()
 
 
+def import_layers_quietly():
+    """Imports every keras_rnnkit layer (hence Keras and its backend) quietly.
+
+    Calls `quiet_backend_logs`, then imports inside `startup_logs_filtered`.
+    TensorFlow, when installed, is imported there too on every backend:
+    `keras.utils.set_random_seed`, which every recipe calls, imports it
+    whatever the backend, and its start-up lines would otherwise print in
+    the middle of a JAX or PyTorch run.
+    """
+    quiet_backend_logs()
+    import keras_rnnkit
+
+    with startup_logs_filtered():
+        keras_rnnkit._import_all()
+        if importlib.util.find_spec("tensorflow") is not None:
+            importlib.import_module("tensorflow")
+
+
 def load(name):
     """Returns the module of the recipe called `name`."""
     if name not in RECIPES:
@@ -121,12 +139,45 @@ def load(name):
     return importlib.import_module(f"{__name__}.{RECIPES[name]}")
 
 
+def quick_note(name, done=False):
+    """What a `--quick` run is, printed before it starts and after it ends:
+    its figures are a smoke test's, not the recipe's result."""
+    if not done:
+        title = "QUICK RUN (--quick): a smoke test, not the recipe's result"
+        print(f"\n== {title} " + "=" * max(0, 70 - len(title)))
+        print(
+            "A small slice of the data and one or two epochs, to check that "
+            "everything runs.\nExpect figures far below a full run's: a "
+            "network trained this briefly may sit near\nchance and below its "
+            "baseline. Full-run figures: docs/recipes/"
+            f"{name}.md;\nrun without --quick to reproduce them.",
+            flush=True,
+        )
+        return
+    print(
+        f"\nquick run of {name} done: the figures above show that it runs, "
+        "not how well its\nmodel does (a full run: the same command without "
+        f"--quick; docs/recipes/{name}.md).",
+        flush=True,
+    )
+
+
 def run(name, **kwargs):
-    """Runs the recipe called `name`; returns its figures as a dict."""
+    """Runs the recipe called `name`; returns its figures as a dict.
+
+    A `quick=True` run says so before it starts and after it ends
+    (`quick_note`)."""
     epochs = kwargs.get("epochs")
     if epochs is not None and not (isinstance(epochs, int) and epochs >= 1):
         raise ValueError(f"`epochs` must be an integer >= 1. Received: {epochs!r}")
-    return load(name).run(**kwargs)
+    module = load(name)
+    quick = kwargs.get("quick", False)
+    if quick:
+        quick_note(name)
+    figures = module.run(**kwargs)
+    if quick:
+        quick_note(name, done=True)
+    return figures
 
 
 def positive_int(text):

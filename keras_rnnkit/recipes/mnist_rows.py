@@ -107,7 +107,11 @@ def run(quick=False, out="runs/mnist-rows", epochs=None, seed=0):
 
     out = _common.setup(out, seed)
     with _common.Timer() as total:
-        _common.header("MNIST 5k subset, 28 rows of 28 pixels")
+        _common.header(
+            "MNIST, 1,000 images of the 5k subset (quick run), 28 rows of 28 pixels"
+            if quick
+            else "MNIST 5k subset, 28 rows of 28 pixels"
+        )
         images, labels = load_mnist_subset()
         train, fit_part, validation, test = split(images, labels, seed, quick)
         print(

@@ -171,7 +171,11 @@ def sunspots(out, quick, epochs):
 def sp500(out, quick, epochs):
     from keras_rnnkit.recipes.datasets import load_sp500
 
-    _common.header("S&P 500, daily 1999-2018")
+    _common.header(
+        "S&P 500, the last 1,000 days (quick run)"
+        if quick
+        else "S&P 500, daily 1999-2018"
+    )
     dates, close = load_sp500()
     if quick:
         dates, close = dates[-1000:], close[-1000:]

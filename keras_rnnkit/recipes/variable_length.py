@@ -168,11 +168,13 @@ def padding_checks(model, x, lengths, seed):
     batch and (a) every row at its own length, no padding, (b) the padding
     replaced by noise and extended to 40 frames; and (c) the predictions
     with the lengths ignored (every row read to the padded length)."""
+    import keras
+
     padded = model.predict([x, lengths], verbose=0)
     unpadded = np.empty_like(padded)
     for length in np.unique(lengths):  # one batch per length: no padding
         rows = np.flatnonzero(lengths == length)
-        unpadded[rows] = np.asarray(
+        unpadded[rows] = keras.ops.convert_to_numpy(  # torch: no autograd
             model([x[rows, :length], lengths[rows]], training=False)
         )
     timesteps = x.shape[1]

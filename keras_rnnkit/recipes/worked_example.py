@@ -132,6 +132,8 @@ def plot(hand, path):
 
 def run(quick=False, out="runs/worked-example", epochs=None, seed=0):
     """Runs the example by hand and in Keras; returns the figures."""
+    import keras
+
     out = _common.setup(out, seed)
     with _common.Timer() as total:
         _common.header("The tutorial's worked example: 2 steps of a simple RNN")
@@ -140,8 +142,10 @@ def run(quick=False, out="runs/worked-example", epochs=None, seed=0):
         print(f"inputs {INPUTS.tolist()}, initial state [0, 0]")
         hand = by_hand()
         x = INPUTS.reshape(1, -1, 1).astype("float32")
-        states, outputs = (np.asarray(v)[0] for v in keras_model()(x))
-        projected, final_state = (np.asarray(v)[0] for v in projection_model()(x))
+        # convert_to_numpy: torch's outputs carry autograd history
+        numpy = keras.ops.convert_to_numpy
+        states, outputs = (numpy(v)[0] for v in keras_model()(x))
+        projected, final_state = (numpy(v)[0] for v in projection_model()(x))
         outputs, projected = outputs[:, 0], projected[:, 0]
 
         differences = {
