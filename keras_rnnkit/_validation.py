@@ -107,6 +107,16 @@ def integer_lengths(name, lengths, layer=None):
     )
 
 
+class LengthsCheckedFirst:
+    """Mixin of the layers that take `sequence_length`: checks its dtype in
+    `__call__`, before Keras converts the call's arguments (torch's
+    conversion of a string array fails with "Invalid dtype: str32")."""
+
+    def __call__(self, *args, **kwargs):
+        integer_lengths("sequence_length", kwargs.get("sequence_length"), self)
+        return super().__call__(*args, **kwargs)
+
+
 def floating_inputs(layer, name, x):
     """Raises a TypeError unless `x` has a floating-point dtype."""
     dtype = keras.backend.standardize_dtype(x.dtype)

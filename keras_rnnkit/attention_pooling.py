@@ -34,7 +34,7 @@ def masked_softmax(scores, mask):
 
 
 @register
-class AttentionPooling(keras.layers.Layer):
+class AttentionPooling(check.LengthsCheckedFirst, keras.layers.Layer):
     """Pools a sequence into one vector with learned, masked attention.
 
     The attention of Hierarchical Attention Networks (Yang et al. 2016):

@@ -36,7 +36,7 @@ def _merge(mode, forward, backward):
 
 
 @register
-class BidirectionalEncoder(keras.layers.Layer):
+class BidirectionalEncoder(check.LengthsCheckedFirst, keras.layers.Layer):
     """Runs a cell forwards and backwards; concatenates the final states.
 
     TF1's `bidirectional_dynamic_rnn` followed by what the kit's TF1
@@ -161,11 +161,6 @@ class BidirectionalEncoder(keras.layers.Layer):
     def build(self, sequences_shape, initial_state_shape=None):
         self.forward_layer.build(sequences_shape)
         self.backward_layer.build(sequences_shape)
-
-    def __call__(self, *args, **kwargs):
-        # Before Keras converts the arguments (torch cannot take strings).
-        check.integer_lengths("sequence_length", kwargs.get("sequence_length"), self)
-        return super().__call__(*args, **kwargs)
 
     def call(
         self,

@@ -25,7 +25,7 @@ from keras_rnnkit.sequence import forward_fill, last_valid_output, mask_like
 
 
 @register
-class DynamicRNN(keras.layers.RNN):
+class DynamicRNN(check.LengthsCheckedFirst, keras.layers.RNN):
     """`keras.layers.RNN` with per-row lengths and TF1 `dynamic_rnn` semantics.
 
     The replacement of `tf.nn.dynamic_rnn(cell, inputs, sequence_length=L)`.
@@ -150,11 +150,6 @@ class DynamicRNN(keras.layers.RNN):
             **kwargs,
         )
         self.input_spec = keras.layers.InputSpec(ndim=3)
-
-    def __call__(self, *args, **kwargs):
-        # Before Keras converts the arguments (torch cannot take strings).
-        check.integer_lengths("sequence_length", kwargs.get("sequence_length"), self)
-        return super().__call__(*args, **kwargs)
 
     def call(
         self,

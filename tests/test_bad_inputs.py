@@ -121,8 +121,9 @@ def test_no_time_steps_is_a_clear_error(make):
         lambda: DynamicRNN(keras.layers.GRUCell(4)),
         lambda: PeepholeLSTM(4),
         lambda: BidirectionalEncoder(keras.layers.GRUCell(4)),
+        lambda: AttentionPooling(4),
     ],
-    ids=["dynamic_rnn", "peephole_lstm", "bidirectional"],
+    ids=["dynamic_rnn", "peephole_lstm", "bidirectional", "attention_pooling"],
 )
 @pytest.mark.parametrize(
     "lengths", [np.array(["5", "2"]), ["5", "2"]], ids=["array", "list"]
