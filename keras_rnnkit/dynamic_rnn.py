@@ -314,17 +314,9 @@ class _Loop:
             mask = keras.tree.flatten(mask)[0]
         if mask is not None:
             mask = ops.cast(mask, "bool")
-        if self.eager_torch:
-            from keras_rnnkit import _torch_loop
-
-            outputs, states = _torch_loop.run(
-                self.cell,
-                sequences,
-                initial_state,
-                mask,
-                self.training,
-                self.go_backwards,
-            )
+        own = self._own_loop(sequences, initial_state, mask, noise)
+        if own is not None:
+            outputs, states = own
             if mask is None:
                 return outputs[:, -1], outputs, states
         elif mask is None:
@@ -361,6 +353,33 @@ class _Loop:
             valid = ops.reshape(mask, (*ops.shape(mask), 1))
             return last, ops.where(valid, outputs, ops.zeros_like(outputs)), states
         return last, forward_fill(outputs, mask), states
+
+    def _own_loop(self, sequences, initial_state, mask, noise):
+        """`(outputs, states)` from the kit's own loop for this backend (see
+        `_torch_loop.py`, `_jax_loop.py`), or None for Keras's loop."""
+        if self.eager_torch:
+            from keras_rnnkit import _torch_loop
+
+            return _torch_loop.run(
+                self.cell,
+                sequences,
+                initial_state,
+                mask,
+                self.training,
+                self.go_backwards,
+            )
+        if keras.backend.backend() == "jax" and noise is None and not self.unroll:
+            from keras_rnnkit import _jax_loop
+
+            return _jax_loop.run(
+                self.cell,
+                sequences,
+                initial_state,
+                mask,
+                self.training,
+                self.go_backwards,
+            )
+        return None
 
     def _backend_loop(
         self,
