@@ -116,7 +116,10 @@ def test_wrapped_lstm_runs_whole_sequences_with_the_same_numbers(wrapper, traini
     if wrapper == "dropout" and training:
         # the masks are drawn from the layer's seed generators: give both
         # layers the same state
-        for a, b in zip(slow.non_trainable_variables, fast.non_trainable_variables):
+        pairs = zip(
+            slow.non_trainable_variables, fast.non_trainable_variables, strict=True
+        )
+        for a, b in pairs:
             a.assign(b.value)
     got = outputs_and_gradients(fast, x, states, lengths, training)
     want = outputs_and_gradients(slow, x, states, lengths, training)
