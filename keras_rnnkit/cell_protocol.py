@@ -16,11 +16,12 @@ says so with three optional members of its class:
   state 0 (`ZoneoutWrapper`) changes the output with it.
 - `fused_form(self, training=False)`: the cell's math as a form object
   (`LSTMForm`, ...) that the kit's own loops can run over a whole sequence
-  at once (the torch fast path, `_torch_loop.py`), or `None`. Written next
-  to `call`, it must describe exactly what `call` computes; a subclass that
-  overrides `call` never inherits its parent's `fused_form` (it runs its
-  own `call`), one that does not keeps it, and one that defines
-  `fused_form` itself (at or below its `call`) uses its own.
+  at once (the fast paths of `_torch_loop.py` and `_jax_loop.py`), or
+  `None`. Written next to `call`, it must describe exactly what `call`
+  computes; a subclass that overrides `call` never inherits its parent's
+  `fused_form` (it runs its own `call`), one that does not keeps it, and
+  one that defines `fused_form` itself (at or below its `call`) uses its
+  own.
 
 Each may be a class attribute or a property (wrappers derive theirs from the
 cell they wrap). Cells that declare nothing get TF1's defaults: no carries,

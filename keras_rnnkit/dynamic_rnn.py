@@ -219,16 +219,13 @@ class DynamicRNN(check.LengthsCheckedFirst, keras.layers.RNN):
         if not keras.tree.is_nested(initial_state):
             initial_state = [initial_state]
         dtype = self.cell.compute_dtype
-        return keras.tree.map_structure(
-            # a copy of a stateful layer's variables: on torch they are
-            # assigned in place after the loop, under autograd's eyes
-            lambda x: (
-                ops.copy(ops.convert_to_tensor(x, dtype=dtype))
-                if self.stateful
-                else ops.convert_to_tensor(x, dtype=dtype)
-            ),
-            list(initial_state),
+        tensors = keras.tree.map_structure(
+            lambda x: ops.convert_to_tensor(x, dtype=dtype), list(initial_state)
         )
+        if self.stateful:  # copies: on torch the variables are assigned in
+            # place after the loop, under autograd's eyes
+            tensors = keras.tree.map_structure(ops.copy, tensors)
+        return tensors
 
     @property
     def supports_jit(self):
@@ -265,9 +262,10 @@ class DynamicRNN(check.LengthsCheckedFirst, keras.layers.RNN):
 
 
 class _Loop:
-    """One call's time loop: the cell, the call's options and its random
-    numbers. Everything a call needs lives here, never on the layer, so
-    that one layer may be called from several threads at once."""
+    """One call's time loop: the cell and the call's options. Everything a
+    call needs lives here (and the cells' masks in per-thread stores), never
+    on the layer, so that one layer may be called from several threads at
+    once."""
 
     def __init__(
         self,
