@@ -66,8 +66,9 @@ class LSTMSequence(torch.autograd.Function):
         h_final, c_final = h0.clone(), c0.clone()
         h, c = h0, c0
         n = batch
-        for t in range(steps):
-            x_t = xp[t]
+        # Each step's slices are views made once (`unbind`, `split`): an
+        # index per step and tensor costs as much as a small operation.
+        for t, x_t in enumerate(xp.unbind(0)):
             if batch_sizes is not None:
                 n = batch_sizes[t]
                 if n == 0:
@@ -75,16 +76,17 @@ class LSTMSequence(torch.autograd.Function):
                 if n < batch:
                     x_t, h, c = x_t[:n], h[:n], c[:n]
             z = torch.addmm(x_t, h, recurrent_kernel)
-            gates_if = z[:, : 2 * units].view(n, 2, units)
+            z_if, z_c, z_o = z.split((2 * units, units, units), 1)
+            gates_if = z_if.view(n, 2, units)
             if w_if is not None:
                 gates_if = torch.addcmul(gates_if, w_if, c.unsqueeze(1))
             gates_if = torch.sigmoid(gates_if)
-            g = torch.tanh(z[:, 2 * units : 3 * units])
-            c = torch.addcmul(gates_if[:, 1] * c, gates_if[:, 0], g)
+            i, f = gates_if.unbind(1)
+            g = torch.tanh(z_c)
+            c = torch.addcmul(f * c, i, g)
             if cell_clip:
                 saved["pre_clip"].append(c)
                 c = torch.clamp(c, -cell_clip, cell_clip)
-            z_o = z[:, 3 * units :]
             if w_o is not None:
                 z_o = torch.addcmul(z_o, w_o, c)
             o = torch.sigmoid(z_o)
@@ -183,31 +185,60 @@ class LSTMSequence(torch.autograd.Function):
         dc = torch.zeros_like(c0) if d_c is None else d_c.clone()
         recurrent_t = recurrent_kernel.t()
         proj_t = proj.t() if proj is not None else None
+
+        def per_step(tensor):
+            """`tensor`'s step views, made once (None: no tensor)."""
+            return [None] * steps if tensor is None else tensor.unbind(0)
+
+        step_views = zip(
+            per_step(d_outputs),
+            per_step(d_z),
+            per_step(d_z[..., 3 * units :]),
+            per_step(d_z[..., : 3 * units].view(steps, batch, 3, units)),
+            per_step(d_zo_factor),
+            per_step(d_c_factor),
+            per_step(d_zifg),
+            per_step(carry),
+            per_step(d_proj_out),
+            per_step(proj_inside),
+            strict=True,
+        )
         n = batch
-        for t in range(steps - 1, -1, -1):
+        for t, views in reversed(list(enumerate(step_views))):
             if batch_sizes is not None:
                 n = batch_sizes[t]
                 if n == 0:
                     continue
-            dh_n, dc_n = dh[:n], dc[:n]
-            if d_outputs is not None:
-                dh_n += d_outputs[t, :n]
+            if n < batch:  # the rows still running at this step
+                views = [None if v is None else v[:n] for v in views]
+                dh_n, dc_n = dh[:n], dc[:n]
+            else:
+                dh_n, dc_n = dh, dc
+            (
+                d_out,
+                dz,
+                dz_o,
+                dz_ifg,
+                zo_factor,
+                c_factor,
+                zifg,
+                carry_t,
+                d_pout,
+                p_in,
+            ) = views
+            if d_out is not None:
+                dh_n += d_out
             dm = dh_n
             if proj is not None:
-                if proj_inside is not None:
-                    torch.mul(dh_n, proj_inside[t, :n], out=d_proj_out[t, :n])
+                if p_in is not None:
+                    torch.mul(dh_n, p_in, out=d_pout)
                 else:
-                    d_proj_out[t, :n] = dh_n
-                dm = torch.mm(d_proj_out[t, :n], proj_t)
-            dz = d_z[t, :n]
-            torch.mul(dm, d_zo_factor[t, :n], out=dz[:, 3 * units :])
-            dc_n.addcmul_(dm, d_c_factor[t, :n])
-            torch.mul(
-                dc_n.unsqueeze(1),
-                d_zifg[t, :n],
-                out=dz[:, : 3 * units].view(n, 3, units),
-            )
-            dc_n.mul_(carry[t, :n])
+                    d_pout.copy_(dh_n)
+                dm = torch.mm(d_pout, proj_t)
+            torch.mul(dm, zo_factor, out=dz_o)
+            dc_n.addcmul_(dm, c_factor)
+            torch.mul(dc_n.unsqueeze(1), zifg, out=dz_ifg)
+            dc_n.mul_(carry_t)
             torch.mm(dz, recurrent_t, out=dh_n)
         flat_dz = d_z.view(steps * batch, 4 * units)
         h_prev = h_all[:-1].reshape(steps * batch, -1)

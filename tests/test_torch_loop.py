@@ -178,6 +178,9 @@ def test_fused_lstm_equals_the_cells_own_step(
     # float32 rounding differs with the order of operations, so it is
     # compared in float64, where only the math can differ.
     dtype = "float64" if cls is LayerNormLSTMCell else "float32"
+    # A layer norm over one unit is a constant (its shift); what rounding
+    # leaves of the centred value then meets an epsilon of 1e-12.
+    assume(units > 1 or cls is not LayerNormLSTMCell)
     fast_cell, slow_cell = make_pair(cls, config, units, dtype)
     options = dict(
         return_sequences=return_sequences,
