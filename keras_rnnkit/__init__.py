@@ -26,6 +26,7 @@ _EXPORTS = {
     "set_runtime_checks": "runtime_checks",
     "ZoneoutWrapper": "zoneout_wrapper",
     "tf1": None,  # the submodule itself
+    "crf": None,
 }
 
 __all__ = [  # the names of _EXPORTS (tests/test_recipes_cli.py checks it)
@@ -47,6 +48,7 @@ __all__ = [  # the names of _EXPORTS (tests/test_recipes_cli.py checks it)
     "set_runtime_checks",
     "ZoneoutWrapper",
     "tf1",
+    "crf",
 ]
 
 
@@ -133,7 +135,7 @@ def _started_by_the_recipes_command():
 # from the source without running it.)
 if not _started_by_the_recipes_command():
     _import_keras()
-    from keras_rnnkit import tf1
+    from keras_rnnkit import crf, tf1
     from keras_rnnkit.attention_pooling import AttentionPooling
     from keras_rnnkit.bidirectional_encoder import BidirectionalEncoder
     from keras_rnnkit.dropout_wrapper import DropoutWrapper
