@@ -10,6 +10,8 @@ __version__ = "0.2.0.dev0"
 _EXPORTS = {
     "AttentionPooling": "attention_pooling",
     "BidirectionalEncoder": "bidirectional_encoder",
+    "CRF": "crf_layer",
+    "CRFLoss": "crf_layer",
     "DropoutWrapper": "dropout_wrapper",
     "DynamicRNN": "dynamic_rnn",
     "HierarchicalEncoder": "hierarchical_encoder",
@@ -32,6 +34,8 @@ _EXPORTS = {
 __all__ = [  # the names of _EXPORTS (tests/test_recipes_cli.py checks it)
     "AttentionPooling",
     "BidirectionalEncoder",
+    "CRF",
+    "CRFLoss",
     "DropoutWrapper",
     "DynamicRNN",
     "HierarchicalEncoder",
@@ -138,6 +142,7 @@ if not _started_by_the_recipes_command():
     from keras_rnnkit import crf, tf1
     from keras_rnnkit.attention_pooling import AttentionPooling
     from keras_rnnkit.bidirectional_encoder import BidirectionalEncoder
+    from keras_rnnkit.crf_layer import CRF, CRFLoss
     from keras_rnnkit.dropout_wrapper import DropoutWrapper
     from keras_rnnkit.dynamic_rnn import DynamicRNN
     from keras_rnnkit.hierarchical_encoder import HierarchicalEncoder

@@ -249,7 +249,36 @@ def _scan(step, init, xs, reverse=False):
         if not ys or ys[0] is None:
             return carry, None
         return carry, keras.tree.map_structure(lambda *t: torch.stack(t), *ys)
+    if keras.backend.backend() == "tensorflow" and len(xs) > 1:
+        # Keras's TF scan (3.15) fails on several `xs` whose length is
+        # unknown (a SavedModel signature): scan one float32 tensor.
+        step, xs = _packed(step, xs)
     return ops.scan(step, init, xs, reverse=reverse)
+
+
+def _packed(step, xs):
+    """`(step, xs)` over one float32 tensor holding all of `xs` (each
+    `(time, batch)` or `(time, batch, width)`) along its last axis."""
+    flat = [len(x.shape) == 2 for x in xs]  # (time, batch): one column
+    widths = [1 if f else x.shape[2] for f, x in zip(flat, xs, strict=True)]
+    dtypes = [keras.backend.standardize_dtype(x.dtype) for x in xs]
+    packed = ops.concatenate(
+        [
+            ops.cast(x[..., None] if f else x, "float32")
+            for f, x in zip(flat, xs, strict=True)
+        ],
+        axis=-1,
+    )
+    bounds = np.cumsum([0, *widths]).tolist()
+
+    def unpacked(carry, x):
+        parts = []
+        for lo, hi, f, dtype in zip(bounds, bounds[1:], flat, dtypes, strict=False):
+            part = x[:, lo] if f else x[:, lo:hi]
+            parts.append(part > 0.5 if dtype == "bool" else ops.cast(part, dtype))
+        return step(carry, tuple(parts))
+
+    return unpacked, packed
 
 
 def _time_major(*tensors):

@@ -127,6 +127,22 @@ def gradients(function, *arguments):
     return float(as_array(value)), [np.asarray(as_array(g)) for g in grads]
 
 
+_JITTED = {}
+
+
+def fast(function):
+    """`function` under `jax.jit` on JAX, once per function object (eager JAX
+    compiles every operation, which costs more than one compilation of the
+    whole; eager JAX runs in the doctests); `function` itself elsewhere."""
+    if keras.backend.backend() != "jax":
+        return function
+    import jax
+
+    if function not in _JITTED:
+        _JITTED[function] = jax.jit(function)
+    return _JITTED[function]
+
+
 def compiled(function):
     """`function` compiled the way Keras compiles on this backend
     (`jax.jit`; `tf.function(jit_compile=True)`, i.e. XLA), or None on torch,

@@ -11,7 +11,7 @@ import pathlib
 import keras
 import numpy as np
 import pytest
-from crf_oracle import BruteForce, compiled, gradients
+from crf_oracle import BruteForce, compiled, fast, gradients
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -172,20 +172,6 @@ def _kit_outputs(inputs, tags, lengths, transitions, bitmap):
     }
     out["forward"] = crf.crf_forward(inputs[:, 1:], inputs[:, 0], transitions, lengths)
     return out
-
-
-_JITTED = {}
-
-
-def fast(function):
-    """`function` under `jax.jit` on JAX (one compilation per shape, where
-    eager JAX compiles every operation; eager JAX runs in the doctests),
-    as it is elsewhere."""
-    if BACKEND != "jax":
-        return function
-    import jax
-
-    return _JITTED.setdefault(function, jax.jit(function))
 
 
 def _compare_with_tfa(got, want, lengths):
