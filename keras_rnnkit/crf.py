@@ -75,6 +75,7 @@ __all__ = [
     "crf_binary_score",
     "crf_constrained_decode",
     "crf_decode",
+    "crf_decode_top_k",
     "crf_filtered_inputs",
     "crf_forward",
     "crf_log_likelihood",
@@ -229,14 +230,18 @@ def zero_padding(inputs, mask):
     return ops.where(ops.expand_dims(mask, -1), inputs, ops.zeros_like(inputs))
 
 
-def _scan(step, init, xs, reverse=False):
-    """`keras.ops.scan` over the leading axis of `xs` (a tuple of tensors).
+def _scan(step, init, xs, reverse=False, ys_like=None):
+    """`keras.ops.scan` over the leading axis of `xs` (a tuple of tensors):
+    `step(carry, x) -> (carry, y)`; returns the last carry and the stacked
+    `y`s (None when `step` returns None for them).
 
-    On torch the steps are split with `unbind`, not indexed one by one: an
-    index per step costs a full-size zero gradient per step on the way back.
-    `ys` must have the structure of the carry (TensorFlow's scan asks it).
+    `ys_like`: a tensor of the shape and dtype of one `y` (None when there
+    are none); TensorFlow's scan needs it to start. On torch the steps are
+    split with `unbind`, not indexed one by one: an index per step costs a
+    full-size zero gradient per step on the way back.
     """
-    if keras.backend.backend() == "torch":
+    backend = keras.backend.backend()
+    if backend == "torch":
         import torch
 
         carry, ys = init, []
@@ -246,49 +251,108 @@ def _scan(step, init, xs, reverse=False):
             ys.append(y)
         if reverse:
             ys.reverse()
-        if not ys or ys[0] is None:
+        if ys_like is None:
             return carry, None
-        return carry, keras.tree.map_structure(lambda *t: torch.stack(t), *ys)
-    if keras.backend.backend() == "tensorflow" and len(xs) > 1:
-        # Keras's TF scan (3.15) fails on several `xs` whose length is
-        # unknown (a SavedModel signature): scan one float32 tensor.
-        step, xs = _packed(step, xs)
+        if not ys:
+            return carry, ys_like[None][:0]
+        return carry, torch.stack(ys)
+    if backend == "tensorflow":
+        return _tf_scan(step, init, xs, reverse, ys_like)
     return ops.scan(step, init, xs, reverse=reverse)
 
 
-def _packed(step, xs):
-    """`(step, xs)` over one float32 tensor holding all of `xs` (each
-    `(time, batch)` or `(time, batch, width)`) along its last axis."""
-    flat = [len(x.shape) == 2 for x in xs]  # (time, batch): one column
-    widths = [1 if f else x.shape[2] for f, x in zip(flat, xs, strict=True)]
-    dtypes = [keras.backend.standardize_dtype(x.dtype) for x in xs]
-    packed = ops.concatenate(
-        [
-            ops.cast(x[..., None] if f else x, "float32")
-            for f, x in zip(flat, xs, strict=True)
-        ],
-        axis=-1,
-    )
-    bounds = np.cumsum([0, *widths]).tolist()
+def _tf_scan(step, init, xs, reverse, ys_like):
+    """`tf.scan`: Keras's TF scan (3.15) keeps its carry in a TensorArray
+    and asks its outputs to have the carry's dtype, which made this 1.3 to
+    3 times slower, and fails on several `xs` of unknown length (a
+    SavedModel signature)."""
+    import tensorflow as tf
 
-    def unpacked(carry, x):
-        parts = []
-        for lo, hi, f, dtype in zip(bounds, bounds[1:], flat, dtypes, strict=False):
-            part = x[:, lo] if f else x[:, lo:hi]
-            parts.append(part > 0.5 if dtype == "bool" else ops.cast(part, dtype))
-        return step(carry, tuple(parts))
+    xs = tuple(xs)
+    if ys_like is None:
+        carries = tf.scan(
+            lambda c, x: step(c, x)[0], xs, initializer=init, reverse=reverse
+        )
+        ys = None
+    else:
+        carries, ys = tf.scan(
+            lambda state, x: step(state[0], x),
+            xs,
+            initializer=(init, ys_like),
+            reverse=reverse,
+        )
+    # the last carry (with `init` beside them: a scan over no step gives it)
+    if reverse:
+        return tf.concat([carries, init[None]], 0)[0], ys
+    return tf.concat([init[None], carries], 0)[-1], ys
 
-    return unpacked, packed
+
+class _Kernels:
+    """The operations of one time step, over axis 1, in the backend's own
+    functions: on torch each `keras.ops` call adds tens of microseconds of
+    dispatch (these run once per step, eagerly), and on TensorFlow and JAX
+    `keras.ops.argmax` adds three element-wise operations over the whole
+    `(batch, from, to)` block (a fix for negative zeros that a Viterbi
+    step does not need) and `take_along_axis` builds its indices. Measured
+    with benchmarks/crf.py.
+
+    `index` is the dtype of Viterbi backpointers, the backend's own."""
+
+    def __init__(self):
+        backend = keras.backend.backend()
+        self.where, self.index = ops.where, "int32"
+        self.logsumexp = lambda x: ops.logsumexp(x, axis=1)
+        self.to_index = lambda x: ops.cast(x, "int32")
+        if backend == "torch":
+            import torch
+
+            self.where, self.index, self.to_index = torch.where, "int64", lambda x: x
+            self.logsumexp = lambda x: torch.logsumexp(x, dim=1)
+            self.max_argmax = lambda x: torch.max(x, dim=1)
+            self.gather = lambda x, index: torch.gather(x, 1, index[:, None])[:, 0]
+        elif backend == "tensorflow":
+            import tensorflow as tf
+
+            self.max_argmax = lambda x: (
+                tf.reduce_max(x, axis=1),
+                tf.argmax(x, axis=1, output_type=tf.int32),
+            )
+            self.gather = lambda x, index: tf.gather(x, index, batch_dims=1)
+        elif backend == "jax":
+            import jax.numpy as jnp
+
+            def max_argmax(x):
+                # the first index of the maximum as a min-reduction: XLA's
+                # CPU argmax (a two-value reduction) took 2.8x as long
+                best = jnp.max(x, axis=1)
+                steps = jnp.arange(x.shape[1], dtype="int32")[None, :, None]
+                hits = jnp.where(x == best[:, None, :], steps, x.shape[1])
+                return best, jnp.min(hits, axis=1)
+
+            self.max_argmax = max_argmax
+            self.gather = lambda x, index: jnp.take_along_axis(
+                x, index[:, None], axis=1
+            )[:, 0]
+        else:  # any other Keras backend
+            self.max_argmax = lambda x: (ops.max(x, axis=1), ops.argmax(x, axis=1))
+            self.gather = lambda x, index: ops.take_along_axis(
+                x, index[:, None], axis=1
+            )[:, 0]
 
 
 def _time_major(*tensors):
     return tuple(ops.transpose(t, (1, 0, *range(2, len(t.shape)))) for t in tensors)
 
 
-def _started(mask):
-    """True at steps after a row's first valid step (a valid step came before)."""
+def _step_masks(mask, rank=3):
+    """Per step, time-major, shaped to broadcast over `(batch, N)` (rank 3)
+    or `(batch, N, k)` (rank 4): whether the step is valid, whether a valid
+    step came before it, and both. Computed once, outside the loop."""
     count = ops.cumsum(ops.cast(mask, "int32"), axis=1)
-    return (count - ops.cast(mask, "int32")) > 0
+    started = (count - ops.cast(mask, "int32")) > 0
+    shape = (*ops.shape(mask), *[1] * (rank - 2))
+    masks = (mask, started, mask & started)
+    return _time_major(*(ops.reshape(m, shape) for m in masks))
 
 
 def log_partition(potentials, mask, transitions, start=None, end=None):
@@ -302,14 +366,16 @@ def log_partition(potentials, mask, transitions, start=None, end=None):
     """
     alpha = ops.zeros_like(potentials[:, 0])
     first = ops.zeros_like(alpha) if start is None else start[None, :] + alpha
-    xs = _time_major(potentials, mask, _started(mask))
+    valid, started, _ = _step_masks(mask)
+    xs = (*_time_major(potentials), valid, started)
     pairs = transitions[None, :, :]
+    k = _Kernels()
 
     def step(alpha, x):
         unary, valid, started = x
-        inner = ops.logsumexp(alpha[:, :, None] + pairs, axis=1)
-        new = unary + ops.where(started[:, None], inner, first)
-        return ops.where(valid[:, None], new, alpha), None
+        inner = k.logsumexp(alpha[:, :, None] + pairs)
+        new = unary + k.where(started, inner, first)
+        return k.where(valid, new, alpha), None
 
     alpha, _ = _scan(step, alpha, xs)
     if end is not None:
@@ -370,41 +436,97 @@ def viterbi(potentials, mask, transitions, start=None, end=None):
     Same arguments as `log_partition`; forbidden transitions may be -inf.
     Tags are 0 at masked steps; a row without valid steps gets score 0.
     """
+    k = _Kernels()
     alpha = ops.zeros_like(potentials[:, 0])
     first = ops.zeros_like(alpha) if start is None else start[None, :] + alpha
     # the backpointer of a step that is skipped: each tag points to itself
-    # (as float32: TensorFlow's scan wants outputs shaped like its carry)
-    identity = ops.cumsum(ops.ones_like(alpha), axis=1) - 1.0
-    xs = _time_major(potentials, mask, _started(mask))
+    ones = ops.ones_like(alpha, dtype=k.index)
+    identity = ops.cumsum(ones, axis=1) - ones
+    xs = (*_time_major(potentials), *_step_masks(mask))
     pairs = transitions[None, :, :]
 
     def forward(alpha, x):
-        unary, valid, started = x
-        scores = alpha[:, :, None] + pairs  # (batch, from, to)
-        best = ops.max(scores, axis=1)
-        pointer = ops.cast(ops.argmax(scores, axis=1), "float32")
-        new = unary + ops.where(started[:, None], best, first)
-        keep = valid[:, None]
-        pointer = ops.where(keep & started[:, None], pointer, identity)
-        return ops.where(keep, new, alpha), pointer
+        unary, valid, started, joined = x
+        best, pointer = k.max_argmax(alpha[:, :, None] + pairs)  # over `from`
+        new = unary + k.where(started, best, first)
+        pointer = k.where(joined, k.to_index(pointer), identity)
+        return k.where(valid, new, alpha), pointer
 
-    alpha, pointers = _scan(forward, alpha, xs)
+    alpha, pointers = _scan(forward, alpha, xs, ys_like=identity)
     if end is not None:
         alpha = alpha + end[None, :]
-    last = ops.cast(ops.argmax(alpha, axis=1), "int32")
+    last = ops.cast(ops.argmax(alpha, axis=1), k.index)
     best = ops.max(alpha, axis=1)
-    pointers = ops.cast(pointers, "int32")  # (time, batch, N)
 
     def backward(tag, x):
         (pointer,) = x
-        previous = ops.take_along_axis(pointer, tag[:, None], axis=1)[:, 0]
-        return previous, tag
+        return k.gather(pointer, tag), tag
 
-    _, tags = _scan(backward, last, (pointers,), reverse=True)
-    tags = ops.transpose(tags, (1, 0))
+    _, tags = _scan(backward, last, (pointers,), reverse=True, ys_like=last)
+    tags = ops.transpose(ops.cast(tags, "int32"), (1, 0))
     tags = ops.where(mask, tags, ops.zeros_like(tags))
     any_valid = ops.any(mask, axis=1)
     return tags, ops.where(any_valid, best, ops.zeros_like(best))
+
+
+def viterbi_top_k(potentials, mask, transitions, top_k, start=None, end=None):
+    """The `top_k` best paths of each row, best first: `(tags int32 (batch,
+    top_k, time), scores (batch, top_k))`. Same arguments as `viterbi`.
+
+    The k-best Viterbi recursion: each tag keeps the `top_k` best partial
+    paths that end in it. A row with fewer than `top_k` paths fills the
+    rest with score -inf (tags then meaningless).
+    """
+    k = _Kernels()
+    batch_like = potentials[:, 0]  # (batch, N)
+    num_tags = potentials.shape[2]
+    ones = ops.ones_like(ops.repeat(batch_like[:, :, None], top_k, axis=2))
+    # rank r of tag j is state j * top_k + r; a skipped step maps each to
+    # itself
+    states = ops.ones_like(ones, dtype="int32")
+    identity = ops.reshape(
+        ops.cumsum(ops.reshape(states, (-1, num_tags * top_k)), 1) - 1,
+        ops.shape(ones),
+    )
+    minus_inf = ops.full_like(ones, -np.inf)
+    fresh = ops.concatenate([ops.zeros_like(ones[:, :, :1]), minus_inf[:, :, 1:]], 2)
+    first = fresh if start is None else fresh + start[None, :, None]
+    alpha = fresh  # (batch, N, top_k)
+    xs = (*_time_major(potentials[:, :, :, None]), *_step_masks(mask, rank=4))
+    pairs = transitions[None, :, None, :]  # (1, from, 1, to)
+
+    def forward(alpha, x):
+        unary, valid, started, joined = x
+        candidates = alpha[:, :, :, None] + pairs  # (batch, from, rank, to)
+        candidates = ops.reshape(candidates, (-1, num_tags * top_k, num_tags))
+        best, pointer = ops.top_k(ops.transpose(candidates, (0, 2, 1)), top_k)
+        new = unary + k.where(started, best, first)
+        pointer = k.where(joined, ops.cast(pointer, "int32"), identity)
+        return k.where(valid, new, alpha), pointer
+
+    alpha, pointers = _scan(forward, alpha, xs, ys_like=identity)
+    if end is not None:
+        alpha = alpha + end[None, :, None]
+    scores, last = ops.top_k(ops.reshape(alpha, (-1, num_tags * top_k)), top_k)
+    index = "int64" if keras.backend.backend() == "torch" else "int32"
+    pointers = ops.cast(
+        ops.reshape(pointers, (ops.shape(pointers)[0], -1, num_tags * top_k)), index
+    )
+
+    def backward(state, x):
+        (pointer,) = x  # (batch, N * top_k): the previous state of each state
+        previous = ops.take_along_axis(pointer, state, axis=1)
+        return previous, state // top_k  # the tag of each path at this step
+
+    last = ops.cast(last, index)
+    _, tags = _scan(backward, last, (pointers,), reverse=True, ys_like=last)
+    tags = ops.transpose(ops.cast(tags, "int32"), (1, 2, 0))  # (batch, top_k, time)
+    tags = ops.where(mask[:, None, :], tags, ops.zeros_like(tags))
+    any_valid = ops.any(mask, axis=1)[:, None]
+    empty = ops.concatenate(
+        [ops.zeros_like(scores[:, :1]), ops.full_like(scores[:, 1:], -np.inf)], 1
+    )
+    return tags, ops.where(any_valid, scores, empty)
 
 
 def _prepare(inputs, sequence_lengths, name="inputs"):
@@ -760,11 +882,12 @@ def crf_forward(
     rest = zero_padding(inputs, mask)
     xs = _time_major(rest, mask)
     pairs = transitions[None, :, :]
+    k = _Kernels()
 
     def step(alpha, x):
         unary, valid = x
-        new = unary + ops.logsumexp(alpha[:, :, None] + pairs, axis=1)
-        return ops.where(valid[:, None], new, alpha), None
+        new = unary + k.logsumexp(alpha[:, :, None] + pairs)
+        return k.where(valid[:, None], new, alpha), None
 
     alpha, _ = _scan(step, state, xs)
     return alpha
@@ -849,6 +972,54 @@ def crf_constrained_decode(
     )
     bitmap = _bitmap("tag_bitmap", tag_bitmap, potentials)
     return viterbi(_filtered(potentials, bitmap, mask), mask, transitions)
+
+
+def crf_decode_top_k(
+    potentials: Tensor,
+    transition_params: Tensor,
+    sequence_length: Tensor,
+    top_k: int,
+):
+    """The `top_k` highest-scoring tag paths of each row, best first.
+
+    Not in `tf.contrib.crf` or tensorflow-addons (AllenNLP's
+    `viterbi_tags(top_k=...)` is its counterpart): the k-best Viterbi
+    recursion, batched and compilable like `crf_decode`, whose first path
+    it returns first.
+
+    Args:
+        potentials: Float tensor `(batch, time, num_tags)`.
+        transition_params: Float tensor `(num_tags, num_tags)`.
+        sequence_length: Integer tensor `(batch,)`.
+        top_k: Positive int, the number of paths per row.
+
+    Returns:
+        A tuple `(decode_tags, scores)`: int32 `(batch, top_k, time)`, 0 at
+        padded steps, and float32 `(batch, top_k)`, non-increasing along
+        the second axis. A row with fewer than `top_k` distinct paths (e.g.
+        `num_tags ** length < top_k`) has score -inf for the rest; a row of
+        length 0 has one path, the empty one, of score 0.
+
+    Raises:
+        ValueError, TypeError: See the module's notes on bad arguments, and
+            a `top_k` that is not a positive integer.
+
+    Examples:
+        >>> import numpy as np
+        >>> from keras_rnnkit import crf
+        >>> potentials = np.array([[[2.0, 0.0], [0.0, 1.0]]], "float32")
+        >>> tags, scores = crf.crf_decode_top_k(
+        ...     potentials, np.zeros((2, 2), "float32"), [2], top_k=3
+        ... )
+        >>> np.asarray(tags)[0].tolist(), np.asarray(scores)[0].tolist()
+        ([[0, 1], [0, 0], [1, 1]], [3.0, 2.0, 1.0])
+    """
+    top_k = check.positive_int("top_k", top_k)
+    potentials, _, mask = _prepare(potentials, sequence_length, "potentials")
+    transitions = _transitions(
+        "transition_params", transition_params, potentials.shape[2]
+    )
+    return viterbi_top_k(potentials, mask, transitions, top_k)
 
 
 def viterbi_decode(score, transition_params):

@@ -133,6 +133,10 @@ class CRF(keras.layers.Layer):
         transitions_regularizer: Optional regularizer of `transitions`.
         boundary_regularizer: Optional regularizer of the start and end
             scores.
+        top_k: Optional positive int: return the `top_k` best paths of each
+            row, best first, `(batch, top_k, time)`, instead of the best one
+            (k-best Viterbi; see `keras_rnnkit.crf.crf_decode_top_k`).
+            `CRFLoss` trains such a layer as well.
         **kwargs: Base layer keyword arguments, such as `name` and `dtype`.
 
     Call arguments:
@@ -145,7 +149,7 @@ class CRF(keras.layers.Layer):
 
     Returns:
         Int32 tags `(batch, time)`: the Viterbi path of each row, 0 at
-        padded steps.
+        padded steps; with `top_k`, `(batch, top_k, time)`.
 
     Raises:
         ValueError: At construction: a `num_tags`, flag or constraint that
@@ -184,6 +188,7 @@ class CRF(keras.layers.Layer):
         boundary_initializer: Initializer = "zeros",
         transitions_regularizer: Regularizer = None,
         boundary_regularizer: Regularizer = None,
+        top_k: int | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -203,6 +208,7 @@ class CRF(keras.layers.Layer):
         self.boundary_initializer = keras.initializers.get(boundary_initializer)
         self.transitions_regularizer = keras.regularizers.get(transitions_regularizer)
         self.boundary_regularizer = keras.regularizers.get(boundary_regularizer)
+        self.top_k = check.positive_int("top_k", top_k, allow_none=True)
         self.supports_masking = True
 
     def _check_shape(self, shape):
@@ -275,19 +281,27 @@ class CRF(keras.layers.Layer):
             mask = ops.ones_like(inputs[:, :, 0], dtype="bool")
         mask = ops.cast(mask, "bool")
         potentials = crf.zero_padding(inputs, mask)
-        tags, _ = crf.viterbi(potentials, mask, *self._scores(-np.inf))
+        transitions, start, end = self._scores(-np.inf)
+        if self.top_k is None:
+            tags, _ = crf.viterbi(potentials, mask, transitions, start, end)
+        else:
+            tags, _ = crf.viterbi_top_k(
+                potentials, mask, transitions, self.top_k, start, end
+            )
         penalty = crf.TRAINING_PENALTY if self.constrain_training else None
         _attach(tags, _Potentials(self, potentials, mask, *self._scores(penalty)))
         return tags
 
     def compute_output_spec(self, inputs, mask=None, sequence_length=None):
-        return keras.KerasTensor(tuple(inputs.shape[:2]), dtype="int32")
+        return keras.KerasTensor(self.compute_output_shape(inputs.shape), "int32")
 
     def compute_output_shape(self, input_shape):
-        return tuple(input_shape[:2])
+        if self.top_k is None:
+            return tuple(input_shape[:2])
+        return (input_shape[0], self.top_k, input_shape[1])
 
     def compute_mask(self, inputs, mask=None):
-        return mask
+        return mask if self.top_k is None else None
 
     def get_config(self):
         pairs = (
@@ -310,6 +324,7 @@ class CRF(keras.layers.Layer):
             "boundary_regularizer": keras.regularizers.serialize(
                 self.boundary_regularizer
             ),
+            "top_k": self.top_k,
         }
         return {**super().get_config(), **config}
 

@@ -73,6 +73,7 @@ def test_every_function_matches_the_enumeration_of_all_paths(problem):
     decoded, best = out["decode_tags"], out["decode_score"]
     multitag, forward = out["multitag_score"], out["forward"]
     constrained, constrained_best = out["constrained_tags"], out["constrained_score"]
+    top_tags, top_scores = out["top_tags"], out["top_scores"]
     for row in range(batch):
         length = lengths[row]
         mask = np.arange(time) < length
@@ -109,6 +110,17 @@ def test_every_function_matches_the_enumeration_of_all_paths(problem):
                 for j in range(num_tags)
             ]
             np.testing.assert_allclose(forward[row], ends, atol=1e-4)
+        # the 3 best paths: the 3 best scores, each path's own, best first
+        ranked = sorted(paths.scores.values(), reverse=True)[:3]
+        ranked += [-np.inf] * (3 - len(ranked))
+        np.testing.assert_allclose(top_scores[row], ranked, atol=1e-4)
+        found = [tuple(p[:length]) for p in top_tags[row]]
+        for path, value in zip(found, top_scores[row], strict=True):
+            if np.isfinite(value):
+                np.testing.assert_allclose(paths.scores[path], value, atol=1e-4)
+        finite = [p for p, v in zip(found, top_scores[row], strict=True) if v > -np.inf]
+        assert len(set(finite)) == len(finite)  # distinct paths
+        assert np.all(top_tags[row][:, length:] == 0)
         # the NumPy decoder on the row alone
         if length:
             np_path, np_score = crf.viterbi_decode(inputs[row, :length], transitions)
@@ -171,6 +183,9 @@ def _kit_outputs(inputs, tags, lengths, transitions, bitmap):
         "constrained_score": constrained_best,
     }
     out["forward"] = crf.crf_forward(inputs[:, 1:], inputs[:, 0], transitions, lengths)
+    out["top_tags"], out["top_scores"] = crf.crf_decode_top_k(
+        inputs, transitions, lengths, top_k=3
+    )
     return out
 
 

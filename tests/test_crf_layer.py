@@ -172,6 +172,25 @@ def test_allennlp_viterbi_with_a_hole_in_the_mask_and_constraints():
     assert tags.tolist() == [[2, 3, 3], [2, 3, 0]]  # AllenNLP's [[2, 3, 3], [2, 3]]
 
 
+def test_top_k_paths_are_allennlps():
+    layer = CRF(5, top_k=2)
+    layer.build((None, None, 5))
+    layer.set_weights(ALLENNLP_WEIGHTS)
+    mask = np.array([[True, True, True], [True, True, False]])
+    _, tags = loss_and_tags(layer, ALLENNLP_LOGITS, np.zeros((2, 3), "int32"), mask)
+    assert tags.shape == (2, 2, 3)
+    best = CRF(5)
+    best.build((None, None, 5))
+    best.set_weights(ALLENNLP_WEIGHTS)
+    np.testing.assert_array_equal(
+        tags[:, 0],
+        loss_and_tags(best, ALLENNLP_LOGITS, np.zeros((2, 3), "int32"), mask)[1],
+    )
+    # AllenNLP's second best paths: [[4, 2, 3], [3, 2]]
+    assert tags[:, 1].tolist() == [[4, 2, 3], [3, 2, 0]]
+    assert layer.compute_output_shape((None, None, 5)) == (None, 2, None)
+
+
 def test_decoding_never_takes_a_forbidden_transition():
     labels = ["B", "M", "E", "S"]
     pairs = crf.allowed_transitions("BMES", labels)
