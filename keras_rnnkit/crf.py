@@ -391,13 +391,17 @@ def _previous_valid(tags, mask, prefix):
         previous = ops.concatenate([zeros, tags[:, :-1]], axis=1)
         has = ops.concatenate([ops.zeros_like(mask[:, :1]), mask[:, :-1]], axis=1)
         return previous, has
-    from keras_rnnkit.sequence import forward_fill
-
-    filled = forward_fill(tags, mask)  # each step: the last valid tag so far
-    count = ops.cumsum(ops.cast(mask, "int32"), axis=1)
-    previous = ops.concatenate([ops.zeros_like(tags[:, :1]), filled[:, :-1]], 1)
-    has = ops.concatenate([ops.zeros_like(mask[:, :1]), count[:, :-1] > 0], 1)
-    return previous, has
+    # The valid steps' positions in order (an argsort of distinct keys:
+    # valid steps keep their position, masked ones go after them; no
+    # scatter, which torch.compile's inductor refuses here), then for each
+    # step the position of the last valid step before it.
+    steps = _steps(tags)
+    keys = ops.where(mask, steps, steps + ops.shape(tags)[1])
+    order = ops.cast(ops.argsort(keys, axis=1), "int32")
+    before = ops.cumsum(ops.cast(mask, "int32"), axis=1) - ops.cast(mask, "int32")
+    slot = ops.maximum(before - 1, 0)
+    position = ops.take_along_axis(order, slot, axis=1)
+    return ops.take_along_axis(tags, position, axis=1), before > 0
 
 
 def _binary(tags, mask, transitions, prefix):
