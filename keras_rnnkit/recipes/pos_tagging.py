@@ -147,7 +147,7 @@ def predict_tags(model, data, crf=False):
     return outputs if crf else [logits.argmax(-1) for logits in outputs]
 
 
-def train(model, train_batches, val_batches, epochs, quick):
+def fit_head(model, train_batches, val_batches, epochs, quick):
     """Fits with the recipe's schedule; returns ``(history, seconds)``."""
     with _common.Timer() as fit_time:
         history = model.fit(
@@ -273,7 +273,7 @@ def run(quick=False, out="runs/pos-tagging", epochs=None, seed=0):
             _common.header(f"training the {head} head")
             keras.utils.set_random_seed(seed)
             model = build(*sizes, crf=head == "crf")
-            histories[head], seconds[head] = train(
+            histories[head], seconds[head] = fit_head(
                 model, train_batches, val_batches, epochs, quick
             )
             predicted[head] = np.concatenate(
