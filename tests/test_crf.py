@@ -248,17 +248,34 @@ def test_matches_tensorflow_addons(name):
             )
 
 
-def test_compiled_functions_match_tensorflow_addons():
-    """Inside `jax.jit`, XLA-compiled `tf.function` and `torch.compile`."""
+def _training_and_decoding(inputs, tags, lengths, transitions, bitmap):
+    ll, _ = crf.crf_log_likelihood(inputs, tags, lengths, transitions)
+    decoded, best = crf.crf_decode(inputs, transitions, lengths)
+    return {"log_likelihood": ll, "decode_tags": decoded, "decode_score": best}
+
+
+@pytest.mark.tf_only  # on JAX every test here runs under jax.jit (`fast`)
+def test_xla_compiled_functions_match_tensorflow_addons():
     case = fixture("mixed")
     lengths = case["lengths"]
     inputs = with_padding(case["inputs"], lengths, np.nan)
     args = (inputs, case["tags"], lengths, case["transitions"], case["bitmap"])
-    function = compiled(_kit_outputs)
-    if function is None:  # torch: Keras's jit_compile=True is torch.compile
-        import torch
+    _compare_with_tfa(compiled(_kit_outputs)(*args), case, lengths)
 
-        function = torch.compile(_kit_outputs, backend="eager")
+
+@pytest.mark.manual  # 10-20 s of tracing: by hand, `pytest -m manual` on torch
+def test_torch_compiled_training_and_decoding_match_tensorflow_addons():
+    """`torch.compile` (Keras's `jit_compile=True` on torch) of what a CRF
+    tagger's training and prediction call."""
+    if BACKEND != "torch":
+        pytest.skip("torch.compile needs the torch backend")
+    import torch
+
+    case = fixture("mixed")
+    lengths = case["lengths"]
+    inputs = with_padding(case["inputs"], lengths, np.nan)
+    args = (inputs, case["tags"], lengths, case["transitions"], case["bitmap"])
+    function = torch.compile(_training_and_decoding, backend="eager")
     _compare_with_tfa(function(*args), case, lengths)
 
 
