@@ -263,7 +263,10 @@ def test_xla_compiled_functions_match_tensorflow_addons():
     _compare_with_tfa(compiled(_kit_outputs)(*args), case, lengths)
 
 
-@pytest.mark.manual  # 10-20 s of tracing: by hand, `pytest -m manual` on torch
+# 10-20 s of tracing: by hand, `KERAS_BACKEND=torch pytest -m manual`
+# (slow too: CI's JAX and torch runs leave slow tests out, not manual ones)
+@pytest.mark.slow
+@pytest.mark.manual
 def test_torch_compiled_training_and_decoding_match_tensorflow_addons():
     """`torch.compile` (Keras's `jit_compile=True` on torch) of what a CRF
     tagger's training and prediction call."""
