@@ -433,9 +433,8 @@ class CRFLoss(keras.losses.Loss):
                 f"CRF layer '{found.layer_name}'. Received: "
                 f"y_true.shape={tuple(y_true.shape)}"
             )
-        values = check.concrete(y_true)
-        if values is not None:
-            valid = check.concrete(found.mask)
+        values, valid = check.concrete(y_true), check.concrete(found.mask)
+        if values is not None and valid is not None:
             bad = valid & ((values < 0) | (values >= found.num_tags))
             if bad.any():
                 raise ValueError(
