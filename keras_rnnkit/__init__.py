@@ -22,6 +22,8 @@ __version__ = "0.2.0.dev0"
 _EXPORTS = {
     "AttentionPooling": "attention_pooling",
     "BidirectionalEncoder": "bidirectional_encoder",
+    "CRF": "crf_layer",
+    "CRFLoss": "crf_layer",
     "DropoutWrapper": "dropout_wrapper",
     "DynamicRNN": "dynamic_rnn",
     "HierarchicalEncoder": "hierarchical_encoder",
@@ -38,17 +40,21 @@ _EXPORTS = {
     "runtime_checks_enabled": "runtime_checks",
     "set_runtime_checks": "runtime_checks",
     "cell_protocol": None,
+    "crf": None,
     "tf1": None,
 }
 __all__ = list(_EXPORTS)
 
 if TYPE_CHECKING:  # re-exports, spelled `X as X`
     from keras_rnnkit import cell_protocol as cell_protocol
+    from keras_rnnkit import crf as crf
     from keras_rnnkit import tf1 as tf1
     from keras_rnnkit.attention_pooling import AttentionPooling as AttentionPooling
     from keras_rnnkit.bidirectional_encoder import (
         BidirectionalEncoder as BidirectionalEncoder,
     )
+    from keras_rnnkit.crf_layer import CRF as CRF
+    from keras_rnnkit.crf_layer import CRFLoss as CRFLoss
     from keras_rnnkit.dropout_wrapper import DropoutWrapper as DropoutWrapper
     from keras_rnnkit.dynamic_rnn import DynamicRNN as DynamicRNN
     from keras_rnnkit.hierarchical_encoder import (

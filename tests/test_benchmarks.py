@@ -88,3 +88,27 @@ def test_length_batches_benchmark_prints_both_times_and_the_ratio():
     assert result.returncode == 0, result.stderr[-3000:]
     assert "global padding" in result.stdout and "LengthBatches" in result.stdout
     assert "speed-up:" in result.stdout
+
+
+@pytest.mark.skipif(
+    importlib.util.find_spec("torch") is None,
+    reason="the CRF benchmark's smoke run uses the torch backend: pip install -e '.[torch]'",
+)
+@pytest.mark.tf_only  # one run is enough: the script starts its own backend
+def test_crf_benchmark_prints_every_row():
+    script = SCRIPT.parent / "crf.py"
+    result = subprocess.run(
+        [sys.executable, str(script), "--backends", "torch", "--shapes", "tiny"]
+        + ["--repeats", "1", "--rounds", "1"],
+        capture_output=True,
+        text=True,
+        env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"),
+        timeout=600,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    rows = [line for line in result.stdout.splitlines() if line.startswith("tiny")]
+    labels = {" ".join(row.split()[2:5]) for row in rows}
+    for what in ("kit ll+grad", "kit layer ll+grad", "kit decode"):
+        assert any(label.startswith(what) for label in labels), what
+    if importlib.util.find_spec("torchcrf") is not None:  # the baseline's ratio
+        assert sum("pytorch-crf" in row.split("  ")[-1] for row in rows) == 3

@@ -74,6 +74,11 @@ def test_batches_pad_and_weight():
         {name: ids[3][None, :, i] for i, name in enumerate(pos_tagging.INPUTS)}
     )
     np.testing.assert_array_equal(predicted[3], np.asarray(alone)[0].argmax(-1))
+    # the CRF head predicts tags directly
+    crf_model = pos_tagging.build(50, 50, 5, units=4, embedding=4, crf=True)
+    tags = pos_tagging.predict_tags(crf_model, data, crf=True)
+    assert [len(t) for t in tags] == lengths
+    assert all(t.dtype == np.int32 and ((0 <= t) & (t < 5)).all() for t in tags)
 
 
 @pytest.mark.slow
@@ -82,10 +87,11 @@ def test_quick_run(tmp_path):
     figures = pos_tagging.run(quick=True, out=tmp_path)
     for key in ("accuracy", "baseline_accuracy", "unknown_word_accuracy"):
         assert 0 <= figures[key] <= 1, key
+        assert 0 <= figures["crf_" + key.removeprefix("baseline_")] <= 1, key
     assert math.isfinite(figures["seconds"])
     # the baseline is a lookup table: good even on the small quick slice
     assert figures["baseline_accuracy"] > 0.7
-    assert figures["epochs"] == 1
-    assert len(figures["plots"]) == 2
+    assert figures["epochs"] == figures["crf_epochs"] == 1
+    assert len(figures["plots"]) == 3
     for path in figures["plots"]:
         assert pathlib.Path(path).stat().st_size > 5000

@@ -32,6 +32,7 @@ RECIPES = {
     "variable-length": "variable_length",
     "encoder-decoder": "encoder_decoder",
     "tf1-migration": "tf1_migration",
+    "word-segmentation": "word_segmentation",
 }
 
 # recipe name -> the first line of its module's docstring (a test checks they
@@ -46,7 +47,7 @@ DESCRIPTIONS = {
     "mnist-rows": "MNIST read row by row: 28 steps of 28 pixels, a bidirectional "
     "peephole LSTM.",
     "pos-tagging": "Chinese part-of-speech tagging: a bidirectional peephole "
-    "LSTM, masked loss.",
+    "LSTM, softmax and CRF.",
     "document-classification": "Documents as sentences of words: the "
     "hierarchical encoder where order matters.",
     "variable-length": "Variable-length sequences: DynamicRNN with "
@@ -55,6 +56,8 @@ DESCRIPTIONS = {
     "words never seen.",
     "tf1-migration": "A TF1 checkpoint moved to Keras: the tutorial's "
     "classifier, trained by TF1.",
+    "word-segmentation": "Chinese word segmentation: BMES tags, a BiLSTM and a "
+    "constrained CRF.",
 }
 
 

@@ -1,4 +1,4 @@
-"""Chinese part-of-speech tagging: a bidirectional peephole LSTM, masked loss.
+"""Chinese part-of-speech tagging: a bidirectional peephole LSTM, softmax and CRF.
 
 The tutorial's bi-RNN section (双向RNN: every output sees the whole
 sentence, past and future) on a token tagging task: the People's Daily
@@ -8,9 +8,13 @@ is masked) joined with embeddings of its first and last characters (they
 tell much about words never seen in training: 年 ends time words, 省 place
 names); a `BidirectionalEncoder` runs a `PeepholeLSTMCell` both ways (the
 backward direction reverses each sentence within its valid words only); a
-`Dense` layer scores the tags of every word. Padding carries sample weight
-0: it counts in neither the loss (the mean over real words) nor the
-accuracy.
+`Dense` layer scores the tags of every word. Two heads read the scores,
+trained one after the other with the same schedule and reported side by
+side: a softmax per word (masked cross-entropy, argmax decoding) and a
+linear-chain CRF (`keras_rnnkit.CRF` with `CRFLoss`: transition scores
+between consecutive tags, Viterbi decoding). Padding carries sample weight
+0: it counts in neither the loss (the mean over real words; for the CRF,
+over sentences) nor the accuracy.
 
 The split is fixed (independent of ``seed``): the corpus's lines
 (paragraphs) are shuffled once with NumPy seed 0 and cut 80/10/10 into
@@ -90,9 +94,10 @@ def batches(ids, tag_ids, shuffle=False, seed=0, width=None):
     )
 
 
-def build(vocab_size, n_chars, n_tags, units=64, embedding=96, dropout=0.25):
+def build(vocab_size, n_chars, n_tags, units=64, embedding=96, dropout=0.25, crf=False):
     """The tagger: word + first/last character embeddings, a bidirectional
-    peephole LSTM and a Dense layer of tag logits for every word."""
+    peephole LSTM and a Dense layer of tag scores for every word; then a
+    softmax (the default) or, with ``crf=True``, a `keras_rnnkit.CRF`."""
     inputs = {name: keras.Input((None,), dtype="int32", name=name) for name in INPUTS}
     # Id 0 is padding in all three inputs. Every embedding must mask it:
     # `Concatenate` keeps a step when any input's mask keeps it, so a single
@@ -112,6 +117,16 @@ def build(vocab_size, n_chars, n_tags, units=64, embedding=96, dropout=0.25):
     )(x)
     x = keras.layers.Dropout(dropout)(x)
     logits = keras.layers.Dense(n_tags, name="tag_logits")(x)
+    if crf:
+        tags = keras_rnnkit.CRF(n_tags, name="crf")(logits)
+        model = keras.Model(inputs, tags, name="pos_tagger_crf")
+        model.compile(
+            optimizer=keras.optimizers.Adam(3e-3),
+            # the mean over the sentences of a batch of -log p(tags)
+            loss=keras_rnnkit.CRFLoss(),
+            weighted_metrics=[keras.metrics.Accuracy(name="accuracy")],
+        )
+        return model
     model = keras.Model(inputs, logits, name="pos_tagger")
     model.compile(
         optimizer=keras.optimizers.Adam(3e-3),
@@ -125,10 +140,36 @@ def build(vocab_size, n_chars, n_tags, units=64, embedding=96, dropout=0.25):
     return model
 
 
-def predict_tags(model, data):
+def predict_tags(model, data, crf=False):
     """Predicted tag ids of every sentence of `data` (from `batches`), in
     the sentences' order, one array per sentence, padding cut off."""
-    return [logits.argmax(-1) for logits in data.predict(model, per_step=True)]
+    outputs = data.predict(model, per_step=True)
+    return outputs if crf else [logits.argmax(-1) for logits in outputs]
+
+
+def fit_head(model, train_batches, val_batches, epochs, quick):
+    """Fits with the recipe's schedule; returns ``(history, seconds)``."""
+    with _common.Timer() as fit_time:
+        history = model.fit(
+            train_batches,
+            validation_data=val_batches,
+            epochs=epochs,
+            callbacks=[
+                # halve the learning rate when the validation loss stalls;
+                # keep the weights of the best validation accuracy
+                keras.callbacks.ReduceLROnPlateau(factor=0.5, patience=1),
+                _common.early_stopping(monitor="val_accuracy", patience=2),
+            ],
+            verbose=_common.fit_verbosity(quick),
+        )
+    val_accuracy = history.history["val_accuracy"]
+    print(
+        f"{model.name}: validation accuracy per epoch: "
+        f"{', '.join(f'{a:.4f}' for a in val_accuracy)}; "
+        f"weights of epoch {int(np.argmax(val_accuracy)) + 1} kept; "
+        f"{fit_time.seconds:.0f} s"
+    )
+    return history, fit_time.seconds
 
 
 def _recall(predicted, gold, tag):
@@ -137,17 +178,21 @@ def _recall(predicted, gold, tag):
     return float(np.mean(predicted[where] == tag)) if where.any() else 0.0
 
 
-def plot_per_tag(names, model_acc, baseline_acc, path):
+def plot_per_tag(names, series, path):
+    """Bars of recall per tag; `series` maps a label to one value per tag."""
     plt = _common.pyplot()
     fig, ax = plt.subplots(figsize=(9, 3.8))
     position = np.arange(len(names))
-    ax.bar(position - 0.2, baseline_acc, 0.4, label="most frequent tag per word")
-    ax.bar(position + 0.2, model_acc, 0.4, label="bidirectional LSTM")
+    width = 0.8 / len(series)
+    for k, (label, values) in enumerate(series.items()):
+        offset = (k - (len(series) - 1) / 2) * width
+        ax.bar(position + offset, values, width, label=label)
     ax.set_xticks(position, names, rotation=45, ha="right")
-    ax.set_ylim(min(0.5, min(baseline_acc) - 0.05), 1.0)
+    low = min(min(values) for values in series.values())
+    ax.set_ylim(min(0.5, low - 0.05), 1.0)
     ax.set_ylabel("token accuracy (recall)")
     ax.set_title("test accuracy per gold tag")
-    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.3), ncol=2)
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.3), ncol=len(series))
     _common.save_figure(fig, path)
     return path
 
@@ -221,70 +266,64 @@ def run(quick=False, out="runs/pos-tagging", epochs=None, seed=0):
         test_ids, test_tags = encode(test)
         test_batches = batches(test_ids, test_tags, width=width)
 
-        keras.utils.set_random_seed(seed)
-        model = build(len(vocab) + 2, len(chars) + 2, len(tag_names))
         epochs = epochs or (1 if quick else 8)
-        with _common.Timer() as fit_time:
-            history = model.fit(
-                train_batches,
-                validation_data=val_batches,
-                epochs=epochs,
-                callbacks=[
-                    # halve the learning rate when the validation loss stalls;
-                    # keep the weights of the best validation accuracy
-                    keras.callbacks.ReduceLROnPlateau(factor=0.5, patience=1),
-                    _common.early_stopping(monitor="val_accuracy", patience=2),
-                ],
-                verbose=_common.fit_verbosity(quick),
+        sizes = (len(vocab) + 2, len(chars) + 2, len(tag_names))
+        histories, seconds, predicted = {}, {}, {}
+        for head in ("softmax", "crf"):
+            _common.header(f"training the {head} head")
+            keras.utils.set_random_seed(seed)
+            model = build(*sizes, crf=head == "crf")
+            histories[head], seconds[head] = fit_head(
+                model, train_batches, val_batches, epochs, quick
             )
-        val_accuracy = history.history["val_accuracy"]
-        best_epoch = int(np.argmax(val_accuracy)) + 1
-        print(
-            f"validation accuracy per epoch: "
-            f"{', '.join(f'{a:.4f}' for a in val_accuracy)}; "
-            f"weights of epoch {best_epoch} kept"
-        )
+            predicted[head] = np.concatenate(
+                predict_tags(model, test_batches, crf=head == "crf")
+            )
 
         _common.header("test set")
-        predicted = predict_tags(model, test_batches)
         gold = np.concatenate(test_tags)
-        guess = np.concatenate(predicted)
         test_words = [w for row, _ in test for w in row]
         baseline = np.array(
             [tag_index[most_frequent.get(w, overall)] for w in test_words]
         )
         unknown = np.array([w not in per_word for w in test_words])
-        accuracy = float(np.mean(guess == gold))
-        baseline_accuracy = float(np.mean(baseline == gold))
-        figures = {
-            "accuracy": accuracy,
-            "baseline_accuracy": baseline_accuracy,
-            "unknown_word_rate": float(unknown.mean()),
-            "unknown_word_accuracy": float(np.mean(guess[unknown] == gold[unknown])),
-            "baseline_unknown_word_accuracy": float(
-                np.mean(baseline[unknown] == gold[unknown])
-            ),
-            "known_word_accuracy": float(np.mean(guess[~unknown] == gold[~unknown])),
-            "baseline_known_word_accuracy": float(
-                np.mean(baseline[~unknown] == gold[~unknown])
-            ),
-            "epochs": len(history.history["loss"]),
-            "best_epoch": best_epoch,
-            "val_accuracy": float(max(val_accuracy)),
-            "train_seconds": fit_time.seconds,
-        }
+        guesses = {"softmax": predicted["softmax"], "crf": predicted["crf"]}
+        guesses["baseline"] = baseline
+        figures = {"unknown_word_rate": float(unknown.mean())}
+        # the softmax head's figures keep their names (accuracy, ...);
+        # the CRF's and the baseline's are prefixed
+        prefixes = {"softmax": "", "crf": "crf_", "baseline": "baseline_"}
+        for name, guess in guesses.items():
+            p = prefixes[name]
+            figures[f"{p}accuracy"] = float(np.mean(guess == gold))
+            figures[f"{p}unknown_word_accuracy"] = float(
+                np.mean(guess[unknown] == gold[unknown])
+            )
+            figures[f"{p}known_word_accuracy"] = float(
+                np.mean(guess[~unknown] == gold[~unknown])
+            )
+        for head in ("softmax", "crf"):
+            p = prefixes[head]
+            val_accuracy = histories[head].history["val_accuracy"]
+            figures[f"{p}epochs"] = len(val_accuracy)
+            figures[f"{p}best_epoch"] = int(np.argmax(val_accuracy)) + 1
+            figures[f"{p}val_accuracy"] = float(max(val_accuracy))
+            figures[f"{p}train_seconds"] = seconds[head]
         print(f"{len(gold):,} test tokens (padding excluded)")
-        print(f"{'':34s}{'model':>8s}{'baseline':>10s}")
-        print(f"{'token accuracy':34s}{accuracy:8.4f}{baseline_accuracy:10.4f}")
-        print(
-            f"{'words unseen in training (%.1f %%)' % (100 * unknown.mean()):34s}"
-            f"{figures['unknown_word_accuracy']:8.4f}"
-            f"{figures['baseline_unknown_word_accuracy']:10.4f}"
+        print(f"{'':34s}{'softmax':>8s}{'CRF':>8s}{'baseline':>10s}")
+        rows = (
+            ("token accuracy", "accuracy"),
+            (
+                "words unseen in training (%.1f %%)" % (100 * unknown.mean()),
+                "unknown_word_accuracy",
+            ),
+            ("words seen in training", "known_word_accuracy"),
         )
-        print(
-            f"{'words seen in training':34s}{figures['known_word_accuracy']:8.4f}"
-            f"{figures['baseline_known_word_accuracy']:10.4f}"
-        )
+        for label, key in rows:
+            print(
+                f"{label:34s}{figures[key]:8.4f}{figures['crf_' + key]:8.4f}"
+                f"{figures['baseline_' + key]:10.4f}"
+            )
         print("(baseline: most frequent training tag of the word; unseen words get")
         print(f" the most frequent tag overall, {overall!r})")
 
@@ -292,33 +331,54 @@ def run(quick=False, out="runs/pos-tagging", epochs=None, seed=0):
         top = tag_names[:TOP_TAGS]
         names = [f"{t} {TAG_NAMES.get(t, '')}".strip() for t in top] + ["other"]
         pooled = lambda ids: np.minimum(ids, TOP_TAGS)  # noqa: E731
-        print(f"\nper tag (the {TOP_TAGS} most frequent tags; the rest as 'other'):")
-        _, matrix, per_class = _common.classification_report(
-            pooled(gold), pooled(guess), names
+        print(
+            f"\nsoftmax head, per tag (the {TOP_TAGS} most frequent tags; the "
+            "rest as 'other'):"
         )
+        _common.classification_report(pooled(gold), pooled(guesses["softmax"]), names)
         print("(this table's accuracy pools the other tags, so that a confusion")
         print(" among them counts as right: the token accuracy is the one above)")
-        model_recall = [_recall(guess, gold, i) for i in range(TOP_TAGS)]
-        baseline_recall = [_recall(baseline, gold, i) for i in range(TOP_TAGS)]
-        print(f"\nrecall per tag{'model':>14s}{'baseline':>10s}")
-        for tag, a, b in zip(top, model_recall, baseline_recall, strict=True):
-            print(f"  {tag:18s}{a:8.4f}{b:10.4f}")
-            figures[f"recall_{tag}"] = a
-            figures[f"baseline_recall_{tag}"] = b
+        recall = {
+            name: [_recall(guess, gold, i) for i in range(TOP_TAGS)]
+            for name, guess in guesses.items()
+        }
+        print(f"\nrecall per tag{'softmax':>14s}{'CRF':>8s}{'baseline':>10s}")
+        for i, tag in enumerate(top):
+            print(
+                f"  {tag:18s}{recall['softmax'][i]:8.4f}{recall['crf'][i]:8.4f}"
+                f"{recall['baseline'][i]:10.4f}"
+            )
+            for name in guesses:
+                figures[f"{prefixes[name]}recall_{tag}"] = recall[name][i]
 
         plots = [
             _common.plot_history(
-                history,
+                histories["softmax"],
                 out / "pos_tagging_history.png",
                 metrics=("loss", "accuracy"),
-                title="People's Daily POS tagging (padding masked)",
+                title="People's Daily POS tagging, softmax head (padding masked)",
+            ),
+            _common.plot_history(
+                histories["crf"],
+                out / "pos_tagging_crf_history.png",
+                metrics=("loss", "accuracy"),
+                title="People's Daily POS tagging, CRF head",
             ),
             plot_per_tag(
-                top, model_recall, baseline_recall, out / "pos_tagging_per_tag.png"
+                top,
+                {
+                    "most frequent tag per word": recall["baseline"],
+                    "BiLSTM + softmax": recall["softmax"],
+                    "BiLSTM + CRF": recall["crf"],
+                },
+                out / "pos_tagging_per_tag.png",
             ),
         ]
     figures["plots"] = [str(p) for p in plots]
     figures["seconds"] = total.seconds
     print(f"plots: {', '.join(figures['plots'])}")
-    print(f"wall time {total.seconds:.0f} s (training {fit_time.seconds:.0f} s)")
+    print(
+        f"wall time {total.seconds:.0f} s (training: softmax "
+        f"{seconds['softmax']:.0f} s, CRF {seconds['crf']:.0f} s)"
+    )
     return figures
