@@ -742,3 +742,61 @@ def test_a_zoneout_wrapper_has_no_variables_of_its_own(tmp_path):
     assert sorted(loaded) == sorted(_lstm_variables(peepholes=True))
     for got, want in zip(zoned.get_weights(), plain.get_weights(), strict=True):
         np.testing.assert_array_equal(got, want)
+
+
+# -- tf.contrib.crf's `transitions` into the CRF layer -------------------------
+
+
+def _crf_checkpoint(tmp_path, scopes=("",), size=5, seed=0):
+    rng = np.random.default_rng(seed)
+    variables = {  # a tagger's other variables, around the CRF's
+        "embedding/embeddings": rng.normal(size=(20, 4)),
+        "proj/kernel": rng.normal(size=(4, size)),
+    }
+    transitions = {}
+    for scope in scopes:
+        name = f"{scope}/transitions" if scope else "transitions"
+        transitions[name] = rng.normal(size=(size, size))
+    return _save(tmp_path / "tagger.ckpt", {**variables, **transitions}), transitions
+
+
+def test_crf_transitions_load_into_the_crf_layer(tmp_path):
+    from keras_rnnkit.crf import viterbi_decode
+
+    checkpoint, transitions = _crf_checkpoint(tmp_path)
+    layer = keras_rnnkit.CRF(5)  # with start and end scores, which TF1 had not
+    layer.build((None, None, 5))
+    layer.start_transitions.assign(np.ones(5))
+    loaded = tf1.load_checkpoint(layer, checkpoint)
+    assert loaded == {"transitions": [layer.transitions.path]}
+    np.testing.assert_allclose(
+        keras.ops.convert_to_numpy(layer.transitions),
+        transitions["transitions"],
+        rtol=1e-6,
+    )
+    for boundary in (layer.start_transitions, layer.end_transitions):
+        np.testing.assert_array_equal(keras.ops.convert_to_numpy(boundary), 0)
+    # decoding now computes tf.contrib.crf's viterbi_decode
+    potentials = np.random.default_rng(1).normal(size=(2, 6, 5)).astype("float32")
+    tags = keras.ops.convert_to_numpy(layer(potentials))
+    for row in range(2):
+        want, _ = viterbi_decode(potentials[row], transitions["transitions"])
+        assert tags[row].tolist() == list(want)
+
+
+def test_crf_scope_is_found_or_asked_for(tmp_path):
+    checkpoint, transitions = _crf_checkpoint(tmp_path, scopes=("tagger", "other"))
+    layer = keras_rnnkit.CRF(5, start_end_transitions=False)
+    layer.build((None, None, 5))
+    with pytest.raises(ValueError, match=r"2 places.*\['other', 'tagger'\].*scope="):
+        tf1.load_checkpoint(layer, checkpoint)
+    tf1.load_checkpoint(layer, checkpoint, scope="tagger")
+    np.testing.assert_allclose(
+        keras.ops.convert_to_numpy(layer.transitions),
+        transitions["tagger/transitions"],
+        rtol=1e-6,
+    )
+    with pytest.raises(ValueError, match=r"Nothing in the checkpoint fits.*CRF"):
+        bigger = keras_rnnkit.CRF(6)
+        bigger.build((None, None, 6))
+        tf1.load_checkpoint(bigger, checkpoint)

@@ -7,12 +7,14 @@ import numpy as np
 
 from keras_rnnkit import _validation as check
 from keras_rnnkit.tf1._names import CELL_VARIABLES, read, structures, units_of
-from keras_rnnkit.tf1._plan import Plan, plan_cell
+from keras_rnnkit.tf1._plan import Plan, candidate_scopes, plan_cell
 
 
 def _plan_target(target, scope, shapes, forget_bias):
     plan = Plan(shapes, forget_bias)
     plan_cell(target, scope, plan)
+    if candidate_scopes(target, shapes) is not None:
+        return plan  # not a recurrent structure: its scope holds other layers
     # left over: variables under the scope that nothing consumes
     recognised = set()
     units = units_of(shapes)
@@ -27,6 +29,24 @@ def _plan_target(target, scope, shapes, forget_bias):
 
 
 def _choose_scope(target, shapes, forget_bias):
+    scopes = candidate_scopes(target, shapes)
+    if scopes is not None:  # not a recurrent structure: its planner knows
+        fits = [
+            scope
+            for scope in scopes
+            if not _plan_target(target, scope, shapes, forget_bias).problems
+        ]
+        if len(fits) == 1:
+            return fits[0]
+        raise ValueError(
+            f"The checkpoint holds {len(fits)} places that fit the target "
+            f"'{target.name}' ({type(target).__name__}): scopes {fits}. Pass "
+            "`scope=` to choose one."
+            if fits
+            else f"Nothing in the checkpoint fits the target '{target.name}' "
+            f"({type(target).__name__}). Candidates: {scopes}. Its variables: "
+            f"{sorted(shapes)[:20]}"
+        )
     found = structures(shapes)
     if not found:
         raise ValueError(
@@ -79,6 +99,7 @@ def load_checkpoint(
     | `OutputProjectionWrapper` | `OutputProjectionWrapper` |
     | `DropoutWrapper`, `ResidualWrapper` | the same wrappers (no variables) |
     | - | `ZoneoutWrapper` (no variables) may wrap any cell |
+    | `tf.contrib.crf`'s `transitions` | `CRF` (its start and end scores set to 0) |
 
     Gates are reordered (LSTM: TF1 i, j, f, o to i, f, c, o; GRU: TF1's
     gates kernel r, u and candidate kernel to Keras's z, r, h with z = u),

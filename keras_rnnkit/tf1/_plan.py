@@ -13,9 +13,12 @@ import keras
 
 # class -> planner(cell, scope, plan)
 _PLANNERS: dict[type, Callable] = {}
+# class -> scopes(target, shapes): the candidate scopes of such a target in
+# a checkpoint, for targets that are not recurrent structures
+_SCOPES: dict[type, Callable] = {}
 
 
-def register_planner(*classes: type) -> Callable:
+def register_planner(*classes: type, scopes: Callable | None = None) -> Callable:
     """Registers the decorated function as the TF1 planner of `classes`.
 
     A planner `planner(cell, scope, plan)` says which variables under the
@@ -25,7 +28,10 @@ def register_planner(*classes: type) -> Callable:
     variable, array)]`); it may record misfits with `plan.problem(text)`
     and plan the cells inside `cell` with `plan_cell(inner, scope, plan)`.
     Subclasses of a registered class use its planner unless they register
-    their own (their weights are their parent's).
+    their own (their weights are their parent's). `scopes(target, shapes)`,
+    if given, lists the checkpoint scopes that may hold such a target (from
+    `{name: shape}` of the checkpoint's variables), so that
+    `load_checkpoint` can find it without `scope=`.
 
     Examples:
         >>> import keras
@@ -45,6 +51,8 @@ def register_planner(*classes: type) -> Callable:
     def register(planner):
         for cls in classes:
             _PLANNERS[cls] = planner
+            if scopes is not None:
+                _SCOPES[cls] = scopes
         return planner
 
     return register
@@ -83,6 +91,15 @@ def plan_cell(
         "`keras_rnnkit.tf1.register_planner` adds one for a class of yours). "
         f"Received a {type(cell).__name__} ('{getattr(cell, 'name', cell)}')."
     )
+
+
+def candidate_scopes(target: keras.layers.Layer, shapes: dict) -> list | None:
+    """The scopes a target's registered `scopes` function finds, or None
+    when its class registered none (a recurrent structure)."""
+    for cls in type(target).__mro__:
+        if cls in _SCOPES:
+            return _SCOPES[cls](target, shapes)
+    return None
 
 
 class Plan:
