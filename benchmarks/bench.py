@@ -14,8 +14,10 @@ machines drift by tens of percent between runs.
 
 Suites:
   peephole  PeepholeLSTM (and with num_proj) against keras.layers.LSTM (A);
-            RNN(LSTMCell) (B) for reference, and PeepholeLSTM without
-            peepholes (E: the layer's own cost, without the peepholes').
+            RNN(LSTMCell) (B) for reference, PeepholeLSTM without
+            peepholes (E: the layer's own cost, without the peepholes'),
+            and the peephole cell in Keras's loop (G: what the kit's own
+            loops on torch and JAX replace).
   wrappers  each cell wrapper around an LSTMCell against the bare cell in
             keras.layers.RNN; MultiRNNCell against keras's StackedRNNCells.
             Inputs have as many features as units (ResidualWrapper needs it).
@@ -93,7 +95,23 @@ def peephole_suite(units):
             _layer(lambda: keras_rnnkit.PeepholeLSTM(units, use_peepholes=False)),
             lstm,
         ),
+        "G PeepholeLSTMCell, Keras's loop": (
+            _layer(lambda: keras_rnnkit.DynamicRNN(_step_by_step(units))),
+            lstm,
+        ),
     }
+
+
+def _step_by_step(units):
+    """A `PeepholeLSTMCell` that overrides `call` (same math): the cell
+    protocol gives it no fused form, so it runs in Keras's loop."""
+    import keras_rnnkit
+
+    class StepByStep(keras_rnnkit.PeepholeLSTMCell):
+        def call(self, *args, **kwargs):
+            return super().call(*args, **kwargs)
+
+    return StepByStep(units)
 
 
 def wrappers_suite(units):

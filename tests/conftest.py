@@ -10,6 +10,11 @@ import tempfile
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
+# The scripts that write the oracle fixtures run in the oracle environment
+# (tensorflow-addons, TF < 2.16), never under pytest: --doctest-modules
+# would import them.
+collect_ignore_glob = ["fixtures/make_*.py"]
+
 # TensorFlow's C++ code logs a few info lines when it loads, before its
 # logging starts, so TF_CPP_MIN_LOG_LEVEL does not reach them ("WARNING: All
 # log messages before absl::InitializeLog() ...", "I0000 ... cudart_stub.cc:31]

@@ -47,7 +47,8 @@ def test_bench_script_prints_a_ratio_for_every_model():
     ):
         assert model in names
     assert "PeepholeLSTM(use_peepholes=F)" in names
-    assert len(rows) == 21
+    assert "PeepholeLSTMCell, Keras's loop" in names
+    assert len(rows) == 22
 
 
 @pytest.mark.skipif(
@@ -66,7 +67,8 @@ def test_torch_suite_compares_with_plain_pytorch():
     )
     assert result.returncode == 0, result.stderr[-3000:]
     rows = [line for line in result.stdout.splitlines() if line.startswith("tiny")]
-    assert len(rows) == 6
+    assert len(rows) == 7
+    assert sum("LayerNormLSTM" in row for row in rows) == 1
     assert all("torch" in row.split()[1] for row in rows)
     assert sum("keras LSTM" in row.split("  ")[-1] for row in rows) == 1
 
