@@ -35,6 +35,7 @@ _EXPORTS = {
     "PeepholeLSTMCell": "peephole_lstm_cell",
     "ResidualWrapper": "residual_wrapper",
     "ZoneoutWrapper": "zoneout_wrapper",
+    "attention_weights": "model_attention",
     "lengths_to_mask": "sequence",
     "reverse_valid": "sequence",
     "runtime_checks_enabled": "runtime_checks",
@@ -62,6 +63,7 @@ if TYPE_CHECKING:  # re-exports, spelled `X as X`
     )
     from keras_rnnkit.layer_norm_lstm_cell import LayerNormLSTMCell as LayerNormLSTMCell
     from keras_rnnkit.length_batches import LengthBatches as LengthBatches
+    from keras_rnnkit.model_attention import attention_weights as attention_weights
     from keras_rnnkit.multi_rnn_cell import MultiRNNCell as MultiRNNCell
     from keras_rnnkit.output_projection_wrapper import (
         OutputProjectionWrapper as OutputProjectionWrapper,
