@@ -7,15 +7,12 @@ for gather_tree, a masked `keras.layers.RNN` for teacher forcing, and a
 hand-computed coverage penalty.
 """
 
-import itertools
 import pathlib
 
 import keras
 import numpy as np
 import pytest
 from crf_oracle import compiled
-from hypothesis import given, settings
-from hypothesis import strategies as st
 
 from keras_rnnkit import seq2seq
 
