@@ -13,6 +13,8 @@ import keras
 import numpy as np
 import pytest
 from crf_oracle import compiled
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from keras_rnnkit import seq2seq
 
@@ -181,3 +183,297 @@ def test_gather_tree_matches_tfa(name):
         int(case["end_token"]),
     )
     np.testing.assert_array_equal(as_numpy(out), case["out"])
+
+
+# -- brute force ---------------------------------------------------------------
+
+
+def random_model(seed, vocab, units=4, embed=3):
+    """A GRU cell, an output layer and an embedding with seeded weights."""
+    rng = np.random.default_rng(seed)
+    cell = keras.layers.GRUCell(units)
+    cell.build((None, embed))
+    cell.set_weights([2 * rng.normal(size=w.shape) for w in cell.get_weights()])
+    dense = keras.layers.Dense(vocab)
+    dense.build((None, units))
+    dense.set_weights([2 * rng.normal(size=w.shape) for w in dense.get_weights()])
+    embedding = rng.normal(size=(vocab, embed)).astype("float32")
+    return cell, dense, embedding
+
+
+def sequence_log_probs(cell, dense, embedding, state, start, end, vocab, steps):
+    """Every output sequence (ending at `end` or after `steps` tokens) with
+    its log-probability, from the cell run on each prefix."""
+    results = {}
+    frontier = [((), state, 0.0, start)]
+    for _ in range(steps):
+        nxt = []
+        for prefix, h, total, last in frontier:
+            out, new = cell(embedding[[last]], [h])
+            logits = as_numpy(dense(out))[0].astype("float64")
+            log_p = logits - logits.max()
+            log_p = log_p - np.log(np.exp(log_p).sum())
+            for token in range(vocab):
+                seq = (*prefix, token)
+                if token == end:
+                    results[seq] = total + log_p[token]
+                else:
+                    nxt.append((seq, as_numpy(new[0]), total + log_p[token], token))
+        frontier = nxt
+    for prefix, _, total, _ in frontier:
+        results[prefix] = total
+    return results
+
+
+@settings(max_examples=4)
+@given(seed=st.integers(0, 2**16), vocab=st.integers(2, 3), steps=st.integers(1, 3))
+def test_a_beam_as_wide_as_all_sequences_finds_the_best(seed, vocab, steps):
+    cell, dense, embedding = random_model(seed, vocab)
+    state = np.random.default_rng(seed + 1).normal(size=(1, 4)).astype("float32")
+    end, start = 0, vocab - 1
+    sequences = sequence_log_probs(
+        cell, dense, embedding, state, start, end, vocab, steps
+    )
+    width = len(sequences)
+    decoder = seq2seq.BeamSearchDecoder(
+        cell, width, output_layer=dense, end_token=end, maximum_iterations=steps
+    )
+    outputs, final, lengths = decoder(
+        embedding,
+        start_tokens=np.array([start]),
+        initial_state=seq2seq.tile_batch(state, width),
+    )
+    ids = as_numpy(outputs.predicted_ids)[0]  # (time, beam)
+    log_probs = as_numpy(final.log_probs)[0]
+    lengths = as_numpy(lengths)[0]
+    ranked = sorted(sequences.values(), reverse=True)
+    # every sequence found once, best first, with its own log-probability
+    np.testing.assert_allclose(log_probs, ranked, atol=1e-4)
+    found = {tuple(ids[: lengths[w], w]) for w in range(width)}
+    assert found == set(sequences)
+    for w in range(width):
+        seq = tuple(ids[: lengths[w], w])
+        np.testing.assert_allclose(sequences[seq], log_probs[w], atol=1e-4)
+
+
+def backtrack(step_ids, parent_ids, lengths, end_token):
+    """gather_tree, one beam at a time in Python."""
+    time, batch, width = step_ids.shape
+    out = np.full_like(step_ids, end_token)
+    for b in range(batch):
+        length = min(time, int(lengths[b]))
+        for w in range(width):
+            beam = w
+            for t in reversed(range(length)):
+                out[t, b, w] = step_ids[t, b, beam]
+                beam = parent_ids[t, b, beam]
+            seen_end = False
+            for t in range(length):
+                if seen_end:
+                    out[t, b, w] = end_token
+                seen_end = seen_end or out[t, b, w] == end_token
+    return out
+
+
+@given(
+    seed=st.integers(0, 2**16),
+    time=st.integers(0, 5),
+    batch=st.integers(1, 3),
+    width=st.integers(1, 4),
+)
+def test_gather_tree_is_a_per_beam_backtrack(seed, time, batch, width):
+    rng = np.random.default_rng(seed)
+    ids = rng.integers(0, 4, (time, batch, width)).astype("int32")
+    parents = rng.integers(0, width, (time, batch, width)).astype("int32")
+    lengths = rng.integers(0, time + 2, batch).astype("int32")
+    out = seq2seq.gather_tree(ids, parents, lengths, end_token=3)
+    np.testing.assert_array_equal(as_numpy(out), backtrack(ids, parents, lengths, 3))
+
+
+def greedy_and_beam(cell, dense, embedding, state, start, end, steps, width):
+    greedy = seq2seq.BasicDecoder(
+        cell, seq2seq.GreedyEmbeddingSampler(), dense, maximum_iterations=steps
+    )
+    g_out, _, g_lengths = greedy(
+        embedding, start_tokens=start, end_token=end, initial_state=state
+    )
+    beam = seq2seq.BeamSearchDecoder(
+        cell, width, output_layer=dense, end_token=end, maximum_iterations=steps
+    )
+    b_out, b_state, b_lengths = beam(
+        embedding, start_tokens=start, initial_state=seq2seq.tile_batch(state, width)
+    )
+    return g_out, g_lengths, b_out, b_state, b_lengths
+
+
+@settings(max_examples=3)
+@given(seed=st.integers(0, 2**16))
+def test_a_beam_of_one_is_greedy(seed):
+    cell, dense, embedding = random_model(seed, vocab=5)
+    state = np.random.default_rng(seed).normal(size=(4, 4)).astype("float32")
+    start = np.array([1, 2, 3, 4])
+    g_out, g_lengths, b_out, b_state, b_lengths = greedy_and_beam(
+        cell, dense, embedding, state, start, 0, 6, 1
+    )
+    g_ids, g_lengths = as_numpy(g_out.sample_id), as_numpy(g_lengths)
+    b_ids = as_numpy(b_out.predicted_ids)[:, :, 0]
+    np.testing.assert_array_equal(as_numpy(b_lengths)[:, 0], g_lengths)
+    logits = as_numpy(g_out.rnn_output).astype("float64")
+    log_p = logits - np.log(np.exp(logits).sum(-1, keepdims=True))
+    for row, length in enumerate(g_lengths):
+        np.testing.assert_array_equal(b_ids[row, :length], g_ids[row, :length])
+        assert (b_ids[row, length:] == 0).all()
+        chosen = log_p[row, np.arange(length), g_ids[row, :length]].sum()
+        np.testing.assert_allclose(
+            as_numpy(b_state.log_probs)[row, 0], chosen, atol=1e-4
+        )
+
+
+@pytest.mark.parametrize("jit", [False, True], ids=["eager", "compiled"])
+def test_each_batch_entry_is_decoded_on_its_own(jit):
+    # Everything but what a finished entry computes after its end while
+    # others go on: greedy with impute_finished (zeros, state kept), and
+    # beam search's ids, scores, log-probs and lengths (a finished beam's
+    # cell state still runs on, as in tensorflow-addons).
+    cell, dense, embedding = random_model(7, vocab=6)
+    rng = np.random.default_rng(3)
+    state = rng.normal(size=(8, 4)).astype("float32")
+    start = rng.integers(1, 6, 8)
+
+    def decode(rows):
+        greedy = seq2seq.BasicDecoder(
+            cell,
+            seq2seq.GreedyEmbeddingSampler(),
+            dense,
+            maximum_iterations=5,
+            impute_finished=True,
+        )
+        g_out, g_state, g_lengths = greedy(
+            embedding, start_tokens=start[rows], end_token=0, initial_state=state[rows]
+        )
+        beam = seq2seq.BeamSearchDecoder(
+            cell, 3, output_layer=dense, end_token=0, maximum_iterations=5
+        )
+        b_out, b_state, b_lengths = beam(
+            embedding,
+            start_tokens=start[rows],
+            initial_state=seq2seq.tile_batch(state[rows], 3),
+        )
+        return (
+            g_out,
+            g_state,
+            g_lengths,
+            b_out,
+            b_state.log_probs,
+            b_state.finished,
+            b_lengths,
+        )
+
+    together = keras.tree.map_structure(as_numpy, run(lambda: decode(slice(None)), jit))
+    for row in (0, 5):
+        alone = keras.tree.map_structure(
+            as_numpy, run(lambda row=row: decode(slice(row, row + 1)), jit)
+        )
+        for got, want in zip(
+            keras.tree.flatten(alone), keras.tree.flatten(together), strict=True
+        ):
+            np.testing.assert_allclose(got[0], want[row], atol=1e-5)
+
+
+def test_teacher_forcing_equals_a_masked_keras_rnn():
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(3, 5, 2)).astype("float32")
+    lengths = np.array([5, 2, 3])
+    mask = np.arange(5)[None, :] < lengths[:, None]
+    cell = keras.layers.LSTMCell(4)
+    rnn = keras.layers.RNN(
+        cell, return_sequences=True, return_state=True, zero_output_for_mask=True
+    )
+    want, h, c = rnn(x, mask=mask)
+    decoder = seq2seq.BasicDecoder(
+        cell, seq2seq.TrainingSampler(), impute_finished=True
+    )
+    outputs, state, got_lengths = decoder(x, sequence_length=lengths)
+    np.testing.assert_allclose(as_numpy(outputs.rnn_output), as_numpy(want), atol=1e-5)
+    np.testing.assert_allclose(as_numpy(state[0]), as_numpy(h), atol=1e-5)
+    np.testing.assert_allclose(as_numpy(state[1]), as_numpy(c), atol=1e-5)
+    np.testing.assert_array_equal(as_numpy(got_lengths), lengths)
+
+
+# -- penalties -----------------------------------------------------------------
+
+
+def test_length_and_coverage_penalties_by_hand():
+    # one step of batch 1, beam 2, vocab 3: beam 0 live, beam 1 finished
+    decoder = seq2seq.BeamSearchDecoder(
+        keras.layers.GRUCell(2),
+        2,
+        length_penalty_weight=0.5,
+        coverage_penalty_weight=0.4,
+        end_token=2,
+        alignments_fn=lambda state: state[1],
+    )
+    decoder._end = 2
+    logits = np.array([[[1.0, 2.0, 0.5], [3.0, 0.0, 0.0]]], "float32")
+    step_attention = np.array([[0.6, 0.4, 0.0], [0.1, 0.2, 0.7]], "float32")
+    accumulated = np.array([[[0.5, 0.3, 0.0], [0.9, 0.6, 0.2]]], "float32")
+    state = seq2seq.BeamSearchDecoderState(
+        cell_state=[np.zeros((2, 2), "float32"), step_attention],
+        log_probs=np.array([[-1.0, -2.0]], "float32"),
+        finished=np.array([[False, True]]),
+        lengths=np.array([[3, 2]], "int32"),
+        accumulated_attention_probs=accumulated,
+    )
+    out, new = decoder._beam_step(
+        keras.ops.convert_to_tensor(logits),
+        [keras.ops.convert_to_tensor(v) for v in state.cell_state],
+        keras.tree.map_structure(keras.ops.convert_to_tensor, state),
+    )
+    log_p = logits[0, 0] - np.log(np.exp(logits[0, 0]).sum())
+    # beam 0 (live): lengths 4, 4, 3 (end token not counted); no coverage
+    lp = ((5.0 + np.array([4, 4, 3])) / 6.0) ** 0.5
+    live = (-1.0 + log_p) / lp
+    # beam 1 (finished): only the end token, at no cost, its length 2, and
+    # the coverage of its accumulated attention (plus nothing new: finished)
+    acc = accumulated[0, 1]
+    coverage = np.log(np.minimum(np.where(acc == 0, 1.0, acc), 1.0)).sum()
+    done = -2.0 / ((5.0 + 2) / 6.0) ** 0.5 + 0.4 * coverage
+    candidates = np.concatenate([live, [-np.inf, -np.inf, done]])
+    best = np.argsort(-candidates, kind="stable")[:2]
+    np.testing.assert_allclose(as_numpy(out.scores)[0], candidates[best], rtol=1e-5)
+    np.testing.assert_array_equal(as_numpy(out.parent_ids)[0], best // 3)
+    np.testing.assert_array_equal(as_numpy(out.predicted_ids)[0], best % 3)
+    # the live beam's attention accumulates, the finished beam's does not
+    want_acc = np.stack([accumulated[0, 0] + step_attention[0], accumulated[0, 1]])
+    np.testing.assert_allclose(
+        as_numpy(new.accumulated_attention_probs)[0], want_acc[best // 3], atol=1e-6
+    )
+
+
+def test_a_finished_beam_keeps_its_score_and_length():
+    case = fixture("beam")
+    cell, dense = kit_layers(case, "gru")
+    width = 3
+    decoder = seq2seq.BeamSearchDecoder(
+        cell,
+        width,
+        output_layer=dense,
+        length_penalty_weight=0.6,
+        end_token=int(case["end_token"]),
+        maximum_iterations=8,
+    )
+    outputs, state, lengths = decoder(
+        case["embedding"],
+        start_tokens=case["start_tokens"],
+        initial_state=seq2seq.tile_batch(case["initial_state_0"], width),
+    )
+    ids = as_numpy(outputs.predicted_ids)
+    lengths = as_numpy(lengths)
+    end = int(case["end_token"])
+    for b in range(ids.shape[0]):
+        for w in range(width):
+            length = lengths[b, w]
+            # the beam ends with the end token (unless cut at the maximum),
+            # and has only end tokens after it
+            assert (ids[b, length:, w] == end).all()
+            assert end not in ids[b, : max(length - 1, 0), w]
