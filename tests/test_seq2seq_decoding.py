@@ -487,3 +487,194 @@ def test_a_finished_beam_keeps_its_score_and_length():
             # and has only end tokens after it
             assert (ids[b, length:, w] == end).all()
             assert end not in ids[b, : max(length - 1, 0), w]
+
+
+# -- samplers ------------------------------------------------------------------
+
+
+def test_sampling_with_top_k_draws_among_the_k_best_only():
+    logits = keras.ops.convert_to_tensor(
+        np.tile(np.array([[0.0, 3.0, 1.0, 2.9, -1.0]], "float32"), (400, 1))
+    )
+    sampler = seq2seq.SampleEmbeddingSampler(
+        lambda ids: ids, softmax_temperature=0.5, seed=3, top_k=2
+    )
+    sampler.initialize(None, start_tokens=np.zeros(400, "int32"), end_token=4)
+    ids = as_numpy(sampler.sample(0, logits, None))
+    assert set(ids.tolist()) == {1, 3}
+    # softmax([3, 2.9] / 0.5): p(1) = 0.55
+    assert 0.45 < (ids == 1).mean() < 0.65
+    greedy = seq2seq.SampleEmbeddingSampler(lambda ids: ids, seed=3, top_k=1)
+    greedy.initialize(None, start_tokens=np.zeros(400, "int32"), end_token=4)
+    assert (as_numpy(greedy.sample(0, logits, None)) == 1).all()
+
+
+def test_sampled_decoding_is_reproducible_and_the_same_compiled():
+    cell, dense, embedding = random_model(5, vocab=6)
+    state = np.random.default_rng(0).normal(size=(3, 4)).astype("float32")
+
+    def make():
+        return seq2seq.BasicDecoder(
+            cell,
+            seq2seq.SampleEmbeddingSampler(seed=11, top_k=3),
+            dense,
+            maximum_iterations=5,
+        )
+
+    def decode(decoder):
+        out, _, lengths = decoder(
+            embedding,
+            start_tokens=np.array([1, 2, 3]),
+            end_token=0,
+            initial_state=state,
+        )
+        return out.sample_id, lengths
+
+    first = keras.tree.map_structure(as_numpy, decode(make()))
+    again = keras.tree.map_structure(as_numpy, decode(make()))
+    for a, b in zip(first, again, strict=True):
+        np.testing.assert_array_equal(a, b)
+    if BACKEND == "tensorflow":
+        # in a graph (XLA's random numbers differ from eager TensorFlow's)
+        import tensorflow as tf
+
+        decoder = make()
+        jitted = keras.tree.map_structure(
+            as_numpy, tf.function(lambda: decode(decoder))()
+        )
+        for a, b in zip(first, jitted, strict=True):
+            np.testing.assert_array_equal(a, b)
+
+
+def test_scheduled_samplers_feed_back_only_what_they_sampled():
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(4, 5, 3)).astype("float32")
+    cell, dense, embedding = random_model(2, vocab=6, units=4, embed=3)
+    never = seq2seq.BasicDecoder(
+        cell, seq2seq.ScheduledEmbeddingTrainingSampler(0.0, seed=1), dense
+    )
+    forced = seq2seq.BasicDecoder(cell, seq2seq.TrainingSampler(), dense)
+    a, _, _ = never(x, embedding=embedding)
+    b, _, _ = forced(x)
+    np.testing.assert_allclose(
+        as_numpy(a.rnn_output), as_numpy(b.rnn_output), atol=1e-6
+    )
+    assert (as_numpy(a.sample_id) == -1).all()
+    always = seq2seq.BasicDecoder(
+        cell, seq2seq.ScheduledEmbeddingTrainingSampler(1.0, seed=1), dense
+    )
+    c, _, _ = always(x, embedding=embedding)
+    assert (as_numpy(c.sample_id) >= 0).all()
+    outputs = seq2seq.BasicDecoder(
+        keras.layers.GRUCell(3), seq2seq.ScheduledOutputTrainingSampler(1.0, seed=1)
+    )
+    d, _, _ = outputs(x)
+    assert as_numpy(d.sample_id).all()
+
+
+# -- in a Keras model ------------------------------------------------------------
+
+
+def test_a_beam_search_model_predicts():
+    cell, dense, embedding = random_model(4, vocab=6)
+    embed = keras.layers.Embedding(6, 3)
+    embed.build((None,))
+    embed.set_weights([embedding])
+    decoder = seq2seq.BeamSearchDecoder(
+        cell,
+        2,
+        embedding_fn=embed,
+        output_layer=dense,
+        end_token=0,
+        length_penalty_weight=0.6,
+        maximum_iterations=5,
+    )
+    encoder_state = keras.Input((4,))
+    start = keras.ops.ones_like(encoder_state[:, 0], dtype="int32")
+    # one state row per start token: the decoder tiles it
+    outputs, _, lengths = decoder(None, start_tokens=start, initial_state=encoder_state)
+    model = keras.Model(encoder_state, [outputs.predicted_ids, lengths])
+    states = np.random.default_rng(0).normal(size=(5, 4)).astype("float32")
+    ids, got_lengths = model.predict(states, batch_size=2, verbose=0)
+    assert ids.shape == (5, 5, 2) and got_lengths.shape == (5, 2)
+    want, _, want_lengths = decoder(
+        None,
+        start_tokens=np.ones(5, "int32"),
+        initial_state=seq2seq.tile_batch(states, 2),
+    )
+    np.testing.assert_array_equal(ids, as_numpy(want.predicted_ids))
+    np.testing.assert_array_equal(got_lengths, as_numpy(want_lengths))
+
+
+# -- bad arguments ---------------------------------------------------------------
+
+
+def test_bad_arguments_say_what_is_wrong():
+    cell = keras.layers.GRUCell(4)
+    with pytest.raises(ValueError, match="beam_width.*positive integer.*0"):
+        seq2seq.BeamSearchDecoder(cell, 0)
+    with pytest.raises(ValueError, match="maximum_iterations.*-1"):
+        seq2seq.BeamSearchDecoder(cell, 2, maximum_iterations=-1)
+    with pytest.raises(ValueError, match="end_token.*>= 0"):
+        seq2seq.BeamSearchDecoder(cell, 2, end_token=-1)
+    with pytest.raises(ValueError, match="softmax_temperature"):
+        seq2seq.SampleEmbeddingSampler(softmax_temperature=0.0)
+    with pytest.raises(ValueError, match="top_k"):
+        seq2seq.SampleEmbeddingSampler(top_k=0)
+    with pytest.raises(ValueError, match="sampling_probability"):
+        seq2seq.ScheduledEmbeddingTrainingSampler(1.5)
+    _, dense, embedding = random_model(0, vocab=6)
+    state = np.zeros((2, 4), "float32")
+    beam = seq2seq.BeamSearchDecoder(cell, 3, output_layer=dense, end_token=6)
+    with pytest.raises(ValueError, match=r"end_token.*\[0, 6\).*Received: end_token=6"):
+        beam(
+            embedding,
+            start_tokens=np.array([1, 1]),
+            initial_state=seq2seq.tile_batch(state, 3),
+        )
+    beam = seq2seq.BeamSearchDecoder(cell, 3, output_layer=dense, end_token=0)
+    with pytest.raises(ValueError, match="batch = 2 rows.*or.*6 rows.*tile_batch"):
+        beam(embedding, start_tokens=np.array([1, 1]), initial_state=state[:1])
+    coverage = seq2seq.BeamSearchDecoder(
+        cell, 3, output_layer=dense, end_token=0, coverage_penalty_weight=0.2
+    )
+    with pytest.raises(ValueError, match="coverage_penalty_weight.*alignments"):
+        coverage(
+            embedding,
+            start_tokens=np.array([1, 1]),
+            initial_state=seq2seq.tile_batch(state, 3),
+        )
+    greedy = seq2seq.BasicDecoder(cell, seq2seq.GreedyEmbeddingSampler(), dense)
+    with pytest.raises(ValueError, match="start_tokens"):
+        greedy(
+            embedding, start_tokens=np.array([[1]]), end_token=0, initial_state=state
+        )
+    with pytest.raises(ValueError, match="needs an embedding"):
+        greedy(None, start_tokens=np.array([1, 1]), end_token=0, initial_state=state)
+    training = seq2seq.BasicDecoder(cell, seq2seq.TrainingSampler())
+    with pytest.raises(ValueError, match=r"sequence_length.*\[0, 3\]"):
+        training(np.zeros((2, 3, 2), "float32"), sequence_length=np.array([4, 1]))
+    with pytest.raises(ValueError, match="parent_ids.*beam indices"):
+        seq2seq.gather_tree(
+            np.zeros((2, 1, 2), "int32"),
+            np.full((2, 1, 2), 2, "int32"),
+            np.array([2]),
+            0,
+        )
+
+
+def test_compiled_decoding_without_a_bound_is_refused():
+    if BACKEND == "torch":
+        pytest.skip("torch runs eagerly")
+    cell, dense, embedding = random_model(0, vocab=6)
+    decoder = seq2seq.BasicDecoder(cell, seq2seq.GreedyEmbeddingSampler(), dense)
+    with pytest.raises(ValueError, match="maximum_iterations.*is required"):
+        run(
+            lambda: decoder(
+                embedding,
+                start_tokens=np.array([1]),
+                end_token=0,
+                initial_state=np.zeros((1, 4), "float32"),
+            ),
+            jit=True,
+        )

@@ -16,8 +16,9 @@ for step:
 - The cell states follow their beams: every state tensor is gathered by
   the parent beam at each step.
 
-The cell runs on `batch * beam_width` rows: its initial state (and any
-memory an attention cell holds) must be tiled with `tile_batch`.
+The cell runs on `batch * beam_width` rows: its initial state is tiled
+(`tile_batch`) by the decoder when it has one row per start token, and any
+memory an attention cell holds must be tiled with `tile_batch`.
 """
 
 import collections
@@ -239,8 +240,10 @@ class BeamSearchDecoder(BaseDecoder):
             `embedding_fn`).
         start_tokens: int `(batch,)`.
         end_token: int (overrides the constructor's).
-        initial_state: The cell's initial state, tiled to
-            `batch * beam_width` rows with `tile_batch`.
+        initial_state: The cell's initial state: `batch` rows (one per
+            start token; tiled here), or `batch * beam_width` rows tiled
+            with `tile_batch` (tfa's way). An attention cell's memory must
+            be tiled with `tile_batch` in any case.
         training: Passed to the cell.
 
     Returns:
@@ -341,22 +344,38 @@ class BeamSearchDecoder(BaseDecoder):
             )
         return self._split(ops.cast(alignments, "float32"))
 
-    def _check_state(self, state, batch):
-        for leaf in keras.tree.flatten(state):
-            rows = leaf.shape[0] if len(leaf.shape) else None
-            if (
-                rows is not None
-                and batch is not None
-                and rows != batch * self.beam_width
-            ):
-                raise ValueError(
-                    f"BeamSearchDecoder expects the cell's initial state with "
-                    f"batch * beam_width = {batch} * {self.beam_width} = "
-                    f"{batch * self.beam_width} rows: tile it with "
-                    "keras_rnnkit.seq2seq.tile_batch(state, beam_width) (and "
-                    "an attention cell's memory too). Received a state tensor "
-                    f"of shape {tuple(leaf.shape)}"
+    def _tiled_state(self, state, start_tokens):
+        """The initial state with `batch * beam_width` rows: tiled here when
+        it has `batch` rows (one per start token)."""
+        width = self.beam_width
+        batch = start_tokens.shape[0]
+
+        def tile(leaf):
+            leaf = ops.convert_to_tensor(leaf)
+            if width == 1 or len(leaf.shape) == 0:
+                return leaf
+            rows = leaf.shape[0]
+            if rows is None or batch is None:  # TensorFlow graph, unknown
+                import tensorflow as tf
+
+                alone = tf.equal(tf.shape(leaf)[0], tf.shape(start_tokens)[0])
+                return tf.cond(
+                    alone, lambda: ops.repeat(leaf, width, axis=0), lambda: leaf
                 )
+            if rows == batch:  # also symbolic sizes standing for the batch
+                return ops.repeat(leaf, width, axis=0)
+            if isinstance(rows, int) and isinstance(batch, int):
+                if rows != batch * width:
+                    raise ValueError(
+                        "BeamSearchDecoder expects the cell's initial state "
+                        f"with batch = {batch} rows (one per start token), or "
+                        f"batch * beam_width = {batch * width} rows tiled with "
+                        "keras_rnnkit.seq2seq.tile_batch(state, beam_width). "
+                        f"Received a state tensor of shape {tuple(leaf.shape)}"
+                    )
+            return leaf
+
+        return keras.tree.map_structure(tile, state)
 
     # -- the decoder protocol --------------------------------------------
 
@@ -375,13 +394,12 @@ class BeamSearchDecoder(BaseDecoder):
             )
         self._end = _token("end_token", end_token)
         start_tokens = _start_tokens(start_tokens)
-        batch = start_tokens.shape[0]
         if initial_state is None:
             raise ValueError(
                 "BeamSearchDecoder needs `initial_state`, the cell's state "
                 "tiled to batch * beam_width rows with tile_batch."
             )
-        self._check_state(initial_state, batch)
+        initial_state = self._tiled_state(initial_state, start_tokens)
         width = self.beam_width
         tiled = ops.repeat(start_tokens[:, None], width, axis=1)
         self._start_inputs = self._merge(self._embed(tiled))

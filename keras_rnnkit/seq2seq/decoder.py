@@ -362,7 +362,8 @@ def _compiled_loop(
     )
     buffers = keras.tree.map_structure(
         lambda o: ops.concatenate(
-            [o[None], ops.zeros((maximum - 1, *o.shape), dtype=o.dtype)], axis=0
+            [o[None], ops.repeat(ops.zeros_like(o)[None], maximum - 1, axis=0)],
+            axis=0,
         ),
         outputs,
     )
