@@ -128,6 +128,14 @@ class BasicDecoder(BaseDecoder):
             inputs, initial_state=initial_state, training=training, **kwargs
         )
 
+    @property
+    def step_bound(self):
+        """The most steps the sampler allows (a training sampler's time
+        axis), or None: `dynamic_decode`'s bound when compiled without
+        `maximum_iterations`."""
+        steps = getattr(self.sampler, "steps", None)
+        return steps if isinstance(steps, int) else None
+
     def initialize(self, inputs, initial_state=None, **kwargs):
         finished, first_inputs = self.sampler.initialize(inputs, **kwargs)
         self.sampler.prepare_steps(self.maximum_iterations)

@@ -268,13 +268,12 @@ class BeamSearchDecoder(BaseDecoder):
         >>> decoder = seq2seq.BeamSearchDecoder(
         ...     cell, beam_width=3, embedding_fn=keras.layers.Embedding(10, 4),
         ...     output_layer=keras.layers.Dense(10), end_token=0,
-        ...     length_penalty_weight=0.6, maximum_iterations=7)
+        ...     length_penalty_weight=0.6, maximum_iterations=4)
         >>> encoder_state = np.zeros((2, 8), "float32")  # batch 2
         >>> outputs, state, lengths = decoder(
-        ...     None, start_tokens=np.array([1, 1]),
-        ...     initial_state=seq2seq.tile_batch(encoder_state, 3))
+        ...     None, start_tokens=np.array([1, 1]), initial_state=encoder_state)
         >>> tuple(outputs.predicted_ids.shape), tuple(lengths.shape)
-        ((2, 7, 3), (2, 3))
+        ((2, 4, 3), (2, 3))
     """
 
     tracks_own_finished = True

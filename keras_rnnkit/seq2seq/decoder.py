@@ -187,7 +187,9 @@ def dynamic_decode(
         impute_finished: Whether finished entries emit zeros and keep their
             state (the decoder's own finished flags decide).
         maximum_iterations: The most steps: a non-negative integer, or
-            `None` (eagerly only: compiled and symbolic runs need a bound).
+            `None` (eagerly, or when the decoder's `step_bound` gives one:
+            a `BasicDecoder` with a training sampler is bounded by its
+            inputs' time axis; other compiled and symbolic runs need it).
         training: Passed to every `step`.
         decoder_init_input: The first argument of `decoder.initialize`.
         decoder_init_kwargs: Keyword arguments of `decoder.initialize`.
@@ -271,6 +273,9 @@ def dynamic_decode(
             maximum_iterations,
             output_time_major,
         )
+    if maximum_iterations is None:
+        # a training sampler's inputs bound the steps
+        maximum_iterations = getattr(decoder, "step_bound", None)
     if maximum_iterations is None:
         raise ValueError(
             "Argument `maximum_iterations` is required when decoding is "
