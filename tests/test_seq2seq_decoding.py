@@ -625,6 +625,27 @@ def test_a_beam_search_model_predicts():
     np.testing.assert_array_equal(got_lengths[:2], as_numpy(want[2]))
 
 
+def test_a_teacher_forced_decoder_trains_with_fit():
+    # gradients flow through the compiled loop (TensorFlow's while_loop with
+    # TensorArrays, JAX's scan)
+    inputs = keras.Input((5, 3))
+    decoder = seq2seq.BasicDecoder(
+        keras.layers.GRUCell(4), seq2seq.TrainingSampler(), keras.layers.Dense(6)
+    )
+    outputs, _, _ = decoder(inputs)
+    model = keras.Model(inputs, outputs.rnn_output)
+    model.compile("adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(16, 5, 3)).astype("float32")
+    y = rng.integers(0, 6, (16, 5))
+    before = [w.copy() for w in model.get_weights()]
+    history = model.fit(x, y, epochs=2, batch_size=8, verbose=0)
+    assert history.history["loss"][1] < history.history["loss"][0]
+    assert all(
+        not np.allclose(a, b) for a, b in zip(before, model.get_weights(), strict=True)
+    )
+
+
 # -- bad arguments ---------------------------------------------------------------
 
 

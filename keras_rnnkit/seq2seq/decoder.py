@@ -9,9 +9,9 @@ emitted. It runs on TensorFlow, JAX and PyTorch, eagerly and compiled:
   every entry is finished.
 - **Compiled or symbolic** (`tf.function`, XLA, `jax.jit`, a functional
   model being built, `torch` tracing) the number of steps must be bounded:
-  `maximum_iterations` is required. TensorFlow's loop stops once every
-  entry is finished; JAX's (a scan, so that gradients flow) skips the
-  remaining steps with a `cond`.
+  `maximum_iterations` is required. The loop (TensorFlow's `while_loop`
+  with TensorArrays, JAX's scan, both differentiable) skips the steps
+  after every entry finished with a `cond`.
 
 With `maximum_iterations` the outputs always have `maximum_iterations`
 steps, eagerly too (shapes do not depend on values, so `predict` can
@@ -389,15 +389,7 @@ def _compiled_loop(
     backend = keras.backend.backend()
     carry = (buffers, state, inputs, finished, lengths)
     if backend == "tensorflow":
-
-        def cond(time, buffers, state, inputs, finished, lengths):
-            return ops.logical_and(time < maximum, ops.logical_not(ops.all(finished)))
-
-        def body(time, *carry):
-            return (time + 1, *advance(time, *carry))
-
-        result = ops.while_loop(cond, body, (ops.convert_to_tensor(1), *carry))
-        carry = result[1:]
+        return _tf_loop(decoder, one_step, outputs, carry[1:], maximum, time_major)
     elif backend == "jax":
         # a scan (differentiable), skipping the steps after all finished
 
@@ -413,3 +405,41 @@ def _compiled_loop(
             carry = _where_tree(live, advance(time, *carry), carry)
     buffers, state, inputs, finished, lengths = carry
     return _finish(decoder, buffers, state, lengths, time_major)
+
+
+def _tf_loop(decoder, one_step, first_outputs, carry, maximum, time_major):
+    """TensorFlow's loop: the outputs go to TensorArrays (differentiable;
+    the slice updates of a fixed buffer have no gradient in TensorFlow), a
+    `tf.cond` skips the steps after every entry finished."""
+    import tensorflow as tf
+
+    arrays = keras.tree.map_structure(
+        lambda o: tf.TensorArray(o.dtype, size=maximum, element_shape=o.shape).write(
+            0, o
+        ),
+        first_outputs,
+    )
+    zeros = keras.tree.map_structure(tf.zeros_like, first_outputs)
+
+    def body(time, arrays, state, inputs, finished, lengths):
+        def skip():
+            return zeros, state, inputs, finished, lengths
+
+        def go():
+            return one_step(time, inputs, state, finished, lengths)
+
+        outputs, state, inputs, finished, lengths = tf.cond(
+            tf.reduce_all(finished), skip, go
+        )
+        arrays = keras.tree.map_structure(
+            lambda array, o: array.write(time, o), arrays, outputs
+        )
+        return time + 1, arrays, state, inputs, finished, lengths
+
+    _, arrays, state, _, _, lengths = tf.while_loop(
+        lambda time, *_: time < maximum,
+        body,
+        (tf.constant(1), arrays, *carry),
+    )
+    stacked = keras.tree.map_structure(lambda array: array.stack(), arrays)
+    return _finish(decoder, stacked, state, lengths, time_major)
