@@ -646,6 +646,107 @@ def test_a_teacher_forced_decoder_trains_with_fit():
     )
 
 
+class AttentionLikeCell(keras.layers.Layer):
+    """A GRU cell whose state also carries `alignments` over 3 source
+    positions (softmax of a projection of h), as an attention cell's does."""
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.gru = keras.layers.GRUCell(4)
+        self.score = keras.layers.Dense(3)
+        self.state_size = [4, 3]
+        self.output_size = 4
+
+    def build(self, input_shape):
+        self.gru.build(input_shape)
+        self.score.build((None, 4))
+
+    def call(self, inputs, states, training=None):
+        h, _ = self.gru(inputs, [states[0]])
+        return h, [h, keras.ops.softmax(self.score(h))]
+
+
+@pytest.mark.parametrize("jit", [False, True], ids=["eager", "compiled"])
+def test_coverage_penalty_reads_the_alignments_of_the_state(jit):
+    _, dense, embedding = random_model(1, vocab=6)
+    cell = AttentionLikeCell()
+    state = [np.zeros((2, 4), "float32"), np.zeros((2, 3), "float32")]
+
+    def decode(weight):
+        decoder = seq2seq.BeamSearchDecoder(
+            cell,
+            3,
+            output_layer=dense,
+            end_token=0,
+            maximum_iterations=6,
+            coverage_penalty_weight=weight,
+            alignments_fn=lambda s: s[1],
+        )
+        return decoder(embedding, start_tokens=np.array([1, 2]), initial_state=state)
+
+    decode(0.0)  # builds the cell
+    with_penalty = run(lambda: decode(0.5), jit)
+    without = decode(0.0)
+    eager = decode(0.5)
+    # the same eagerly and compiled; the penalty (<= 0) lowers finished
+    # beams' scores only, never their log-probabilities
+    np.testing.assert_allclose(
+        as_numpy(with_penalty[1].log_probs), as_numpy(eager[1].log_probs), atol=1e-5
+    )
+    scores = as_numpy(with_penalty[0].beam_search_decoder_output.scores)
+    assert np.isfinite(scores).all()
+    plain = as_numpy(without[0].beam_search_decoder_output.scores)
+    assert scores[:, 0].max() <= plain[:, 0].max() + 1e-6
+
+
+class CountDown(seq2seq.Decoder):
+    """A decoder object (no layer): emits n, n - 1, ... and finishes at 0."""
+
+    def initialize(self, inputs, **kwargs):
+        start = keras.ops.convert_to_tensor(inputs)
+        return start <= 0, start, start
+
+    def step(self, time, inputs, state, training=None):
+        nxt = state - 1
+        return nxt, nxt, nxt, nxt <= 0
+
+
+def test_dynamic_decode_runs_a_plain_decoder_object():
+    outputs, state, lengths = seq2seq.dynamic_decode(
+        CountDown(), decoder_init_input=np.array([3, 1, 0])
+    )
+    # without impute_finished, finished rows go on computing
+    np.testing.assert_array_equal(
+        as_numpy(outputs), [[2, 1, 0], [0, -1, -2], [-1, -2, -3]]
+    )
+    outputs, state, lengths = seq2seq.dynamic_decode(
+        CountDown(), decoder_init_input=np.array([3, 1, 0]), impute_finished=True
+    )
+    np.testing.assert_array_equal(as_numpy(outputs), [[2, 1, 0], [0, 0, 0], [0, 0, 0]])
+    np.testing.assert_array_equal(as_numpy(state), [0, 0, 0])
+    np.testing.assert_array_equal(as_numpy(lengths), [3, 1, 0])
+    outputs, _, _ = seq2seq.dynamic_decode(
+        CountDown(), decoder_init_input=np.array([3, 1]), maximum_iterations=5
+    )
+    assert as_numpy(outputs).shape == (2, 5)
+
+
+def test_beam_search_decoder_config_round_trip():
+    decoder = seq2seq.BeamSearchDecoder(
+        keras.layers.LSTMCell(4),
+        5,
+        embedding_fn=keras.layers.Embedding(9, 3),
+        output_layer=keras.layers.Dense(9),
+        length_penalty_weight=0.6,
+        end_token=2,
+        maximum_iterations=11,
+    )
+    config = decoder.get_config()
+    again = seq2seq.BeamSearchDecoder.from_config(config)
+    assert again.get_config() == config
+    assert again.beam_width == 5 and again.maximum_iterations == 11
+
+
 # -- bad arguments ---------------------------------------------------------------
 
 
