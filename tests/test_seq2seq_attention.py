@@ -322,8 +322,8 @@ def make_model(rnn=keras_rnnkit.DynamicRNN):
     lengths = keras.Input((), dtype="int32", name="memory_length")
     targets_in = keras.Input((None,), dtype="int32", name="decoder_inputs")
     embedded = keras.layers.Embedding(11, 5, mask_zero=True)(targets_in)
-    cell = seq2seq.AttentionWrapper(
-        keras.layers.LSTMCell(8),
+    cell = seq2seq.AttentionWrapper(  # dropout: masks drawn before the loop
+        keras.layers.LSTMCell(8, dropout=0.1, recurrent_dropout=0.1),
         seq2seq.LuongAttention(8, scale=True),
         attention_layer_size=6,
     )
