@@ -247,9 +247,17 @@ def test_padded_memory_gets_zero_weight_and_nan_there_changes_nothing(name):
     alignments, _ = mechanism(query, noisy, state=state, memory_sequence_length=lengths)
     alignments = array(alignments)
     assert np.all(alignments[~valid] == 0)  # exactly zero, row of length 0 too
-    # a mask is the same as lengths
+    # a mask is the same as lengths; both: valid where both say so
     masked, _ = mechanism(query, noisy, state=state, memory_mask=valid)
     np.testing.assert_array_equal(array(masked), alignments)
+    both, _ = mechanism(
+        query,
+        noisy,
+        state=state,
+        memory_sequence_length=np.array([5, 5, 5]),
+        memory_mask=valid,
+    )
+    np.testing.assert_array_equal(array(both), alignments)
 
 
 def test_nan_in_padded_memory_changes_neither_decoder_outputs_nor_gradients():
@@ -488,13 +496,8 @@ def test_bad_arguments_are_refused_when_created(make, match):
 def test_bad_calls_say_what_is_wrong():
     memory = np.ones((2, 5, 6), "float32")
     query = np.ones((2, 4), "float32")
-    with pytest.raises(ValueError, match="not both"):
-        seq2seq.BahdanauAttention(3)(
-            query,
-            memory,
-            memory_sequence_length=np.array([1, 2]),
-            memory_mask=np.ones((2, 5), bool),
-        )
+    with pytest.raises(ValueError, match="`memory_mask`"):
+        seq2seq.BahdanauAttention(3)(query, memory, memory_mask=np.ones((2,), bool))
     with pytest.raises(TypeError, match="integer"):
         seq2seq.BahdanauAttention(3)(
             query, memory, memory_sequence_length=np.array([1.0, 2.0])

@@ -185,8 +185,9 @@ class AttentionMechanism(keras.layers.Layer):
             alignments (only monotonic attention reads it). Default: the
             initial alignments.
         memory_sequence_length: Optional integer tensor `(batch,)`.
-        memory_mask: Optional boolean tensor `(batch, max_time)`; not
-            together with `memory_sequence_length`.
+        memory_mask: Optional boolean tensor `(batch, max_time)`. With
+            `memory_sequence_length` too, a position is valid when both say
+            so.
 
     Returns:
         `(alignments, next_state)`, each `(batch, max_time)`, as tfa's
@@ -358,12 +359,9 @@ def check_mode(value):
 
 
 def memory_mask_of(layer, memory, memory_sequence_length=None, memory_mask=None):
-    """The boolean `(batch, max_time)` mask of the valid memory, or None."""
-    if memory_sequence_length is not None and memory_mask is not None:
-        raise ValueError(
-            f"{type(layer).__name__} '{layer.name}' takes "
-            "`memory_sequence_length` or `memory_mask`, not both."
-        )
+    """The boolean `(batch, max_time)` mask of the valid memory, or None:
+    positions before the length and (when both are given) in the mask."""
+    valid = None
     if memory_sequence_length is not None:
         lengths = ops.convert_to_tensor(memory_sequence_length)
         if "int" not in keras.backend.standardize_dtype(lengths.dtype):
@@ -379,7 +377,7 @@ def memory_mask_of(layer, memory, memory_sequence_length=None, memory_mask=None)
                 f"{tuple(lengths.shape)}"
             )
         positions = ops.arange(ops.shape(memory)[1], dtype=lengths.dtype)
-        return ops.expand_dims(positions, 0) < ops.expand_dims(lengths, 1)
+        valid = ops.expand_dims(positions, 0) < ops.expand_dims(lengths, 1)
     if memory_mask is not None:
         mask = ops.convert_to_tensor(memory_mask)
         if len(mask.shape) != 2:
@@ -387,8 +385,9 @@ def memory_mask_of(layer, memory, memory_sequence_length=None, memory_mask=None)
                 f"{type(layer).__name__} '{layer.name}' expects `memory_mask` "
                 f"shaped (batch, max_time). Received: shape={tuple(mask.shape)}"
             )
-        return ops.cast(mask, "bool")
-    return None
+        mask = ops.cast(mask, "bool")
+        valid = mask if valid is None else ops.logical_and(valid, mask)
+    return valid
 
 
 def monotonic_probabilities(layer, score, state, training=False):

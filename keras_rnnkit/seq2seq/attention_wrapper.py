@@ -268,7 +268,8 @@ class AttentionWrapper(CellWrapper):
             memory_sequence_length: Optional integer tensor `(batch,)` (or a
                 list): positions past it get zero weight.
             memory_mask: Optional boolean tensor `(batch, max_time)` (or a
-                list); not together with `memory_sequence_length`.
+                list); with `memory_sequence_length` too, a position is
+                valid when both say so.
             initial_cell_state: Optional initial state of the wrapped cell
                 (e.g. the encoder's final state) for `get_initial_state`.
 

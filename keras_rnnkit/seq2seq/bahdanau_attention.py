@@ -58,8 +58,7 @@ class BahdanauAttention(AttentionMechanism):
     Raises:
         ValueError: At construction: `units` not a positive integer, a
             `probability_fn` other than the two, or a memory given. At call:
-            a memory not shaped `(batch, max_time, depth)`, or both
-            `memory_sequence_length` and `memory_mask`.
+            a memory not shaped `(batch, max_time, depth)`.
         TypeError: At call: non-integer `memory_sequence_length`.
 
     Examples:

@@ -38,8 +38,11 @@ class WithMemory(keras.layers.Layer):
             outputs), or a list of one per attention mechanism.
         memory_sequence_length: Optional integer tensor `(batch,)` (or a
             list): memory positions at or past it get zero weight.
-        memory_mask: Optional boolean tensor `(batch, max_time)` (or a list),
-            instead of `memory_sequence_length`.
+        memory_mask: Optional boolean tensor `(batch, max_time)` (or a
+            list). Keras fills it with the memory's own mask: encoder
+            outputs masked by `Embedding(mask_zero=True)` or `Masking` need
+            no lengths. With `memory_sequence_length` too, a position is
+            valid when both say so.
         initial_cell_state: Optional initial state of the wrapped cell, e.g.
             the encoder's final `[h, c]` (tfa's `initial_cell_state`).
         sequence_length: Optional integer tensor `(batch,)` of decoder
@@ -54,8 +57,7 @@ class WithMemory(keras.layers.Layer):
     Raises:
         ValueError: At construction: `layer` is not a layer with a `cell`
             holding an `AttentionWrapper`. At call: a memory not shaped
-            `(batch, max_time, depth)`, or both `memory_sequence_length`
-            and `memory_mask`.
+            `(batch, max_time, depth)`.
 
     Examples:
         >>> import numpy as np, keras, keras_rnnkit
