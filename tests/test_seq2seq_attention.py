@@ -306,6 +306,37 @@ def test_monotonic_modes_agree_and_hard_picks_the_first_choice():
         seq2seq.monotonic_attention(p, previous, "soft")
 
 
+@pytest.mark.tf_only
+def test_recursive_mode_in_a_graph_of_unknown_memory_length():
+    import tensorflow as tf
+
+    rng = np.random.default_rng(1)
+    p = rng.uniform(0, 1, size=(3, 7)).astype("float32")
+    p[0, 2] = 1.0  # a factor 1 - p of 0
+    previous = rng.random((3, 7)).astype("float32")
+    spec = tf.TensorSpec((None, None))
+
+    @tf.function(input_signature=[spec, spec])
+    def graph(p, previous):
+        with tf.GradientTape() as tape:
+            tape.watch([p, previous])
+            result = seq2seq.monotonic_attention(p, previous, "recursive")
+            total = tf.reduce_sum(result * tf.range(7, dtype="float32"))
+        return (result, *tape.gradient(total, [p, previous]))
+
+    def eager(p, previous):
+        return seq2seq.monotonic_attention(p, previous, "recursive") * np.arange(7)
+
+    got, grad_p, grad_previous = graph(p, previous)
+    _, (want_p, want_previous) = gradients(eager, p, previous)
+    np.testing.assert_allclose(
+        got, seq2seq.monotonic_attention(p, previous, "recursive"), atol=1e-6
+    )
+    np.testing.assert_allclose(grad_p, want_p, atol=1e-5)
+    np.testing.assert_allclose(grad_previous, want_previous, atol=1e-5)
+    assert np.all(np.isfinite(grad_p))
+
+
 def test_safe_cumprod_and_hardmax():
     x = np.array([[0.5, 0.0, 0.25, 1.0]], "float32")
     np.testing.assert_allclose(
@@ -507,3 +538,39 @@ def test_bad_calls_say_what_is_wrong():
     cell = seq2seq.AttentionWrapper(keras.layers.GRUCell(4), seq2seq.LuongAttention(4))
     with pytest.raises(ValueError, match="WithMemory"):
         keras.layers.RNN(cell)(np.ones((2, 3, 5), "float32"))
+
+
+def test_keras_file_reloads_in_fresh_process(tmp_path, fresh_process):
+    # one input (what the reload server feeds): the source tokens are the
+    # memory's source and, embedded again, the decoder inputs
+    tokens = keras.Input((None,), dtype="int32")
+    memory = keras_rnnkit.DynamicRNN(keras.layers.GRUCell(6), return_sequences=True)(
+        keras.layers.Embedding(9, 4, mask_zero=True)(tokens)
+    )
+    cell = seq2seq.AttentionWrapper(
+        keras.layers.LSTMCell(5),
+        [
+            seq2seq.BahdanauMonotonicAttention(3, normalize=True, mode="recursive"),
+            seq2seq.LuongAttention(5, scale=True, probability_fn="hardmax"),
+        ],
+        attention_layer_size=[4, 2],
+        alignment_history=True,
+        output_attention=False,
+    )
+    decoded = seq2seq.WithMemory(keras.layers.RNN(cell, return_sequences=True))(
+        keras.layers.Embedding(9, 3)(tokens), memory
+    )
+    model = keras.Model(tokens, decoded)
+    x = np.random.default_rng(1).integers(0, 9, size=(4, 6)).astype("int32")
+    x[:, 4:] = 0
+    want = model.predict(x, verbose=0)
+    history = want[:, :, 5:].reshape(4, 6, 2, 6)  # (batch, step, mechanism, time)
+    assert np.all(history[..., 4:] == 0)  # no attention on padding
+    model.save(tmp_path / "model.keras")
+    np.savez(tmp_path / "data.npz", x=x, y0=want)
+    reply = fresh_process(
+        "reload_and_predict",
+        model=str(tmp_path / "model.keras"),
+        data=str(tmp_path / "data.npz"),
+    )
+    assert reply["test_modules"] == []

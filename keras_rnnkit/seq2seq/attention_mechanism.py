@@ -51,6 +51,8 @@ def hardmax(logits: Any, name: str | None = None) -> Any:
     """
     logits = ops.convert_to_tensor(logits)
     depth = logits.shape[-1]
+    if depth is None:  # a symbolic tensor of unknown depth (TensorFlow)
+        depth = ops.shape(logits)[-1]
     return ops.one_hot(ops.argmax(logits, axis=-1), depth, dtype=logits.dtype)
 
 
@@ -142,6 +144,11 @@ def monotonic_attention(p_choose_i: Any, previous_attention: Any, mode: str) -> 
             [ops.ones_like(p_choose_i[:, :1]), 1 - p_choose_i[:, :-1]], axis=1
         )
 
+        if p_choose_i.shape[1] is None:  # TensorFlow, memory length unknown
+            return p_choose_i * _recursion_of_unknown_length(
+                shifted, previous_attention
+            )
+
         def step(q, factors):
             decay, previous = factors
             q = decay * q + previous
@@ -169,6 +176,23 @@ def monotonic_attention(p_choose_i: Any, previous_attention: Any, mode: str) -> 
         axis=1,
     )
     return p_choose_i * kept
+
+
+def _recursion_of_unknown_length(decay, previous):
+    """`q[:, j] = decay[:, j] * q[:, j - 1] + previous[:, j]` in a while loop
+    (Keras's `scan` needs the length when a graph is built): the same
+    products in the same order as the scan, so no division by a factor that
+    may be 0."""
+    length = ops.shape(decay)[1]
+
+    def body(j, carry):
+        q, found = carry
+        q = ops.take(decay, j, axis=1) * q + ops.take(previous, j, axis=1)
+        here = ops.one_hot(j, length, dtype=decay.dtype)
+        return q, found + ops.expand_dims(q, 1) * ops.expand_dims(here, 0)
+
+    start = (ops.zeros_like(decay[:, 0]), ops.zeros_like(decay))
+    return ops.fori_loop(0, length, body, start)[1]
 
 
 class AttentionMechanism(keras.layers.Layer):
