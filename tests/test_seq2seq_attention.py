@@ -210,6 +210,30 @@ def test_attention_wrapper_matches_tfa(name, rnn):
         )
 
 
+def test_decoder_lengths_and_initial_cell_state_reach_the_loop():
+    name = "wrapper_luong_no_layer"  # outputs: the LSTM's h
+    decoder, cell = build_decoder(name, keras_rnnkit.DynamicRNN)
+    inputs, memory = FIXTURES[f"{name}/inputs"], FIXTURES[f"{name}/memory"]
+    rng = np.random.default_rng(3)
+    h0, c0 = rng.normal(size=(2, 3, 8)).astype("float32")
+    outputs, *states = decoder(
+        inputs,
+        memory,
+        memory_sequence_length=LENGTHS,
+        initial_cell_state=[h0, c0],
+        sequence_length=np.array([4, 2, 0]),
+    )
+    outputs, states = array(outputs), [array(s) for s in states]
+    assert np.all(outputs[1, 2:] == 0) and np.all(outputs[2] == 0)
+    np.testing.assert_array_equal(states[0][2], h0[2])  # length 0: the start
+    np.testing.assert_array_equal(states[1][2], c0[2])
+    # the same first step by hand
+    with cell.bind_memory(memory, LENGTHS, initial_cell_state=[h0, c0]):
+        state = cell.get_initial_state(batch_size=3)
+        first, _ = cell(ops.convert_to_tensor(inputs[:, 0]), state)
+    np.testing.assert_allclose(array(first)[:2], outputs[:2, 0], atol=1e-6)
+
+
 # -- padding -------------------------------------------------------------------
 
 
