@@ -423,6 +423,29 @@ def test_trains_with_fit_saves_and_reloads(tmp_path):
     )
 
 
+def test_monotonic_noise_trains_under_jit_and_only_when_training():
+    memory = keras.Input((5, 6))
+    inputs = keras.Input((4, 3))
+    cell = seq2seq.AttentionWrapper(
+        keras.layers.GRUCell(4),
+        seq2seq.BahdanauMonotonicAttention(
+            3, sigmoid_noise=2.0, sigmoid_noise_seed=7, mode="parallel"
+        ),
+    )
+    rnn = keras_rnnkit.DynamicRNN(cell, return_sequences=True)
+    outputs = seq2seq.WithMemory(rnn)(inputs, memory, memory_sequence_length=None)
+    model = keras.Model([inputs, memory], keras.layers.Dense(1)(outputs))
+    model.compile("sgd", "mse")
+    rng = np.random.default_rng(0)
+    x = [rng.normal(size=(8, 4, 3)), rng.normal(size=(8, 5, 6))]
+    model.fit(x, np.zeros((8, 4, 1)), epochs=1, batch_size=4, verbose=0)  # jit
+    x = [ops.convert_to_tensor(v, "float32") for v in x]
+    inference = [array(model(x, training=False)) for _ in range(2)]
+    np.testing.assert_array_equal(inference[0], inference[1])
+    training = [array(model(x, training=True)) for _ in range(2)]
+    assert not np.array_equal(training[0], training[1])
+
+
 def test_config_round_trip_of_every_class():
     objects = [
         seq2seq.BahdanauAttention(3, normalize=True, probability_fn="hardmax"),

@@ -315,13 +315,17 @@ class AttentionMechanism(keras.layers.Layer):
 
     # -- one step ------------------------------------------------------------
 
-    def align(self, query, state, memory: Memory, training=False):
-        """`(alignments, next_state)` of `query` against a prepared memory."""
+    def align(self, query, state, memory: Memory, training=False, noise=None):
+        """`(alignments, next_state)` of `query` against a prepared memory.
+
+        `noise`: optional standard normal numbers `(batch, max_time)` for
+        monotonic attention's pre-sigmoid noise (drawn here when training
+        and not given)."""
         score = self._score(query, memory.keys)
         if memory.mask is not None:
             floor = float(np.finfo(keras.backend.standardize_dtype(score.dtype)).min)
             score = ops.where(memory.mask, score, ops.full_like(score, floor))
-        alignments = self._probabilities(score, state, training)
+        alignments = self._probabilities(score, state, training, noise)
         if memory.mask is not None:
             alignments = ops.where(memory.mask, alignments, ops.zeros_like(alignments))
         return alignments, alignments
@@ -329,7 +333,7 @@ class AttentionMechanism(keras.layers.Layer):
     def _score(self, query, keys):
         raise NotImplementedError
 
-    def _probabilities(self, score, state, training=False):
+    def _probabilities(self, score, state, training=False, noise=None):
         if self.probability_fn == "hardmax":
             return hardmax(score)
         return ops.softmax(score, axis=-1)
@@ -414,20 +418,31 @@ def memory_mask_of(layer, memory, memory_sequence_length=None, memory_mask=None)
     return valid
 
 
-def monotonic_probabilities(layer, score, state, training=False):
+def monotonic_probabilities(layer, score, state, training=False, noise=None):
     """Monotonic attention's probability step (tfa's
-    `_monotonic_probability_fn`): optional pre-sigmoid noise, then a
-    sigmoid (or a hard threshold at 0), then `monotonic_attention`."""
+    `_monotonic_probability_fn`): pre-sigmoid noise when training (`noise`,
+    standard normal numbers, or drawn now), then a sigmoid (or a hard
+    threshold at 0), then `monotonic_attention`."""
     if layer.sigmoid_noise > 0 and training:
-        noise = keras.random.normal(
-            ops.shape(score), dtype=score.dtype, seed=layer.seed_generator
-        )
-        score = score + layer.sigmoid_noise * noise
+        if noise is None:
+            noise = keras.random.normal(
+                ops.shape(score), dtype=score.dtype, seed=layer.seed_generator
+            )
+        score = score + layer.sigmoid_noise * ops.cast(noise, score.dtype)
     if layer.mode == "hard":
         p_choose_i = ops.cast(score > 0, score.dtype)
     else:
         p_choose_i = ops.sigmoid(score)
     return monotonic_attention(p_choose_i, state, layer.mode)
+
+
+def normal_from_uniform(numbers):
+    """Standard normal numbers from uniform ones (Box-Muller): the first half
+    of the last axis with the second half gives as many as each half."""
+    first, second = ops.split(numbers, 2, axis=-1)
+    tiny = float(np.finfo(keras.backend.standardize_dtype(first.dtype)).tiny)
+    radius = ops.sqrt(-2.0 * ops.log(ops.maximum(first, tiny)))
+    return radius * ops.cos(2.0 * np.pi * second)
 
 
 __all__ = [

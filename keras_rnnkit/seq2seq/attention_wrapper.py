@@ -24,8 +24,8 @@ from typing import Any
 import keras
 from keras import ops
 
+from keras_rnnkit import _step_noise, cell_protocol
 from keras_rnnkit import _validation as check
-from keras_rnnkit import cell_protocol
 from keras_rnnkit._cell_wrapper import (
     CellWrapper,
     call_cell,
@@ -37,7 +37,10 @@ from keras_rnnkit._cell_wrapper import (
 from keras_rnnkit._registration import register
 from keras_rnnkit._serialization import construct, load_nested
 from keras_rnnkit._types import Cell, States, Tensor
-from keras_rnnkit.seq2seq.attention_mechanism import AttentionMechanism
+from keras_rnnkit.seq2seq.attention_mechanism import (
+    AttentionMechanism,
+    normal_from_uniform,
+)
 
 _THREAD = threading.local()
 
@@ -238,6 +241,17 @@ class AttentionWrapper(CellWrapper):
             )
         self.cell_input_fn = cell_input_fn
         self.initial_cell_state = initial_cell_state
+        # mechanisms with pre-sigmoid noise: the wrapper draws it (see
+        # `_step_numbers`), two uniform numbers per memory position
+        self._noisy = [
+            i
+            for i, m in enumerate(mechanisms)
+            if getattr(m, "monotonic", False) and m.sigmoid_noise > 0
+        ]
+        if self._noisy:
+            self.seed_generator = keras.random.SeedGenerator(
+                seed=mechanisms[self._noisy[0]].sigmoid_noise_seed
+            )
         self.attention_layers = None
         if sizes is not None:
             self.attention_layers = [
@@ -453,11 +467,18 @@ class AttentionWrapper(CellWrapper):
             self.cell, cell_inputs, cell_states, training
         )
         attentions, alignments = [], []
+        noise = [None] * k
+        if training and self._noisy:
+            noise = self._step_numbers(inputs, bound.memories)
         for i, (mechanism, memory) in enumerate(
             zip(self.attention_mechanisms, bound.memories, strict=True)
         ):
             weights, _ = mechanism.align(
-                cell_output, attention_states[i], memory, training=training
+                cell_output,
+                attention_states[i],
+                memory,
+                training=training,
+                noise=noise[i],
             )
             context = ops.squeeze(
                 ops.matmul(ops.expand_dims(weights, 1), memory.values), 1
@@ -486,6 +507,33 @@ class AttentionWrapper(CellWrapper):
         size = step_input.shape[-1] + self.attention_size
         step = ops.ones((ops.shape(step_input)[0], size), dtype=step_input.dtype)
         prepare_dropout_masks(self.cell, step)
+        numbers = self._numbers_per_step()
+        if isinstance(numbers, int):  # a known memory length
+            _step_noise.request(self, numbers)
+
+    def _numbers_per_step(self):
+        """How many uniform numbers one row of one step takes for the
+        mechanisms' noise (None when there is none)."""
+        if not self._noisy:
+            return None
+        times = self._max_times()
+        if None in [times[i] for i in self._noisy]:
+            stack = _bindings()[self]
+            times = [ops.shape(memory.values)[1] for memory in stack[-1].memories]
+        return sum(2 * times[i] for i in self._noisy)
+
+    def _step_numbers(self, inputs, memories):
+        """Each mechanism's standard normal noise for this step (None for
+        those without): the numbers `DynamicRNN` drew before its loop, else
+        drawn now."""
+        noise = [None] * len(self.attention_mechanisms)
+        numbers = _step_noise.uniform(self, inputs, self._numbers_per_step())
+        start = 0
+        for i in self._noisy:
+            size = 2 * ops.shape(memories[i].values)[1]
+            noise[i] = normal_from_uniform(numbers[:, start : start + size])
+            start = start + size
+        return noise
 
     # -- serialization ------------------------------------------------------------
 

@@ -148,10 +148,11 @@ class BahdanauMonotonicAttention(BahdanauAttention):
         normalize: Boolean (default `False`).
         sigmoid_noise: Float >= 0 (default 0): standard deviation of the
             Gaussian noise added to the scores before the sigmoid when
-            training, which pushes the choices towards 0 or 1. Keep it 0 at
-            inference. The noise is drawn inside the step: use it eagerly or
-            on TensorFlow and torch; inside a JAX-compiled RNN loop it would
-            leak a tracer.
+            training, which pushes the choices towards 0 or 1 (inference
+            adds none). In an `AttentionWrapper` run by `DynamicRNN` the
+            noise of every step is drawn before the loop (so it works under
+            JAX's `jit`); in `keras.layers.RNN` each step draws its own,
+            which JAX cannot do inside a compiled loop (a clear error).
         sigmoid_noise_seed: Optional integer seed of the noise.
         score_bias_init: Float (default 0), the initial score bias.
         mode: `"parallel"` (default), `"recursive"` or `"hard"`; see
@@ -225,8 +226,8 @@ class BahdanauMonotonicAttention(BahdanauAttention):
     def _score(self, query, keys):
         return super()._score(query, keys) + self.attention_score_bias
 
-    def _probabilities(self, score, state, training=False):
-        return monotonic_probabilities(self, score, state, training)
+    def _probabilities(self, score, state, training=False, noise=None):
+        return monotonic_probabilities(self, score, state, training, noise)
 
     def get_config(self):
         config = super().get_config()

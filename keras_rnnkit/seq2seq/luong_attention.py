@@ -182,8 +182,8 @@ class LuongMonotonicAttention(LuongAttention):
     def _score(self, query, keys):
         return super()._score(query, keys) + self.attention_score_bias
 
-    def _probabilities(self, score, state, training=False):
-        return monotonic_probabilities(self, score, state, training)
+    def _probabilities(self, score, state, training=False, noise=None):
+        return monotonic_probabilities(self, score, state, training, noise)
 
     def get_config(self):
         config = super().get_config()
