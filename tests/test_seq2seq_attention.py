@@ -385,10 +385,13 @@ def make_model(rnn=keras_rnnkit.DynamicRNN):
     lengths = keras.Input((), dtype="int32", name="memory_length")
     targets_in = keras.Input((None,), dtype="int32", name="decoder_inputs")
     embedded = keras.layers.Embedding(11, 5, mask_zero=True)(targets_in)
-    cell = seq2seq.AttentionWrapper(  # dropout: masks drawn before the loop
+    cell = seq2seq.AttentionWrapper(  # dropout, noise: drawn before the loop
         keras.layers.LSTMCell(8, dropout=0.1, recurrent_dropout=0.1),
-        seq2seq.LuongAttention(8, scale=True),
-        attention_layer_size=6,
+        [
+            seq2seq.LuongAttention(8, scale=True),
+            seq2seq.BahdanauMonotonicAttention(3, sigmoid_noise=1.0),
+        ],
+        attention_layer_size=[6, 2],
     )
     decoded = seq2seq.WithMemory(rnn(cell, return_sequences=True))(
         embedded, memory, memory_sequence_length=lengths
@@ -404,12 +407,15 @@ def test_trains_with_fit_saves_and_reloads(tmp_path):
     tokens = rng.integers(1, 11, size=(16, 4)).astype("int32")
     tokens[::3, 2:] = 0  # padded decoder steps
     model = make_model()
-    model.compile("adam", seq2seq.SequenceLoss())
-    before = model.evaluate([memory, lengths, tokens], tokens, verbose=0)
-    model.fit([memory, lengths, tokens], tokens, epochs=3, batch_size=8, verbose=0)
-    after = model.evaluate([memory, lengths, tokens], tokens, verbose=0)
-    assert np.isfinite(after) and after < before
+    model.compile(keras.optimizers.Adam(0.05), seq2seq.SequenceLoss())
+    history = model.fit(
+        [memory, lengths, tokens], tokens, epochs=4, batch_size=8, verbose=0
+    ).history["loss"]
+    assert np.all(np.isfinite(history)) and history[-1] < history[0]
     expected = model.predict([memory, lengths, tokens], verbose=0)
+    # noise and dropout only when training
+    x = [ops.convert_to_tensor(v) for v in (memory, lengths, tokens)]
+    assert not np.allclose(array(model(x, training=True)), expected, atol=1e-3)
     path = tmp_path / "attention.keras"
     model.save(path)
     again = keras.saving.load_model(path)
@@ -421,29 +427,6 @@ def test_trains_with_fit_saves_and_reloads(tmp_path):
     assert any(
         re.search(r"luong_attention(_\d+)?/attention_g$", w.path) for w in model.weights
     )
-
-
-def test_monotonic_noise_trains_under_jit_and_only_when_training():
-    memory = keras.Input((5, 6))
-    inputs = keras.Input((4, 3))
-    cell = seq2seq.AttentionWrapper(
-        keras.layers.GRUCell(4),
-        seq2seq.BahdanauMonotonicAttention(
-            3, sigmoid_noise=2.0, sigmoid_noise_seed=7, mode="parallel"
-        ),
-    )
-    rnn = keras_rnnkit.DynamicRNN(cell, return_sequences=True)
-    outputs = seq2seq.WithMemory(rnn)(inputs, memory, memory_sequence_length=None)
-    model = keras.Model([inputs, memory], keras.layers.Dense(1)(outputs))
-    model.compile("sgd", "mse")
-    rng = np.random.default_rng(0)
-    x = [rng.normal(size=(8, 4, 3)), rng.normal(size=(8, 5, 6))]
-    model.fit(x, np.zeros((8, 4, 1)), epochs=1, batch_size=4, verbose=0)  # jit
-    x = [ops.convert_to_tensor(v, "float32") for v in x]
-    inference = [array(model(x, training=False)) for _ in range(2)]
-    np.testing.assert_array_equal(inference[0], inference[1])
-    training = [array(model(x, training=True)) for _ in range(2)]
-    assert not np.array_equal(training[0], training[1])
 
 
 def test_config_round_trip_of_every_class():
@@ -513,7 +496,7 @@ def test_memory_bound_in_one_thread_is_not_seen_by_another():
 
     def work(i):
         barrier.wait()
-        for _ in range(3):
+        for _ in range(2):
             results.setdefault(i, []).append(
                 array(decoder(inputs, memories[i], memory_sequence_length=LENGTHS)[0])
             )
