@@ -18,6 +18,8 @@ import keras
 import numpy as np
 import pytest
 from crf_oracle import gradients
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from keras import ops
 
 import keras_rnnkit
@@ -282,6 +284,38 @@ def test_padded_memory_gets_zero_weight_and_nan_there_changes_nothing(name):
         memory_mask=valid,
     )
     np.testing.assert_array_equal(array(both), alignments)
+
+
+PROPERTY_MECHANISMS = {
+    "luong": seq2seq.LuongAttention(4, scale=True),
+    "bahdanau": seq2seq.BahdanauAttention(3, normalize=True),
+    "monotonic": seq2seq.LuongMonotonicAttention(4, mode="recursive"),
+}
+
+
+@settings(max_examples=12, deadline=None)
+@given(
+    kind=st.sampled_from(sorted(PROPERTY_MECHANISMS)),
+    lengths=st.lists(st.integers(0, 6), min_size=3, max_size=3),
+    seed=st.integers(0, 2**16),
+)
+def test_alignments_are_distributions_over_the_valid_memory(kind, lengths, seed):
+    mechanism = PROPERTY_MECHANISMS[kind]
+    rng = np.random.default_rng(seed)
+    lengths = np.array(lengths, "int32")
+    valid = np.arange(6)[None, :] < lengths[:, None]
+    memory = rng.normal(scale=3, size=(3, 6, 5)).astype("float32")
+    memory[~valid] = np.nan
+    query = rng.normal(size=(3, 4)).astype("float32")
+    alignments, _ = mechanism(query, memory, memory_sequence_length=lengths)
+    alignments = array(alignments)
+    assert np.all(np.isfinite(alignments)) and np.all(alignments >= 0)
+    assert np.all(alignments[~valid] == 0)
+    totals = alignments.sum(-1)
+    if kind == "monotonic":  # may stop nowhere: at most 1
+        assert np.all(totals <= 1 + 1e-5)
+    else:
+        np.testing.assert_allclose(totals, (lengths > 0).astype("float32"), atol=1e-5)
 
 
 def test_nan_in_padded_memory_changes_neither_decoder_outputs_nor_gradients():
