@@ -463,6 +463,36 @@ def test_trains_with_fit_saves_and_reloads(tmp_path):
     )
 
 
+@keras.saving.register_keras_serializable("test_seq2seq")
+def attention_only(inputs, attention):
+    return attention
+
+
+def test_stacked_cells_and_a_cell_input_fn():
+    # GNMT-style: attention in the first cell of a stack; that cell reads the
+    # attention only (a registered cell_input_fn, saved with the config)
+    cell = seq2seq.AttentionWrapper(
+        keras.layers.LSTMCell(5),
+        seq2seq.LuongAttention(5),
+        cell_input_fn=attention_only,
+    )
+    rnn = keras_rnnkit.DynamicRNN(
+        keras_rnnkit.MultiRNNCell([cell, keras.layers.LSTMCell(4)]),
+        return_sequences=True,
+    )
+    outputs = seq2seq.WithMemory(rnn)(
+        np.ones((2, 3, 7), "float32"),
+        np.ones((2, 4, 6), "float32"),
+        memory_sequence_length=np.array([4, 1]),
+    )
+    assert tuple(outputs.shape) == (2, 3, 4)
+    assert tuple(cell.cell.kernel.shape) == (6, 20)  # the attention's depth
+    again = keras.saving.deserialize_keras_object(
+        keras.saving.serialize_keras_object(cell)
+    )
+    assert again.cell_input_fn is attention_only
+
+
 def test_config_round_trip_of_every_class():
     objects = [
         seq2seq.BahdanauAttention(3, normalize=True, probability_fn="hardmax"),

@@ -420,8 +420,18 @@ class AttentionWrapper(CellWrapper):
                 if not layer.built:
                     layer.build((None, query_depth + depth))
         if not self.cell.built:
-            self.cell.build((input_shape[0], input_shape[-1] + self.attention_size))
+            self.cell.build((input_shape[0], self._cell_input_depth(input_shape[-1])))
         self.built = True
+
+    def _cell_input_depth(self, features):
+        """The depth of the wrapped cell's input for steps of `features`."""
+        if self.cell_input_fn is None:
+            return features + self.attention_size
+        spec = self.cell_input_fn(
+            keras.KerasTensor((None, features), dtype=self.compute_dtype),
+            keras.KerasTensor((None, self.attention_size), dtype=self.compute_dtype),
+        )
+        return spec.shape[-1]
 
     # -- the step --------------------------------------------------------------
 
@@ -504,7 +514,7 @@ class AttentionWrapper(CellWrapper):
     # -- dropout masks of the wrapped cell --------------------------------------
 
     def get_dropout_mask(self, step_input):
-        size = step_input.shape[-1] + self.attention_size
+        size = self._cell_input_depth(step_input.shape[-1])
         step = ops.ones((ops.shape(step_input)[0], size), dtype=step_input.dtype)
         prepare_dropout_masks(self.cell, step)
         numbers = self._numbers_per_step()
