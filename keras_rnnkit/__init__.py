@@ -42,6 +42,7 @@ _EXPORTS = {
     "set_runtime_checks": "runtime_checks",
     "cell_protocol": None,
     "crf": None,
+    "seq2seq": None,
     "tf1": None,
 }
 __all__ = list(_EXPORTS)
@@ -49,6 +50,7 @@ __all__ = list(_EXPORTS)
 if TYPE_CHECKING:  # re-exports, spelled `X as X`
     from keras_rnnkit import cell_protocol as cell_protocol
     from keras_rnnkit import crf as crf
+    from keras_rnnkit import seq2seq as seq2seq
     from keras_rnnkit import tf1 as tf1
     from keras_rnnkit.attention_pooling import AttentionPooling as AttentionPooling
     from keras_rnnkit.bidirectional_encoder import (

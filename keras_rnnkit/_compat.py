@@ -23,6 +23,10 @@ Keras or torch changes it (names and attributes included):
 4. `torch._VF.lstm`, the function behind `torch.nn.LSTM`, which the torch
    loop calls for cells that compute exactly what it computes
    (`torch_lstm`), without building an `nn.LSTM` module per call.
+5. `keras.src.backend.get_keras_mask`, where Keras keeps the mask it
+   attached to a tensor (an attribute on TensorFlow and torch tensors, a
+   table on JAX, whose arrays take no attributes): `SequenceLoss` reads the
+   decoder's mask there, as Keras's own `Loss.__call__` does.
 
 Keras makes no promise about `keras.src`: these pieces are why pyproject.toml
 caps Keras (``keras>=3.10,<3.16``) at the newest version the tests passed on.
@@ -50,6 +54,15 @@ try:
 except ImportError as e:  # pragma: no cover - only on an incompatible Keras
     raise ImportError(
         "keras_rnnkit needs Keras's backend time loop (keras.src.backend.rnn), "
+        f"which this Keras ({keras.__version__}) does not have. Install a "
+        "Keras version supported by keras_rnnkit (see pyproject.toml)."
+    ) from e
+
+try:
+    from keras.src.backend import get_keras_mask
+except ImportError as e:  # pragma: no cover - only on an incompatible Keras
+    raise ImportError(
+        "keras_rnnkit needs Keras's `get_keras_mask` (keras.src.backend), "
         f"which this Keras ({keras.__version__}) does not have. Install a "
         "Keras version supported by keras_rnnkit (see pyproject.toml)."
     ) from e
@@ -102,4 +115,10 @@ def torch_lstm():
     return torch._VF.lstm
 
 
-__all__ = ["DropoutRNNCell", "ThreadLocalMasks", "backend_rnn", "torch_lstm"]
+__all__ = [
+    "DropoutRNNCell",
+    "ThreadLocalMasks",
+    "backend_rnn",
+    "get_keras_mask",
+    "torch_lstm",
+]

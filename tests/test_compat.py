@@ -155,6 +155,17 @@ def _private_uses(path):
     return found
 
 
+def test_get_keras_mask_reads_the_mask_keras_attaches():
+    from keras_rnnkit._compat import get_keras_mask
+
+    x = keras.ops.ones((2, 3, 4))
+    assert get_keras_mask(x) is None
+    masked = keras.layers.Masking()(np.array([[[0.0], [1.0]]], "float32"))
+    np.testing.assert_array_equal(
+        keras.ops.convert_to_numpy(get_keras_mask(masked)), [[False, True]]
+    )
+
+
 def test_no_other_module_touches_private_code():
     modules = [
         p

@@ -117,14 +117,15 @@ def test_every_class_registers_once_keras_is_imported(kit_first):
 
     import keras_rnnkit
 
-    registered = [  # the public classes (layers, a loss) Keras can reload
+    registered = [  # the public classes (layers, losses) Keras can reload
         name
-        for name in keras_rnnkit.__all__
-        if isinstance(getattr(keras_rnnkit, name), type)
-        and keras.saving.get_registered_name(getattr(keras_rnnkit, name))
+        for module in (keras_rnnkit, keras_rnnkit.seq2seq)
+        for name in module.__all__
+        if isinstance(getattr(module, name), type)
+        and keras.saving.get_registered_name(getattr(module, name))
         == f"keras_rnnkit>{name}"
     ]
-    assert len(registered) >= 14
+    assert len(registered) >= 21
     assert names == sorted(f"keras_rnnkit>{name}" for name in registered)
 
 
