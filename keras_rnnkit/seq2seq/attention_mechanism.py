@@ -336,7 +336,11 @@ class AttentionMechanism(keras.layers.Layer):
     def _probabilities(self, score, state, training=False, noise=None):
         if self.probability_fn == "hardmax":
             return hardmax(score)
-        return ops.softmax(score, axis=-1)
+        # Written out: Keras's ops.softmax warns on an axis of size 1, and a
+        # memory of one step is legitimate.
+        score = score - ops.stop_gradient(ops.max(score, axis=-1, keepdims=True))
+        exp = ops.exp(score)
+        return exp / ops.sum(exp, axis=-1, keepdims=True)
 
     def call(
         self,

@@ -254,8 +254,10 @@ class BeamSearchDecoder(BaseDecoder):
           first, `end_token` after each beam's end.
         - `beam_search_decoder_output`: per step, `scores`, `predicted_ids`
           and `parent_ids` `(batch, time, beam_width)` (unordered beams,
-          before backtracking). After the last step decoded, `scores` repeat
-          the final scores, so `scores[:, -1]` is each final beam's score.
+          before backtracking). After a row's last step decoded, its
+          `scores` repeat its final scores, so `scores[:, -1]` is each
+          final beam's score (per row: a row decodes the same in any
+          batch).
         - `final_state`: a `BeamSearchDecoderState` (`cell_state` split to
           `(batch, beam_width, ...)`, `log_probs`, `finished`, `lengths`).
         - `final_sequence_lengths`: int32 `(batch, beam_width)`, each beam's
@@ -518,17 +520,25 @@ class BeamSearchDecoder(BaseDecoder):
         steps = outputs.predicted_ids.shape[0]
         ids, parents, scores = outputs.predicted_ids, outputs.parent_ids, outputs.scores
         if steps:
-            # the steps after the last one decoded: end_token, each beam its
-            # own parent, the final scores repeated
-            decoded = ops.max(lengths)
-            time = ops.arange(steps, dtype="int32")[:, None, None]
-            pad = time >= decoded
+            # each row's steps after its own last one decoded: end_token,
+            # each beam its own parent, the row's final scores repeated (per
+            # row, so that a row decodes the same alone as in any batch: the
+            # loop runs on while other rows decode, and a finished beam's
+            # score still changes once, when its end token starts to count)
+            decoded = ops.max(lengths, axis=1)  # (batch,)
+            time = ops.arange(steps, dtype="int32")[:, None]
+            pad = (time >= decoded[None, :])[:, :, None]  # (steps, batch, 1)
             ids = ops.where(pad, self._end, ids)
             parents = ops.where(
                 pad, ops.arange(self.beam_width, dtype="int32"), parents
             )
-            last = ops.take(scores, ops.maximum(decoded - 1, 0), axis=0)
-            pad_scores = ops.reshape(pad, (*pad.shape, *[1] * (len(scores.shape) - 3)))
+            at_last = time == ops.maximum(decoded - 1, 0)[None, :]
+            pad_scores = pad
+            for _ in range(len(scores.shape) - 2):  # beam (and vocab) axes
+                at_last = ops.expand_dims(at_last, -1)
+            for _ in range(len(scores.shape) - 3):  # vocab axis
+                pad_scores = ops.expand_dims(pad_scores, -1)
+            last = ops.sum(ops.where(at_last, scores, ops.zeros_like(scores)), axis=0)
             scores = ops.where(pad_scores, last[None], scores)
         outputs = BeamSearchDecoderOutput(scores, ids, parents)
         predicted = gather_tree(ids, parents, ops.max(lengths, axis=1), self._end)
