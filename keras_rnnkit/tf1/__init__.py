@@ -36,13 +36,20 @@ Examples:
 
 # Each planner module registers its planner when imported (one direction:
 # this package imports the layers, never the other way round).
-from keras_rnnkit.tf1 import _containers, _crf, _gru, _layer_norm_lstm, _simple_rnn
+from keras_rnnkit.tf1 import (
+    _attention,
+    _containers,
+    _crf,
+    _gru,
+    _layer_norm_lstm,
+    _simple_rnn,
+)
 from keras_rnnkit.tf1._load import load_checkpoint
 from keras_rnnkit.tf1._lstm import get_lstm_weights, set_lstm_weights
 from keras_rnnkit.tf1._names import checkpoint_structure
 from keras_rnnkit.tf1._plan import Plan, join, plan_cell, register_planner
 
-del _containers, _crf, _gru, _layer_norm_lstm, _simple_rnn
+del _attention, _containers, _crf, _gru, _layer_norm_lstm, _simple_rnn
 
 __all__ = [
     "Plan",

@@ -94,11 +94,15 @@ def plan_cell(
 
 
 def candidate_scopes(target: keras.layers.Layer, shapes: dict) -> list | None:
-    """The scopes a target's registered `scopes` function finds, or None
-    when its class registered none (a recurrent structure)."""
+    """The scopes a target's registered `scopes` function finds (or, for a
+    layer holding a `cell`, its cell's), or None when none registered one
+    (a recurrent structure)."""
     for cls in type(target).__mro__:
         if cls in _SCOPES:
             return _SCOPES[cls](target, shapes)
+    cell = getattr(target, "cell", None)
+    if isinstance(cell, keras.layers.Layer) and cell is not target:
+        return candidate_scopes(cell, shapes)
     return None
 
 
