@@ -267,3 +267,83 @@ def test_the_decoder_scope_is_found_or_asked_for(tmp_path):
     with pytest.raises(ValueError, match=r"Nothing in the checkpoint fits"):
         smaller, _, _ = _decoder(keras.layers.LSTMCell(5), BahdanauAttention(3), 7)
         tf1.load_checkpoint(smaller, path)
+
+
+# -- a TF1-named checkpoint of tensorflow-addons' weights computes its outputs --
+
+_KIND = {
+    "BahdanauAttention": "bahdanau_attention",
+    "LuongAttention": "luong_attention",
+    "BahdanauMonotonicAttention": "bahdanau_monotonic_attention",
+    "LuongMonotonicAttention": "luong_monotonic_attention",
+}
+
+
+def _tf1_names_of_fixture(name, specs):
+    """The tfa fixture's weights as TF1's contrib.seq2seq named them in nmt
+    (LSTM: `BasicLSTMCell`, one kernel over [x, h], gates i, j, f, o, the
+    bias without its run-time forget_bias of 1)."""
+    from test_seq2seq_attention import FIXTURES
+
+    w = f"{name}/w/"
+    kernel = np.concatenate(
+        [FIXTURES[w + "cell/kernel"], FIXTURES[w + "cell/recurrent_kernel"]]
+    )
+    bias = np.array(FIXTURES[w + "cell/bias"], "float64")
+    bias[8:16] -= 1.0  # keras's forget block = TF1's bias + forget_bias
+    variables = {
+        f"{W}/basic_lstm_cell/kernel": reorder_gates(kernel),
+        f"{W}/basic_lstm_cell/bias": reorder_gates(bias),
+    }
+    for i, (cls, _) in enumerate(specs):
+        prefix = f"{w}mechanism_{i}/"
+        for key in FIXTURES.files:
+            if not key.startswith(prefix):
+                continue
+            leaf = key[len(prefix) :]
+            if leaf == "memory_layer/kernel":
+                tf1_name = f"{S}/memory_layer{'_1' if i else ''}/kernel"
+            else:
+                tf1_name = f"{W}/{_KIND[cls.__name__]}/{leaf}"
+            variables[tf1_name] = FIXTURES[key]
+    for i in range(len(specs)):
+        key = f"{w}attention_layer_{i}/kernel"
+        if key in FIXTURES.files:
+            suffix = f"_{i}" if i else ""
+            variables[f"{W}/attention_layer{suffix}/kernel"] = FIXTURES[key]
+    return variables
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "wrapper_bahdanau",
+        "wrapper_luong_no_layer",
+        "wrapper_monotonic",
+        "wrapper_multi",
+    ],
+)
+def test_a_tf1_checkpoint_of_tfa_weights_computes_tfa_outputs(tmp_path, name):
+    from test_seq2seq_attention import ATOL, FIXTURES, LENGTHS, WRAPPERS
+
+    specs, kwargs = WRAPPERS[name]
+    variables = _tf1_names_of_fixture(name, specs)
+    rng = np.random.default_rng(5)
+    path = _save(tmp_path / "tfa.ckpt", {**variables, **_other_parts(rng, 6)})
+    mechanisms = [cls(**kw) for cls, kw in specs]
+    cell = AttentionWrapper(
+        keras.layers.LSTMCell(8),
+        mechanisms if len(mechanisms) > 1 else mechanisms[0],
+        **kwargs,
+    )
+    decoder = WithMemory(keras_rnnkit.DynamicRNN(cell, return_sequences=True))
+    inputs, memory = FIXTURES[f"{name}/inputs"], FIXTURES[f"{name}/memory"]
+    decoder(inputs, memory, memory_sequence_length=LENGTHS)
+    loaded = tf1.load_checkpoint(decoder, path)
+    assert sorted(loaded) == sorted(variables)
+    outputs = keras.ops.convert_to_numpy(
+        decoder(inputs, memory, memory_sequence_length=LENGTHS)
+    )
+    if cell.alignment_history:
+        outputs, _ = cell.split_alignment_history(outputs)
+    np.testing.assert_allclose(outputs, FIXTURES[f"{name}/outputs"], atol=ATOL)
