@@ -347,3 +347,41 @@ def test_a_tf1_checkpoint_of_tfa_weights_computes_tfa_outputs(tmp_path, name):
     if cell.alignment_history:
         outputs, _ = cell.split_alignment_history(outputs)
     np.testing.assert_allclose(outputs, FIXTURES[f"{name}/outputs"], atol=ATOL)
+
+
+def test_a_model_gets_its_decoder_and_output_projection(tmp_path):
+    units, att, size, vocab = 5, 4, 7, 11
+    rng = np.random.default_rng(6)
+    ours = {
+        **_bahdanau_variables(rng, units, att, size),
+        f"{S}/output_projection/kernel": rng.normal(size=(size, vocab)),
+    }
+    others = {k: v for k, v in _other_parts(rng, size).items() if k not in ours}
+    path = _save(tmp_path / "model.ckpt", {**ours, **others})
+    inputs = keras.Input((None, IN))
+    memory = keras.Input((None, MEM))
+    cell = AttentionWrapper(
+        keras_rnnkit.PeepholeLSTMCell(units, use_peepholes=False),
+        BahdanauAttention(att),
+        attention_layer_size=size,
+    )
+    outputs = WithMemory(keras_rnnkit.DynamicRNN(cell, return_sequences=True))(
+        inputs, memory
+    )
+    projection = keras.layers.Dense(vocab, use_bias=False, name="output_projection")
+    model = keras.Model([inputs, memory], projection(outputs))
+    loaded = tf1.load_checkpoint(model, path)
+    assert sorted(loaded) == sorted(ours)
+    name = f"{S}/output_projection/kernel"
+    assert loaded[name] == [projection.kernel.path]
+    np.testing.assert_allclose(_numpy(projection.kernel), ours[name], rtol=1e-6)
+    # a projection of another size: named, nothing written
+    other = keras.Model(
+        [inputs, memory],
+        keras.layers.Dense(3, use_bias=False, name="output_projection")(outputs),
+    )
+    before = _weights(other)
+    with pytest.raises(ValueError, match=r"output_projection/kernel' has shape"):
+        tf1.load_checkpoint(other, path, scope=S)
+    for old, new in zip(before, _weights(other), strict=True):
+        np.testing.assert_array_equal(old, new)

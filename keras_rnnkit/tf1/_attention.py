@@ -23,7 +23,14 @@ Each goes to the Keras weight of the same name (`memory_layer.kernel`,
 constructed (TF1 passed it the memory), so it sits in `S`, outside the
 wrapper; `{_i}` and `{_n}` are TF1's numbering of layers and scopes of the
 same name (`_1`, `_2`, ...: the `n`-th mechanism of that kind).
+
+A model holding one such `WithMemory` decoder is a target too: its decoder
+is planned as above and, if it has a `Dense` layer named
+`output_projection`, nmt's `S/output_projection/kernel` (and `bias` if the
+layer has one) goes there.
 """
+
+import keras
 
 from keras_rnnkit.seq2seq.attention_wrapper import AttentionWrapper
 from keras_rnnkit.seq2seq.bahdanau_attention import (
@@ -134,3 +141,47 @@ def _plan_attention_wrapper(wrapper, scope, plan):
 def _plan_with_memory(layer, scope, plan):
     """`WithMemory(rnn)`: its RNN layer, in the same scope."""
     plan_cell(layer.layer, scope, plan)
+
+
+def _decoders(model):
+    return [layer for layer in model._flatten_layers() if isinstance(layer, WithMemory)]
+
+
+def _model_scopes(model, shapes):
+    return _scopes(model, shapes) if len(_decoders(model)) == 1 else None
+
+
+@register_planner(keras.Model, scopes=_model_scopes)
+def _plan_model(model, scope, plan):
+    """A model with one attention decoder (`WithMemory`) and, optionally, a
+    `Dense` named `output_projection` (nmt's, under the decoder scope)."""
+    decoders = _decoders(model)
+    if len(decoders) != 1:
+        raise TypeError(
+            "load_checkpoint reads a model only when it holds one attention "
+            "decoder (a keras_rnnkit.seq2seq.WithMemory layer), found "
+            f"{len(decoders)} in model '{model.name}'. Pass the layer to load "
+            "(the WithMemory, RNN or cell layer) as the target instead."
+        )
+    plan_cell(decoders[0], scope, plan)
+    dense = [
+        layer
+        for layer in model._flatten_layers()
+        if isinstance(layer, keras.layers.Dense) and layer.name == "output_projection"
+    ]
+    if not dense:
+        return
+    layer = dense[0]
+    _built(layer, "Dense 'output_projection'")
+    p = join(scope, "output_projection") + "/"
+    pairs = [(p + "kernel", layer.kernel)]
+    if layer.use_bias:
+        pairs.append((p + "bias", layer.bias))
+    for name, variable in pairs:
+        plan.need(name, shape_of(variable), "the output projection")
+    if not layer.use_bias and p + "bias" in plan.shapes:
+        plan.problem(
+            f"left-over variable {p + 'bias'!r}: the Dense 'output_projection' "
+            "has use_bias=False"
+        )
+    plan.write(lambda values: [(name, v, values[name]) for name, v in pairs])
