@@ -385,3 +385,11 @@ def test_a_model_gets_its_decoder_and_output_projection(tmp_path):
         tf1.load_checkpoint(other, path, scope=S)
     for old, new in zip(before, _weights(other), strict=True):
         np.testing.assert_array_equal(old, new)
+
+
+def test_an_unbuilt_decoder_is_named(tmp_path):
+    path = _save(tmp_path / "one.ckpt", _bahdanau_variables(np.random.default_rng(7)))
+    wrapper = AttentionWrapper(keras.layers.LSTMCell(5), BahdanauAttention(4), 7)
+    decoder = WithMemory(keras_rnnkit.DynamicRNN(wrapper))
+    with pytest.raises(ValueError, match=r"AttentionWrapper .* is not built yet"):
+        tf1.load_checkpoint(decoder, path, scope=S)

@@ -4,8 +4,9 @@
   checkpoint holds (scopes, TF1 cell types, sizes), so you know what to
   build.
 - `load_checkpoint(target, path)` loads the `dynamic_rnn` /
-  `bidirectional_dynamic_rnn` variables of one structure into a built
-  layer or cell, checking everything before writing anything.
+  `bidirectional_dynamic_rnn` variables of one structure (or a
+  `tf.contrib.seq2seq` attention decoder, a CRF's `transitions`) into a
+  built layer or cell, checking everything before writing anything.
 - `set_lstm_weights(cell, variables)` / `get_lstm_weights(cell)` move one
   TF1 `LSTMCell`'s variables (a dict of arrays) in and out of a
   `PeepholeLSTMCell`.

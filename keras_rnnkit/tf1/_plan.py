@@ -86,7 +86,9 @@ def plan_cell(
         "keras.layers.GRUCell(reset_after=False), keras.layers.SimpleRNNCell "
         'and LayerNormLSTMCell(norm="per_gate"), inside MultiRNNCell, '
         "DropoutWrapper, ResidualWrapper, ZoneoutWrapper, "
-        "OutputProjectionWrapper, recurrent layers and BidirectionalEncoder "
+        "OutputProjectionWrapper, recurrent layers and BidirectionalEncoder, "
+        "and TF1 attention decoders into seq2seq.AttentionWrapper (under "
+        "WithMemory, or a model holding one) "
         f"(planners are registered for {', '.join(names)}; "
         "`keras_rnnkit.tf1.register_planner` adds one for a class of yours). "
         f"Received a {type(cell).__name__} ('{getattr(cell, 'name', cell)}')."
