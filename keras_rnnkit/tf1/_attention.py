@@ -24,6 +24,17 @@ constructed (TF1 passed it the memory), so it sits in `S`, outside the
 wrapper; `{_i}` and `{_n}` are TF1's numbering of layers and scopes of the
 same name (`_1`, `_2`, ...: the `n`-th mechanism of that kind).
 
+Sources: the nmt names (`memory_layer`, `attention/...`, `attention_layer`,
+`luong_attention/attention_g`, `bahdanau_attention/{query_layer/kernel,
+attention_v, attention_g, attention_b}`, `output_projection`) are
+tensorflow/nmt's nmt/model_test.py expected variable names; the monotonic
+scopes and `attention_score_bias`, the `attention_layer` Dense (no bias,
+over `[cell_output, context]`) and the wrapper's `name=None` are TF 1.15's
+contrib/seq2seq/python/ops/attention_wrapper.py. The default name
+`attention_wrapper` (a TF1 layer named after its class) and the `_1`
+numbering of a second mechanism's layers and scopes (TF1's unique scope
+names) follow from TF1's layer naming; no nmt test shows them.
+
 A model holding one such `WithMemory` decoder is a target too: its decoder
 is planned as above and, if it has a `Dense` layer named
 `output_projection`, nmt's `S/output_projection/kernel` (and `bias` if the
