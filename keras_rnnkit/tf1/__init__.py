@@ -4,8 +4,9 @@
   checkpoint holds (scopes, TF1 cell types, sizes), so you know what to
   build.
 - `load_checkpoint(target, path)` loads the `dynamic_rnn` /
-  `bidirectional_dynamic_rnn` variables of one structure into a built
-  layer or cell, checking everything before writing anything.
+  `bidirectional_dynamic_rnn` variables of one structure (or a
+  `tf.contrib.seq2seq` attention decoder, a CRF's `transitions`) into a
+  built layer or cell, checking everything before writing anything.
 - `set_lstm_weights(cell, variables)` / `get_lstm_weights(cell)` move one
   TF1 `LSTMCell`'s variables (a dict of arrays) in and out of a
   `PeepholeLSTMCell`.
@@ -36,13 +37,20 @@ Examples:
 
 # Each planner module registers its planner when imported (one direction:
 # this package imports the layers, never the other way round).
-from keras_rnnkit.tf1 import _containers, _crf, _gru, _layer_norm_lstm, _simple_rnn
+from keras_rnnkit.tf1 import (
+    _attention,
+    _containers,
+    _crf,
+    _gru,
+    _layer_norm_lstm,
+    _simple_rnn,
+)
 from keras_rnnkit.tf1._load import load_checkpoint
 from keras_rnnkit.tf1._lstm import get_lstm_weights, set_lstm_weights
 from keras_rnnkit.tf1._names import checkpoint_structure
 from keras_rnnkit.tf1._plan import Plan, join, plan_cell, register_planner
 
-del _containers, _crf, _gru, _layer_norm_lstm, _simple_rnn
+del _attention, _containers, _crf, _gru, _layer_norm_lstm, _simple_rnn
 
 __all__ = [
     "Plan",

@@ -100,6 +100,7 @@ def load_checkpoint(
     | `DropoutWrapper`, `ResidualWrapper` | the same wrappers (no variables) |
     | - | `ZoneoutWrapper` (no variables) may wrap any cell |
     | `tf.contrib.crf`'s `transitions` | `CRF` (its start and end scores set to 0) |
+    | `tf.contrib.seq2seq.AttentionWrapper` | `WithMemory(rnn(AttentionWrapper))` |
 
     Gates are reordered (LSTM: TF1 i, j, f, o to i, f, c, o; GRU: TF1's
     gates kernel r, u and candidate kernel to Keras's z, r, h with z = u),
@@ -124,8 +125,10 @@ def load_checkpoint(
             the target may run on any Keras backend.
         scope: The variable scope the structure was built in: `"rnn"` for
             `dynamic_rnn` without a scope, `"bidirectional_rnn"`,
-            `"encoder/rnn"`... Default: found by itself when the checkpoint
-            holds one structure, or exactly one that fits the target.
+            `"encoder/rnn"`...; for an attention decoder, the scope its
+            mechanisms were made in (`"dynamic_seq2seq/decoder"` in nmt).
+            Default: found by itself when the checkpoint holds one
+            structure, or exactly one that fits the target.
         forget_bias: The `forget_bias` the TF1 LSTM cells ran with (TF1's
             default 1.0; it is not saved in a checkpoint), for every LSTM
             cell of the structure.

@@ -86,7 +86,9 @@ def plan_cell(
         "keras.layers.GRUCell(reset_after=False), keras.layers.SimpleRNNCell "
         'and LayerNormLSTMCell(norm="per_gate"), inside MultiRNNCell, '
         "DropoutWrapper, ResidualWrapper, ZoneoutWrapper, "
-        "OutputProjectionWrapper, recurrent layers and BidirectionalEncoder "
+        "OutputProjectionWrapper, recurrent layers and BidirectionalEncoder, "
+        "and TF1 attention decoders into seq2seq.AttentionWrapper (under "
+        "WithMemory, or a model holding one) "
         f"(planners are registered for {', '.join(names)}; "
         "`keras_rnnkit.tf1.register_planner` adds one for a class of yours). "
         f"Received a {type(cell).__name__} ('{getattr(cell, 'name', cell)}')."
@@ -94,11 +96,15 @@ def plan_cell(
 
 
 def candidate_scopes(target: keras.layers.Layer, shapes: dict) -> list | None:
-    """The scopes a target's registered `scopes` function finds, or None
-    when its class registered none (a recurrent structure)."""
+    """The scopes a target's registered `scopes` function finds (or, for a
+    layer holding a `cell`, its cell's), or None when none registered one
+    (a recurrent structure)."""
     for cls in type(target).__mro__:
         if cls in _SCOPES:
             return _SCOPES[cls](target, shapes)
+    cell = getattr(target, "cell", None)
+    if isinstance(cell, keras.layers.Layer) and cell is not target:
+        return candidate_scopes(cell, shapes)
     return None
 
 
