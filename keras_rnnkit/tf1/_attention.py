@@ -154,8 +154,16 @@ def _plan_with_memory(layer, scope, plan):
     plan_cell(layer.layer, scope, plan)
 
 
+def _layers(model):
+    """The model's layers, nested models' included (public API only)."""
+    for layer in model.layers:
+        yield layer
+        if isinstance(layer, keras.Model):
+            yield from _layers(layer)
+
+
 def _decoders(model):
-    return [layer for layer in model._flatten_layers() if isinstance(layer, WithMemory)]
+    return [layer for layer in _layers(model) if isinstance(layer, WithMemory)]
 
 
 def _model_scopes(model, shapes):
@@ -177,7 +185,7 @@ def _plan_model(model, scope, plan):
     plan_cell(decoders[0], scope, plan)
     dense = [
         layer
-        for layer in model._flatten_layers()
+        for layer in _layers(model)
         if isinstance(layer, keras.layers.Dense) and layer.name == "output_projection"
     ]
     if not dense:
