@@ -440,6 +440,55 @@ def monotonic_probabilities(layer, score, state, training=False, noise=None):
     return monotonic_attention(p_choose_i, state, layer.mode)
 
 
+class MonotonicScores:
+    """What the monotonic mechanisms add to their parent's scores (TF1's
+    `_BaseMonotonicAttentionMechanism`): a learned scalar
+    `attention_score_bias`, pre-sigmoid noise when training, and
+    `monotonic_attention` in place of the softmax. Mixed in before the
+    parent mechanism (`class X(MonotonicScores, BahdanauAttention)`); the
+    subclass's `__init__` calls `_init_monotonic` after its parent's."""
+
+    monotonic = True
+
+    def _init_monotonic(self, sigmoid_noise, sigmoid_noise_seed, score_bias_init, mode):
+        sigmoid_noise = check.finite_float("sigmoid_noise", sigmoid_noise)
+        if sigmoid_noise < 0:
+            raise ValueError(
+                "Argument `sigmoid_noise` must be >= 0. Received: "
+                f"sigmoid_noise={sigmoid_noise!r}"
+            )
+        self.sigmoid_noise = sigmoid_noise
+        self.sigmoid_noise_seed = sigmoid_noise_seed
+        self.seed_generator = keras.random.SeedGenerator(sigmoid_noise_seed)
+        self.score_bias_init = check.finite_float("score_bias_init", score_bias_init)
+        self.mode = check_mode(mode)
+
+    def _build_scorer(self, query_depth):
+        super()._build_scorer(query_depth)
+        self.attention_score_bias = self.add_weight(
+            shape=(),
+            initializer=keras.initializers.Constant(self.score_bias_init),
+            name="attention_score_bias",
+        )
+
+    def _score(self, query, keys):
+        return super()._score(query, keys) + self.attention_score_bias
+
+    def _probabilities(self, score, state, training=False, noise=None):
+        return monotonic_probabilities(self, score, state, training, noise)
+
+    def get_config(self):
+        config = super().get_config()
+        del config["probability_fn"]
+        config.update(
+            sigmoid_noise=self.sigmoid_noise,
+            sigmoid_noise_seed=self.sigmoid_noise_seed,
+            score_bias_init=self.score_bias_init,
+            mode=self.mode,
+        )
+        return config
+
+
 def normal_from_uniform(numbers):
     """Standard normal numbers from uniform ones (Box-Muller): the first half
     of the last axis with the second half gives as many as each half."""

@@ -10,9 +10,8 @@ from keras_rnnkit import _validation as check
 from keras_rnnkit._registration import register
 from keras_rnnkit.seq2seq.attention_mechanism import (
     AttentionMechanism,
-    check_mode,
+    MonotonicScores,
     check_probability_fn,
-    monotonic_probabilities,
 )
 
 
@@ -130,7 +129,7 @@ class BahdanauAttention(AttentionMechanism):
 
 
 @register
-class BahdanauMonotonicAttention(BahdanauAttention):
+class BahdanauMonotonicAttention(MonotonicScores, BahdanauAttention):
     """Monotonic additive attention (Raffel et al. 2017).
 
     The Bahdanau score plus a learned scalar `attention_score_bias`
@@ -185,8 +184,6 @@ class BahdanauMonotonicAttention(BahdanauAttention):
         (2, 5)
     """
 
-    monotonic = True
-
     def __init__(
         self,
         units: int,
@@ -209,40 +206,4 @@ class BahdanauMonotonicAttention(BahdanauAttention):
             kernel_initializer=kernel_initializer,
             **kwargs,
         )
-        self.sigmoid_noise = _noise("sigmoid_noise", sigmoid_noise)
-        self.sigmoid_noise_seed = sigmoid_noise_seed
-        self.seed_generator = keras.random.SeedGenerator(sigmoid_noise_seed)
-        self.score_bias_init = check.finite_float("score_bias_init", score_bias_init)
-        self.mode = check_mode(mode)
-
-    def _build_scorer(self, query_depth):
-        super()._build_scorer(query_depth)
-        self.attention_score_bias = self.add_weight(
-            shape=(),
-            initializer=keras.initializers.Constant(self.score_bias_init),
-            name="attention_score_bias",
-        )
-
-    def _score(self, query, keys):
-        return super()._score(query, keys) + self.attention_score_bias
-
-    def _probabilities(self, score, state, training=False, noise=None):
-        return monotonic_probabilities(self, score, state, training, noise)
-
-    def get_config(self):
-        config = super().get_config()
-        del config["probability_fn"]
-        config.update(
-            sigmoid_noise=self.sigmoid_noise,
-            sigmoid_noise_seed=self.sigmoid_noise_seed,
-            score_bias_init=self.score_bias_init,
-            mode=self.mode,
-        )
-        return config
-
-
-def _noise(name, value):
-    value = check.finite_float(name, value)
-    if value < 0:
-        raise ValueError(f"Argument `{name}` must be >= 0. Received: {name}={value!r}")
-    return value
+        self._init_monotonic(sigmoid_noise, sigmoid_noise_seed, score_bias_init, mode)

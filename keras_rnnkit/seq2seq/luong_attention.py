@@ -2,18 +2,15 @@
 
 from typing import Any
 
-import keras
 from keras import ops
 
 from keras_rnnkit import _validation as check
 from keras_rnnkit._registration import register
 from keras_rnnkit.seq2seq.attention_mechanism import (
     AttentionMechanism,
-    check_mode,
+    MonotonicScores,
     check_probability_fn,
-    monotonic_probabilities,
 )
-from keras_rnnkit.seq2seq.bahdanau_attention import _noise
 
 
 @register
@@ -103,7 +100,7 @@ class LuongAttention(AttentionMechanism):
 
 
 @register
-class LuongMonotonicAttention(LuongAttention):
+class LuongMonotonicAttention(MonotonicScores, LuongAttention):
     """Monotonic multiplicative attention (Raffel et al. 2017).
 
     The Luong score plus a learned scalar `attention_score_bias` gives each
@@ -149,8 +146,6 @@ class LuongMonotonicAttention(LuongAttention):
         (2, 5)
     """
 
-    monotonic = True
-
     def __init__(
         self,
         units: int,
@@ -165,33 +160,4 @@ class LuongMonotonicAttention(LuongAttention):
     ) -> None:
         kwargs.pop("probability_fn", None)
         super().__init__(units, memory, memory_sequence_length, scale=scale, **kwargs)
-        self.sigmoid_noise = _noise("sigmoid_noise", sigmoid_noise)
-        self.sigmoid_noise_seed = sigmoid_noise_seed
-        self.seed_generator = keras.random.SeedGenerator(sigmoid_noise_seed)
-        self.score_bias_init = check.finite_float("score_bias_init", score_bias_init)
-        self.mode = check_mode(mode)
-
-    def _build_scorer(self, query_depth):
-        super()._build_scorer(query_depth)
-        self.attention_score_bias = self.add_weight(
-            shape=(),
-            initializer=keras.initializers.Constant(self.score_bias_init),
-            name="attention_score_bias",
-        )
-
-    def _score(self, query, keys):
-        return super()._score(query, keys) + self.attention_score_bias
-
-    def _probabilities(self, score, state, training=False, noise=None):
-        return monotonic_probabilities(self, score, state, training, noise)
-
-    def get_config(self):
-        config = super().get_config()
-        del config["probability_fn"]
-        config.update(
-            sigmoid_noise=self.sigmoid_noise,
-            sigmoid_noise_seed=self.sigmoid_noise_seed,
-            score_bias_init=self.score_bias_init,
-            mode=self.mode,
-        )
-        return config
+        self._init_monotonic(sigmoid_noise, sigmoid_noise_seed, score_bias_init, mode)
