@@ -68,6 +68,19 @@ def rate(name, value):
     return float(value)
 
 
+def probability(name, value):
+    """Returns a probability as a float if it lies in [0, 1]."""
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, numbers.Real)
+        or not 0.0 <= value <= 1.0
+    ):
+        raise ValueError(
+            f"Argument `{name}` must be a float in [0, 1]. Received: {name}={value!r}"
+        )
+    return float(value)
+
+
 def boolean(name, value):
     """Returns `value` if it is a bool."""
     if not isinstance(value, bool):

@@ -282,16 +282,9 @@ class ScheduledEmbeddingTrainingSampler(TrainingSampler):
         self, sampling_probability, embedding_fn=None, time_major=False, seed=None
     ):
         super().__init__(time_major=time_major)
-        if (
-            isinstance(sampling_probability, bool)
-            or not isinstance(sampling_probability, numbers.Real)
-            or not 0.0 <= sampling_probability <= 1.0
-        ):
-            raise ValueError(
-                "Argument `sampling_probability` must be a float in [0, 1]. "
-                f"Received: sampling_probability={sampling_probability!r}"
-            )
-        self.sampling_probability = float(sampling_probability)
+        self.sampling_probability = check.probability(
+            "sampling_probability", sampling_probability
+        )
         self.embedding_fn = embedding_fn
         self._noise = _Noise(seed)
 
@@ -336,16 +329,9 @@ class ScheduledOutputTrainingSampler(TrainingSampler):
         self, sampling_probability, time_major=False, seed=None, next_inputs_fn=None
     ):
         super().__init__(time_major=time_major)
-        if (
-            isinstance(sampling_probability, bool)
-            or not isinstance(sampling_probability, numbers.Real)
-            or not 0.0 <= sampling_probability <= 1.0
-        ):
-            raise ValueError(
-                "Argument `sampling_probability` must be a float in [0, 1]. "
-                f"Received: sampling_probability={sampling_probability!r}"
-            )
-        self.sampling_probability = float(sampling_probability)
+        self.sampling_probability = check.probability(
+            "sampling_probability", sampling_probability
+        )
         self.next_inputs_fn = next_inputs_fn
         self._noise = _Noise(seed)
 
