@@ -28,6 +28,12 @@ Keras or torch changes it (names and attributes included):
    table on JAX, whose arrays take no attributes): `SequenceLoss` reads the
    decoder's mask there, as Keras's own `Loss.__call__` does.
 
+6. `layer._inbound_nodes[0].arguments`, the arguments (`args`,
+   `kwargs`, symbolic tensors in their places) of a layer's first call in a
+   functional model: `attention_weights` calls a `WithMemory` layer again
+   on what the model gave it (`layer.input` flattens them, losing which
+   tensor was the memory and which its lengths).
+
 Keras makes no promise about `keras.src`: these pieces are why pyproject.toml
 caps Keras (``keras>=3.10,<3.16``) at the newest version the tests passed on.
 Before raising the cap, run the tests on the new Keras; if a piece moved,
@@ -115,10 +121,22 @@ def torch_lstm():
     return torch._VF.lstm
 
 
+def first_call_arguments(layer):
+    """`(args, kwargs)` of `layer`'s first call in a functional model (the
+    symbolic tensors it was called on, in their places), or None if the
+    layer was never called on symbolic tensors."""
+    nodes = getattr(layer, "_inbound_nodes", None)
+    if not nodes:
+        return None
+    arguments = nodes[0].arguments
+    return tuple(arguments.args), dict(arguments.kwargs)
+
+
 __all__ = [
     "DropoutRNNCell",
     "ThreadLocalMasks",
     "backend_rnn",
+    "first_call_arguments",
     "get_keras_mask",
     "torch_lstm",
 ]

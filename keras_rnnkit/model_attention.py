@@ -2,22 +2,31 @@
 
 import keras
 
+from keras_rnnkit import _compat
 from keras_rnnkit.attention_pooling import AttentionPooling
 from keras_rnnkit.hierarchical_encoder import HierarchicalEncoder
+from keras_rnnkit.seq2seq.with_memory import WithMemory
 
-ATTENTION_LAYERS = (HierarchicalEncoder, AttentionPooling)
+ATTENTION_LAYERS = (HierarchicalEncoder, AttentionPooling, WithMemory)
 
 
 def attention_weights(model, inputs, layer=None, batch_size=None):
     """The attention weights of `model`'s attention layer for `inputs`.
 
-    A trained classifier holds its attention layer somewhere in the middle:
-    a `HierarchicalEncoder` after an embedding, an `AttentionPooling` after
-    an encoder. This runs `model`'s own layers from its inputs up to that
+    A trained model holds its attention layer somewhere in the middle: a
+    `HierarchicalEncoder` after an embedding, an `AttentionPooling` after
+    an encoder, a `keras_rnnkit.seq2seq.WithMemory` decoder after an
+    encoder. This runs `model`'s own layers from its inputs up to that
     layer, masks included, and returns the weights the layer gives (the
-    same numbers as calling the layer with `return_weights=True` on what
-    the model feeds it). It works on a model reloaded from a `.keras` file,
-    Sequential or functional, and changes nothing in `model`.
+    same numbers as calling the layer with `return_weights=True`, or
+    `return_alignments=True` for `WithMemory`, on what the model feeds it).
+    It works on a model reloaded from a `.keras` file, Sequential or
+    functional, and changes nothing in `model`.
+
+    For an encoder-decoder trained with teacher forcing, the alignments are
+    those of the decoder inputs given: to see where the model looked while
+    it wrote an output, give that output (shifted behind the start symbol)
+    as the decoder inputs; greedy decoding then takes the same steps.
 
     Args:
         model: A built Keras model (functional or Sequential) with the
@@ -33,13 +42,18 @@ def attention_weights(model, inputs, layer=None, batch_size=None):
         NumPy arrays. For a `HierarchicalEncoder`, `(word_weights,
         sentence_weights)` of shapes `(batch, sentences, words)` and
         `(batch, sentences)`; for an `AttentionPooling`, `weights` of shape
-        `(batch, steps)`. Padding gets exactly 0.
+        `(batch, steps)`; for a `WithMemory` decoder, the alignments
+        `(batch, decoder_steps, memory_steps)` (a list of one per attention
+        mechanism with several). Padding gets exactly 0 (memory padding
+        always; decoder steps past a masked input's end too).
 
     Raises:
         ValueError: if the model has no attention layer, several and
             `layer` is not given, or `layer` is not one of them; if a
             `HierarchicalEncoder` does not pool with attention at both
-            levels.
+            levels; if a `WithMemory` layer runs a decoder (alignments come
+            from the teacher-forced RNN layer) or was not called on the
+            model's tensors.
 
     Example:
 
@@ -59,6 +73,8 @@ def attention_weights(model, inputs, layer=None, batch_size=None):
     ([0.0, 0.0], 1.0)
     """
     target = _attention_layer(model, layer)
+    if isinstance(target, WithMemory):
+        return _alignments(model, target, inputs, batch_size)
     fed = target.input  # of its first call
     if isinstance(fed, (list, tuple)):  # [inputs, the mask Keras passed]
         fed = fed[0]
@@ -104,6 +120,56 @@ def _attention_layer(model, layer):
         f"attention_weights: layer={layer!r} is not an attention layer "
         f"({allowed}) of model '{model.name}'. Its attention layers: {names}"
     )
+
+
+def _alignments(model, target, inputs, batch_size):
+    if target._decoder:
+        raise ValueError(
+            f"attention_weights: WithMemory layer '{target.name}' runs a "
+            f"{type(target.layer).__name__}; alignments come from the "
+            "teacher-forced model (a WithMemory around an RNN layer): give it "
+            "the decoded ids as decoder inputs."
+        )
+    called = _compat.first_call_arguments(target)
+    if called is None:
+        raise ValueError(
+            f"attention_weights: WithMemory layer '{target.name}' was not "
+            f"called on model '{model.name}''s tensors."
+        )
+    args, kwargs = called
+    kwargs = {k: v for k, v in kwargs.items() if k not in ("training",)}
+    alignments = _Alignments(target)(*args, **kwargs)
+    outputs = keras.Model(model.inputs, alignments).predict(
+        inputs, batch_size=batch_size, verbose=0
+    )
+    return list(outputs) if isinstance(outputs, (list, tuple)) else outputs
+
+
+class _Alignments(keras.layers.Layer):
+    """Calls a `WithMemory` layer with `return_alignments=True` and returns
+    the alignments only, zero at masked decoder steps (a layer of its own,
+    for the reason `_Weights` gives)."""
+
+    def __init__(self, layer, **kwargs):
+        super().__init__(name=f"{layer.name}_alignments", **kwargs)
+        self.layer = layer
+        self.supports_masking = True
+
+    def call(self, inputs, memory, mask=None, **kwargs):
+        kwargs.pop("return_alignments", None)
+        outputs = self.layer(
+            inputs, memory, mask=mask, return_alignments=True, **kwargs
+        )
+        alignments = outputs[-1]
+        if mask is None:
+            return alignments
+        keep = keras.ops.cast(keras.ops.expand_dims(mask, -1), "float32")
+        if isinstance(alignments, (list, tuple)):
+            return [a * keras.ops.cast(keep, a.dtype) for a in alignments]
+        return alignments * keras.ops.cast(keep, alignments.dtype)
+
+    def compute_mask(self, inputs, memory=None, mask=None):
+        return None
 
 
 class _Weights(keras.layers.Layer):

@@ -179,3 +179,20 @@ def test_no_other_module_touches_private_code():
     assert offenders == {}
     assert "keras.src.backend" in _private_uses(PACKAGE / "_compat.py")
     assert "torch._VF" in _private_uses(PACKAGE / "_compat.py")
+
+
+def test_first_call_arguments_gives_the_tensors_of_the_first_call_in_place():
+    from keras_rnnkit._compat import first_call_arguments
+
+    class Two(keras.layers.Layer):
+        def call(self, a, b, scale=None, flag=True):
+            return a + b if scale is None else (a + b) * scale
+
+    layer = Two()
+    assert first_call_arguments(layer) is None
+    a, b, s = keras.Input((3,)), keras.Input((3,)), keras.Input((1,))
+    layer(a, b, scale=s, flag=False)
+    layer(b, a)
+    args, kwargs = first_call_arguments(layer)
+    assert args[0] is a and args[1] is b
+    assert kwargs["scale"] is s and kwargs["flag"] is False

@@ -52,7 +52,8 @@ import keras
 import numpy as np
 
 import keras_rnnkit
-from keras_rnnkit.recipes import _common, datasets
+from keras_rnnkit import seq2seq
+from keras_rnnkit.recipes import _common, alignment_view, datasets
 
 # ARPAbet without stress digits: 15 vowels and 24 consonants.
 PHONEMES = (
@@ -67,6 +68,7 @@ UNKNOWN = 1  # letter ids: 0 padding, 1 unknown, then the letters
 LETTER_IDS = {letter: i + 2 for i, letter in enumerate(LETTERS)}
 N_LETTERS = len(LETTERS) + 2
 MAX_LETTERS, MAX_PHONEMES = 20, 24  # quick runs pad to these (one shape)
+MAX_STEPS = MAX_PHONEMES + 8  # the most phonemes a decoder writes
 SPELLING = re.compile(f"[{LETTERS}]+")
 
 
@@ -169,31 +171,47 @@ def batches(source, decoder_in, target, shuffle=False, seed=0, fixed=False):
     )
 
 
-def build(units=128, dropout=0.1):
-    """The training model: ``[source, decoder_in] -> phoneme logits``."""
+def build(units=128, dropout=0.1, attention=False):
+    """The training model: ``[source, decoder_in] -> phoneme logits``.
+
+    Without `attention`, the decoder starts from the encoder's final state
+    and reads only the previous phonemes. With it, its LSTM cell is wrapped
+    in a `keras_rnnkit.seq2seq.AttentionWrapper` with Luong's (scaled)
+    attention over the encoder's outputs, one per letter (the memory, padded
+    letters masked), given to it through `WithMemory`; the state still
+    starts from the encoder's final state.
+    """
     source = keras.Input((None,), dtype="int32", name="source")
     decoder_in = keras.Input((None,), dtype="int32", name="decoder_in")
     embedded = keras.layers.Embedding(
         N_LETTERS, 32, mask_zero=True, name="letter_embedding"
     )(source)
     embedded = keras.layers.Dropout(dropout)(embedded)
-    # Final states of both directions, concatenated: h (2 * units), c.
-    _, h, c = keras_rnnkit.BidirectionalEncoder(
+    # Every letter's output (the memory) and the final states of both
+    # directions, concatenated: h (2 * units), c.
+    letters, h, c = keras_rnnkit.BidirectionalEncoder(
         keras.layers.LSTMCell(units), return_state=True, name="encoder"
     )(embedded)
     phonemes_in = keras.layers.Embedding(
         N_PHONEMES, 32, mask_zero=True, name="phoneme_embedding"
     )(decoder_in)
-    # return_state: unused here, but the same layer then steps the greedy
-    # decoder (`inference_models`).
-    decoded, _, _ = keras_rnnkit.DynamicRNN(
-        keras.layers.LSTMCell(2 * units),
-        return_sequences=True,
-        return_state=True,
-        name="decoder",
-    )(phonemes_in, initial_state=[h, c])
+    if attention:
+        cell = seq2seq.AttentionWrapper(
+            keras.layers.LSTMCell(2 * units),
+            seq2seq.LuongAttention(2 * units, scale=True),
+            attention_layer_size=2 * units,
+            name="attention_cell",
+        )
+        decoded = seq2seq.WithMemory(
+            keras_rnnkit.DynamicRNN(cell, return_sequences=True), name="decoder"
+        )(phonemes_in, letters, initial_cell_state=[h, c])
+    else:
+        decoded = keras_rnnkit.DynamicRNN(
+            keras.layers.LSTMCell(2 * units), return_sequences=True, name="decoder"
+        )(phonemes_in, initial_state=[h, c])
     logits = keras.layers.Dense(N_PHONEMES, name="phoneme_logits")(decoded)
-    model = keras.Model([source, decoder_in], logits, name="spelling_to_phonemes")
+    name = "spelling_to_phonemes" + ("_attention" if attention else "")
+    model = keras.Model([source, decoder_in], logits, name=name)
     model.compile(
         optimizer=keras.optimizers.Adam(3e-3, clipnorm=1.0),
         # The mean over the phonemes of a batch: padding has weight 0 and is
@@ -206,51 +224,85 @@ def build(units=128, dropout=0.1):
     return model
 
 
-def inference_models(model):
-    """The encoder and a one-step decoder made of `model`'s layers.
+def decoding_model(model, beam_width=1, max_steps=MAX_STEPS):
+    """A model ``source -> [ids, lengths]`` that decodes with `model`'s own
+    layers (shared, not copied): greedy (`seq2seq.BasicDecoder` with a
+    `GreedyEmbeddingSampler`) or, with `beam_width` > 1, beam search
+    (`seq2seq.BeamSearchDecoder`, no length penalty, the best beam kept).
 
-    ``encoder(source) -> [h, c]``; ``step([phonemes, h, c]) -> [logits, h,
-    c]`` runs the decoder over `phonemes` (one column: one step) from the
-    state ``[h, c]``.
+    `ids` is int32 ``(rows, max_steps)``, the phonemes written up to and
+    including the end symbol (then anything: see `lengths`, the number of
+    steps up to and including the end symbol, or `max_steps`).
     """
-    encoder = keras.Model(
-        model.get_layer("source").output, model.get_layer("encoder").output[1:]
+    source = model.get_layer("source").output
+    letters, h, c = model.get_layer("encoder").output
+    decoder = model.get_layer("decoder")
+    with_memory = isinstance(decoder, seq2seq.WithMemory)
+    cell = decoder.layer.cell if with_memory else decoder.cell
+    embedding = model.get_layer("phoneme_embedding")
+    projection = model.get_layer("phoneme_logits")
+    start = keras.ops.full_like(source[:, 0], START)
+    if beam_width > 1:
+        decode = seq2seq.BeamSearchDecoder(
+            cell,
+            beam_width=beam_width,
+            embedding_fn=embedding,
+            output_layer=projection,
+            end_token=END,
+            maximum_iterations=max_steps,
+        )
+        kwargs = {"start_tokens": start}
+    else:
+        decode = seq2seq.BasicDecoder(
+            cell,
+            seq2seq.GreedyEmbeddingSampler(embedding_fn=embedding),
+            output_layer=projection,
+            maximum_iterations=max_steps,
+        )
+        kwargs = {"start_tokens": start, "end_token": END}
+    if with_memory:
+        outputs, _, lengths = seq2seq.WithMemory(decode)(
+            None, letters, initial_cell_state=[h, c], **kwargs
+        )
+    else:
+        outputs, _, lengths = decode(None, initial_state=[h, c], **kwargs)
+    if beam_width > 1:
+        ids, lengths = outputs.predicted_ids[:, :, 0], lengths[:, 0]
+    else:
+        ids = outputs.sample_id
+    return keras.Model(source, [ids, lengths])
+
+
+def decode(model, source, beam_width=1, max_steps=MAX_STEPS, batch_size=256):
+    """The phoneme ids `model` writes for every row of `source`, greedily or
+    with beam search (`decoding_model`), as an int32 array ``(rows,
+    max_steps)`` with the end symbol repeated after the end (`spell` turns
+    a row into phonemes)."""
+    ids, lengths = decoding_model(model, beam_width, max_steps).predict(
+        source, batch_size=batch_size, verbose=0
     )
-    size = model.get_layer("encoder").output[1].shape[-1]
-    phoneme = keras.Input((None,), dtype="int32")
-    h, c = keras.Input((size,)), keras.Input((size,))
-    output, h_next, c_next = model.get_layer("decoder")(
-        model.get_layer("phoneme_embedding")(phoneme), initial_state=[h, c]
+    ids = np.asarray(ids, "int32")
+    steps = np.arange(ids.shape[1])[None]
+    return np.where(steps < np.asarray(lengths)[:, None], ids, END).astype("int32")
+
+
+def greedy_decode(model, source, max_steps=MAX_STEPS, batch_size=256):
+    """`decode` greedily."""
+    return decode(model, source, 1, max_steps, batch_size)
+
+
+def alignments(model, source, written):
+    """Where the attention `model` looked while it wrote `written` (the ids
+    `decode` returned for `source`): ``(rows, steps, letters)`` weights,
+    from `keras_rnnkit.attention_weights` with the written phonemes as the
+    decoder inputs (teacher forcing on the model's own output takes the
+    same steps)."""
+    decoder_in = np.concatenate(
+        [np.full((len(written), 1), START, "int32"), written[:, :-1]], axis=1
     )
-    logits = model.get_layer("phoneme_logits")(output)
-    return encoder, keras.Model([phoneme, h, c], [logits, h_next, c_next])
-
-
-def greedy_decode(model, source, max_steps=MAX_PHONEMES + 8, batch_size=1024):
-    """Greedy decoding of every row of `source`.
-
-    The decoder starts from the encoder's state and the start symbol, and
-    reads at each step the phoneme it wrote at the previous one (the most
-    likely one; padding and the start symbol are never written), until it
-    writes the end symbol or `max_steps` phonemes. Returns the int32 array
-    ``(rows, max_steps)`` of the phoneme ids written, the end symbol
-    repeated after the end (`spell` turns a row into phonemes).
-    """
-    encoder, step = inference_models(model)
-    written = np.full((len(source), max_steps), END, "int32")
-    for first in range(0, len(source), batch_size):
-        rows = slice(first, first + batch_size)
-        h, c = (np.asarray(s) for s in encoder.predict_on_batch(source[rows]))
-        phoneme = np.full((len(h), 1), START, "int32")
-        done = np.zeros(len(h), bool)
-        for t in range(max_steps):
-            logits, h, c = step.predict_on_batch([phoneme, h, c])
-            phoneme = np.asarray(logits)[:, :, END:].argmax(-1).astype("int32") + END
-            written[rows, t] = np.where(done, END, phoneme[:, 0])
-            done |= phoneme[:, 0] == END
-            if done.all():
-                break
-    return written
+    ends = (written == END).argmax(1) + 1  # steps up to the end symbol
+    decoder_in[np.arange(decoder_in.shape[1])[None] >= ends[:, None]] = PAD
+    return keras_rnnkit.attention_weights(model, [source, decoder_in])
 
 
 def edit_distance(a, b):
@@ -350,35 +402,58 @@ def _shared_ending(a, b):
     return n
 
 
-def plot_results(history, table, path):
+SYSTEMS = ("nearest spelling", "greedy", "attention, greedy", "attention, beam 5")
+
+
+def plot_results(histories, table, path):
+    """Loss per epoch of each model, and the error rates of each system
+    (`table`: metric -> one value per `SYSTEMS`)."""
     plt = _common.pyplot()
-    fig, axes = plt.subplots(1, 2, figsize=(11, 3.8))
-    for prefix, label in (("", "train"), ("val_", "validation")):
-        values = history.history.get(prefix + "loss")
-        if values:
-            axes[0].plot(range(1, len(values) + 1), values, marker=".", label=label)
+    fig, axes = plt.subplots(1, 2, figsize=(12, 4))
+    for name, history in histories.items():
+        for prefix, style in (("", "--"), ("val_", "-")):
+            values = history.history.get(prefix + "loss")
+            if values:
+                label = f"{name}, {'validation' if prefix else 'train'}"
+                x = range(1, len(values) + 1)
+                axes[0].plot(x, values, style, marker=".", label=label)
     axes[0].set_xlabel("epoch")
     axes[0].set_ylabel("loss per phoneme (teacher forcing)")
-    axes[0].legend()
+    axes[0].legend(fontsize=8)
     groups = list(table)
     position = np.arange(len(groups))
-    for offset, (name, key) in (
-        (-0.2, ("nearest spelling", 0)),
-        (0.2, ("encoder-decoder", 1)),
-    ):
-        values = [table[g][key] for g in groups]
-        axes[1].bar(position + offset, values, 0.4, label=name)
+    width = 0.8 / len(SYSTEMS)
+    for k, name in enumerate(SYSTEMS):
+        values = [table[g][k] for g in groups]
+        offset = (k - (len(SYSTEMS) - 1) / 2) * width
+        axes[1].bar(position + offset, values, width, label=name)
     axes[1].set_xticks(position, groups)
     axes[1].set_ylim(0, 1.15)
     axes[1].set_yticks(np.linspace(0, 1, 6))
     axes[1].set_ylabel("error rate on unseen words (lower is better)")
-    axes[1].legend(loc="upper center", ncol=2)
-    fig.suptitle("English spelling to phonemes: BidirectionalEncoder state -> decoder")
+    axes[1].legend(loc="upper center", ncol=2, fontsize=8)
+    fig.suptitle(
+        "English spelling to phonemes: encoder-decoder, with and without attention"
+    )
     _common.save_figure(fig, path)
     return path
 
 
-def run(quick=False, out="runs/encoder-decoder", epochs=None, seed=0):
+def _train(model, data, quick, epochs, seed):
+    with _common.Timer() as fit_time:
+        history = model.fit(
+            batches(*data["train"], shuffle=True, seed=seed, fixed=quick),
+            validation_data=batches(*data["val"], fixed=quick),
+            epochs=epochs,
+            callbacks=[_common.early_stopping(patience=2)],
+            verbose=_common.fit_verbosity(quick),
+        )
+    return history, fit_time.seconds
+
+
+def run(
+    quick=False, out="runs/encoder-decoder", epochs=None, seed=0, train_words=50_000
+):
     out = _common.setup(out, seed)
     _common.header("encoder-decoder: English spelling -> phonemes, unseen words")
     with _common.Timer() as total:
@@ -389,8 +464,8 @@ def run(quick=False, out="runs/encoder-decoder", epochs=None, seed=0):
         if quick:
             train = sorted(train[i] for i in rng.permutation(len(train))[:3000])
             val, test = val[:200], test[:300]
-        else:  # a random half: about 10 minutes of training on 2 CPU cores
-            train = sorted(train[i] for i in rng.permutation(len(train))[:50_000])
+        elif train_words < len(train):  # default: a random half
+            train = sorted(train[i] for i in rng.permutation(len(train))[:train_words])
         variants = sum(len(words[w]) > 1 for w in words)
         print(
             f"{len(words):,} words spelt with a-z and ' ({variants:,} with two or "
@@ -403,98 +478,135 @@ def run(quick=False, out="runs/encoder-decoder", epochs=None, seed=0):
             name: encode(part, [words[w][0] for w in part], fixed=quick)
             for name, part in (("train", train), ("val", val), ("test", test))
         }
-
-        keras.utils.set_random_seed(seed)
-        model = build()
         epochs = epochs or (1 if quick else 8)
-        with _common.Timer() as fit_time:
-            history = model.fit(
-                batches(*data["train"], shuffle=True, seed=seed, fixed=quick),
-                validation_data=batches(*data["val"], fixed=quick),
-                epochs=epochs,
-                callbacks=[_common.early_stopping(patience=2)],
-                verbose=_common.fit_verbosity(quick),
-            )
-        losses = history.history["val_loss"]
-        best_epoch = int(np.argmin(losses)) + 1
 
-        _common.header("unseen test words: greedy decoding")
-        test_batches = batches(*data["test"], fixed=quick)
-        teacher_forced = model.evaluate(test_batches, verbose=0, return_dict=True)
-        print(
-            "phoneme accuracy with teacher forcing (the true previous phoneme "
-            f"given): {teacher_forced['accuracy']:.4f}"
-        )
+        models, histories, seconds = {}, {}, {}
+        for name, attention in (("no attention", False), ("attention", True)):
+            _common.header(f"training the encoder-decoder, {name}")
+            keras.utils.set_random_seed(seed)
+            models[name] = build(attention=attention)
+            histories[name], seconds[name] = _train(
+                models[name], data, quick, epochs, seed
+            )
+
+        _common.header("unseen test words: decoding")
+        source = data["test"][0]
         gold = [words[w][0] for w in test]
-        with _common.Timer() as decode_time:
-            written = greedy_decode(model, data["test"][0])
-        decoded = [spell(row) for row in written]
+        test_batches = batches(*data["test"], fixed=quick)
+        forced = {
+            name: model.evaluate(test_batches, verbose=0, return_dict=True)["accuracy"]
+            for name, model in models.items()
+        }
+        decoded, decode_seconds = {}, {}
+        for system, name, width in (
+            ("greedy", "no attention", 1),
+            ("attention, greedy", "attention", 1),
+            ("attention, beam 5", "attention", 5),
+        ):
+            with _common.Timer() as timer:
+                ids = decode(models[name], source, beam_width=width)
+            decoded[system] = ids
+            decode_seconds[system] = timer.seconds
         with _common.Timer() as baseline_time:
             nearest = nearest_spellings(train, test)
-        guessed = [words[train[i]][0] for i in nearest]
-        wer, per = error_rates(decoded, gold)
-        base_wer, base_per = error_rates(guessed, gold)
+        written = {"nearest spelling": [words[train[i]][0] for i in nearest]}
+        written.update({k: [spell(row) for row in v] for k, v in decoded.items()})
+        rates = {k: error_rates(written[k], gold) for k in SYSTEMS}
         # a word is right if it matches any of its listed pronunciations
-        wer_any, base_wer_any = (
-            float(np.mean([p not in words[w] for p, w in zip(x, test, strict=True)]))
-            for x in (decoded, guessed)
-        )
+        any_variant = {
+            k: float(
+                np.mean(
+                    [p not in words[w] for p, w in zip(written[k], test, strict=True)]
+                )
+            )
+            for k in SYSTEMS
+        }
         print(f"{len(test):,} test words, none of them in training")
-        print(f"{'':40s}{'model':>8s}{'nearest':>9s}")
-        for label, a, b in (
-            ("word error rate (WER)", wer, base_wer),
-            ("phoneme error rate (PER)", per, base_per),
-            ("WER, any listed variant accepted", wer_any, base_wer_any),
+        print(f"{'':34s}" + "".join(f"{k:>19s}" for k in SYSTEMS))
+        for label, values in (
+            ("word error rate (WER)", [rates[k][0] for k in SYSTEMS]),
+            ("phoneme error rate (PER)", [rates[k][1] for k in SYSTEMS]),
+            ("WER, any listed variant", [any_variant[k] for k in SYSTEMS]),
         ):
-            print(f"{label:40s}{a:8.4f}{b:9.4f}")
-        print("(nearest: the pronunciation of the nearest training spelling)")
+            print(f"{label:34s}" + "".join(f"{v:19.4f}" for v in values))
         print(
-            f"greedy decoding took {decode_time.seconds:.1f} s, the nearest "
-            f"spellings {baseline_time.seconds:.1f} s"
+            "phoneme accuracy, teacher forcing: "
+            + ", ".join(f"{k} {v:.4f}" for k, v in forced.items())
+        )
+        print(
+            "(nearest spelling: the pronunciation of the nearest training spelling; "
+            "beam 5: no length penalty, the best beam)"
+        )
+        print(
+            "decoding took "
+            + ", ".join(f"{k} {v:.1f} s" for k, v in decode_seconds.items())
+            + f"; the nearest spellings {baseline_time.seconds:.1f} s"
         )
 
-        print("\nexamples (word: true | model | nearest spelling's):")
-        right = [i for i, g in enumerate(gold) if decoded[i] == g]
-        wrong = [i for i, g in enumerate(gold) if decoded[i] != g]
+        best = "attention, beam 5"
+        print(f"\nexamples (word: true | {best} | greedy without attention):")
+        right = [i for i, g in enumerate(gold) if written[best][i] == g]
+        wrong = [i for i, g in enumerate(gold) if written[best][i] != g]
         for i in sorted(right[:5] + wrong[:5]):
             print(
-                f"  {test[i]}: {' '.join(gold[i])} | {' '.join(decoded[i])} | "
-                f"{' '.join(guessed[i])} ({train[nearest[i]]})"
+                f"  {test[i]}: {' '.join(gold[i])} | {' '.join(written[best][i])} | "
+                f"{' '.join(written['greedy'][i])}"
             )
 
+        shown = sorted(right[:3] + wrong[:3])
+        weights = alignments(models["attention"], source[shown], decoded[best][shown])
+        pictures = alignment_view.save(
+            out / "encoder_decoder_alignments",
+            [test[i] for i in shown],
+            [written[best][i] for i in shown],
+            weights,
+        )
+        print(
+            "alignments (where the attention looked): " + ", ".join(map(str, pictures))
+        )
+
         path = out / "encoder_decoder.keras"
-        model.save(path)
+        models["attention"].save(path)
         reloaded = keras.saving.load_model(path)
-        same = np.array_equal(greedy_decode(reloaded, data["test"][0]), written)
+        same = np.array_equal(decode(reloaded, source, beam_width=5), decoded[best])
         print(f"\nsaved {path}; the reloaded model decodes identically: {same}")
 
         plots = [
             plot_results(
-                history,
-                {"WER": (base_wer, wer), "PER": (base_per, per)},
+                histories,
+                {
+                    "WER": [rates[k][0] for k in SYSTEMS],
+                    "PER": [rates[k][1] for k in SYSTEMS],
+                },
                 out / "encoder_decoder.png",
-            )
+            ),
+            *pictures,
         ]
-    figures = {
-        "wer": wer,
-        "per": per,
-        "wer_any_variant": wer_any,
-        "baseline_wer": base_wer,
-        "baseline_per": base_per,
-        "baseline_wer_any_variant": base_wer_any,
-        "teacher_forced_phoneme_accuracy": float(teacher_forced["accuracy"]),
-        "reloaded_identical": bool(same),
-        "train_words": len(train),
-        "epochs": len(losses),
-        "best_epoch": best_epoch,
-        "train_seconds": fit_time.seconds,
-        "baseline_seconds": baseline_time.seconds,
-        "plots": [str(p) for p in plots],
-        "seconds": total.seconds,
-    }
+    figures = {"train_words": len(train)}
+    for key, system in zip(
+        ("baseline", "greedy", "attention_greedy", "attention_beam"),
+        SYSTEMS,
+        strict=True,
+    ):
+        figures[f"{key}_wer"], figures[f"{key}_per"] = rates[system]
+        figures[f"{key}_wer_any_variant"] = any_variant[system]
+        if system in decode_seconds:
+            figures[f"{key}_decode_seconds"] = decode_seconds[system]
+    for key, name in (("", "no attention"), ("attention_", "attention")):
+        losses = histories[name].history["val_loss"]
+        figures[f"{key}epochs"] = len(losses)
+        figures[f"{key}best_epoch"] = int(np.argmin(losses)) + 1
+        figures[f"{key}train_seconds"] = seconds[name]
+        figures[f"{key}teacher_forced_phoneme_accuracy"] = float(forced[name])
+    figures.update(
+        reloaded_identical=bool(same),
+        baseline_seconds=baseline_time.seconds,
+        plots=[str(p) for p in plots],
+        seconds=total.seconds,
+    )
     print(f"plots: {', '.join(figures['plots'])}")
     print(
-        f"wall time {total.seconds:.0f} s (training {fit_time.seconds:.0f} s, "
-        f"{len(losses)} epochs, the best validation loss at epoch {best_epoch})"
+        f"wall time {total.seconds:.0f} s (training {seconds['no attention']:.0f} s "
+        f"without attention, {seconds['attention']:.0f} s with)"
     )
     return figures

@@ -54,12 +54,14 @@ def _bindings():
 
 
 class _Bound:
-    """One binding: the prepared memories (one per mechanism) and the
-    optional initial cell state."""
+    """One binding: the prepared memories (one per mechanism), the
+    optional initial cell state, and whether this binding asks for the
+    alignment history in the outputs."""
 
-    def __init__(self, memories, initial_cell_state):
+    def __init__(self, memories, initial_cell_state, alignment_history=False):
         self.memories = memories
         self.initial_cell_state = initial_cell_state
+        self.alignment_history = alignment_history
 
 
 def _as_list(value, count, name):
@@ -273,6 +275,7 @@ class AttentionWrapper(CellWrapper):
         memory_sequence_length: Tensor | Sequence[Tensor] | None = None,
         memory_mask: Tensor | Sequence[Tensor] | None = None,
         initial_cell_state: States | None = None,
+        alignment_history: bool = False,
     ):
         """Binds a memory to this cell, in this thread, for the `with` block.
 
@@ -286,10 +289,15 @@ class AttentionWrapper(CellWrapper):
                 valid when both say so.
             initial_cell_state: Optional initial state of the wrapped cell
                 (e.g. the encoder's final state) for `get_initial_state`.
+            alignment_history: Boolean (default `False`): within the block,
+                append each step's alignments to its output as
+                `alignment_history=True` does, for a cell built without it
+                (`WithMemory(...)(..., return_alignments=True)` uses it).
 
         Yields:
             The cell.
         """
+        history = check.boolean("alignment_history", alignment_history)
         count = len(self.attention_mechanisms)
         memories = _as_list(memory, count, "memory")
         lengths = _as_list(memory_sequence_length, count, "memory_sequence_length")
@@ -310,7 +318,7 @@ class AttentionWrapper(CellWrapper):
                 mechanism.build((None, query_depth), tuple(values.shape))
             prepared.append(mechanism.prepare_memory(values, length, mask))
         stack = _bindings().setdefault(self, [])
-        stack.append(_Bound(prepared, initial_cell_state))
+        stack.append(_Bound(prepared, initial_cell_state, history))
         try:
             yield self
         finally:
@@ -357,10 +365,18 @@ class AttentionWrapper(CellWrapper):
         times = self._max_times()
         return [*cell_sizes, self.attention_size, *times, *times]
 
+    def _history(self):
+        """Whether the outputs hold the alignments: the cell's own
+        `alignment_history`, or the current binding's."""
+        if self.alignment_history:
+            return True
+        stack = _bindings().get(self)
+        return bool(stack) and stack[-1].alignment_history
+
     @property
     def output_size(self):
         size = self.attention_size if self.output_attention else output_size(self.cell)
-        if not self.alignment_history:
+        if not self._history():
             return size
         times = self._max_times()
         if size is None or None in times:
@@ -388,10 +404,10 @@ class AttentionWrapper(CellWrapper):
         """Splits the outputs of a wrapper with `alignment_history=True`
         into `(outputs, [alignments of each mechanism])` along the last
         axis (the mechanisms' memories must have one max_time)."""
-        if not self.alignment_history:
+        if not self._history():
             raise ValueError(
-                f"AttentionWrapper '{self.name}' has alignment_history=False: "
-                "its outputs hold no alignments."
+                f"AttentionWrapper '{self.name}' has alignment_history=False "
+                "(and no binding asks for it): its outputs hold no alignments."
             )
         size = self.attention_size if self.output_attention else output_size(self.cell)
         history = outputs[..., size:]
@@ -501,7 +517,7 @@ class AttentionWrapper(CellWrapper):
             alignments.append(weights)
         attention = attentions[0] if k == 1 else ops.concatenate(attentions, -1)
         output = attention if self.output_attention else cell_output
-        if self.alignment_history:
+        if self.alignment_history or bound.alignment_history:
             output = ops.concatenate([output, *alignments], axis=-1)
         new_states = [
             *keras.tree.flatten(next_cell_state),

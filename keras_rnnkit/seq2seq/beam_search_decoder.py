@@ -59,6 +59,15 @@ FinalBeamSearchDecoderOutput = collections.namedtuple(
 )
 
 
+def _dims(x):
+    """`x`'s shape, the static size where known and the traced one where
+    not (an attention state's memory length, in a model)."""
+    return [
+        size if size is not None else ops.shape(x)[axis]
+        for axis, size in enumerate(x.shape)
+    ]
+
+
 def tile_batch(t, multiplier):
     """Repeats each batch entry `multiplier` times along axis 0:
     `[a, b] -> [a, a, a, b, b, b]` (tfa's `tile_batch`; nested structures
@@ -319,11 +328,11 @@ class BeamSearchDecoder(BaseDecoder):
 
     def _split(self, x):
         """(batch * beam, ...) -> (batch, beam, ...)."""
-        return ops.reshape(x, (-1, self.beam_width, *x.shape[1:]))
+        return ops.reshape(x, (-1, self.beam_width, *_dims(x)[1:]))
 
     def _merge(self, x):
         """(batch, beam, ...) -> (batch * beam, ...)."""
-        return ops.reshape(x, (-1, *x.shape[2:]))
+        return ops.reshape(x, (-1, *_dims(x)[2:]))
 
     def _alignments(self, cell_state):
         """(batch, beam, source_time) alignments, or None without coverage."""
