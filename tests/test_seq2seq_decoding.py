@@ -446,7 +446,6 @@ def test_length_and_coverage_penalties_by_hand():
         end_token=2,
         alignments_fn=lambda state: state[1],
     )
-    decoder._end = 2
     logits = np.array([[[1.0, 2.0, 0.5], [3.0, 0.0, 0.0]]], "float32")
     step_attention = np.array([[0.6, 0.4, 0.0], [0.1, 0.2, 0.7]], "float32")
     accumulated = np.array([[[0.5, 0.3, 0.0], [0.9, 0.6, 0.2]]], "float32")
@@ -461,6 +460,7 @@ def test_length_and_coverage_penalties_by_hand():
         keras.ops.convert_to_tensor(logits),
         [keras.ops.convert_to_tensor(v) for v in state.cell_state],
         keras.tree.map_structure(keras.ops.convert_to_tensor, state),
+        end=2,
     )
     log_p = logits[0, 0] - np.log(np.exp(logits[0, 0]).sum())
     # beam 0 (live): lengths 4, 4, 3 (end token not counted); no coverage

@@ -129,6 +129,11 @@ class BasicDecoder(BaseDecoder):
         )
 
     @property
+    def batch_size(self):
+        """The current call's batch size (the sampler's), in this thread."""
+        return self.sampler.batch_size
+
+    @property
     def step_bound(self):
         """The most steps the sampler allows (a training sampler's time
         axis), or None: `dynamic_decode`'s bound when compiled without

@@ -19,6 +19,11 @@ for step:
 The cell runs on `batch * beam_width` rows: its initial state is tiled
 (`tile_batch`) by the decoder when it has one row per start token, and any
 memory an attention cell holds must be tiled with `tile_batch`.
+
+The decoder keeps nothing of a call on itself: `initialize` puts the
+embedding, the end token, the embedded start tokens and the batch size of
+the call in a per-call object of this thread (`decoder.begin_call`; see
+`decoder.py`), which `step` and `finalize` read back.
 """
 
 import collections
@@ -30,7 +35,12 @@ from keras import ops
 from keras_rnnkit import _validation as check
 from keras_rnnkit._registration import register
 from keras_rnnkit.seq2seq.basic_decoder import build_step_layers
-from keras_rnnkit.seq2seq.decoder import BaseDecoder
+from keras_rnnkit.seq2seq.decoder import (
+    BaseDecoder,
+    begin_call,
+    current_call,
+    per_call,
+)
 from keras_rnnkit.seq2seq.samplers import (
     _embedder,
     _start_tokens,
@@ -392,7 +402,7 @@ class BeamSearchDecoder(BaseDecoder):
     def initialize(
         self, embedding, start_tokens=None, end_token=None, initial_state=None
     ):
-        self._embed = _embedder(self.embedding_fn, embedding, "BeamSearchDecoder")
+        embed = _embedder(self.embedding_fn, embedding, "BeamSearchDecoder")
         if start_tokens is None:
             raise ValueError("BeamSearchDecoder needs `start_tokens` (batch,).")
         if end_token is None:
@@ -402,7 +412,7 @@ class BeamSearchDecoder(BaseDecoder):
                 "BeamSearchDecoder needs `end_token`: pass it to the "
                 "constructor or the call."
             )
-        self._end = _token("end_token", end_token)
+        end = _token("end_token", end_token)
         start_tokens = _start_tokens(start_tokens)
         if initial_state is None:
             raise ValueError(
@@ -412,7 +422,14 @@ class BeamSearchDecoder(BaseDecoder):
         initial_state = self._tiled_state(initial_state, start_tokens)
         width = self.beam_width
         tiled = ops.repeat(start_tokens[:, None], width, axis=1)
-        self._start_inputs = self._merge(self._embed(tiled))
+        start_inputs = self._merge(embed(tiled))
+        begin_call(
+            self,
+            embed=embed,
+            end=end,
+            start_inputs=start_inputs,
+            batch_size=start_tokens.shape[0],
+        )
         first = ops.arange(width)[None, :] == 0
         finished = ops.logical_not(ops.broadcast_to(first, ops.shape(tiled)))
         dtype = "float32"
@@ -421,9 +438,7 @@ class BeamSearchDecoder(BaseDecoder):
         )
         lengths = ops.zeros(ops.shape(tiled), "int32")
         attention = self._alignments(initial_state)
-        build_step_layers(
-            self.cell, self.output_layer, self._start_inputs, initial_state
-        )
+        build_step_layers(self.cell, self.output_layer, start_inputs, initial_state)
         state = BeamSearchDecoderState(
             initial_state,
             log_probs,
@@ -431,9 +446,12 @@ class BeamSearchDecoder(BaseDecoder):
             lengths,
             () if attention is None else attention,
         )
-        return finished, self._start_inputs, state
+        return finished, start_inputs, state
+
+    batch_size = per_call("batch_size", "The current call's batch size.")
 
     def step(self, time, inputs, state, training=None):
+        call = current_call(self)
         cell_state = state.cell_state
         outputs, next_cell_state = self.cell(inputs, cell_state, training=training)
         next_cell_state = keras.tree.pack_sequence_as(
@@ -442,19 +460,19 @@ class BeamSearchDecoder(BaseDecoder):
         if self.output_layer is not None:
             outputs = self.output_layer(outputs, training=training)
         logits = self._split(ops.cast(outputs, "float32"))
-        check_token_in_vocab("end_token", self._end, logits)
-        output, next_state = self._beam_step(logits, next_cell_state, state)
+        check_token_in_vocab("end_token", call.end, logits)
+        output, next_state = self._beam_step(logits, next_cell_state, state, call.end)
         finished = next_state.finished
-        embedded = self._merge(self._embed(output.predicted_ids))
+        embedded = self._merge(call.embed(output.predicted_ids))
         next_inputs = ops.where(
             ops.all(finished),
-            self._start_inputs,
-            ops.cast(embedded, self._start_inputs.dtype),
+            call.start_inputs,
+            ops.cast(embedded, call.start_inputs.dtype),
         )
         return output, next_state, next_inputs, finished
 
-    def _beam_step(self, logits, next_cell_state, state):
-        width, end = self.beam_width, self._end
+    def _beam_step(self, logits, next_cell_state, state, end):
+        width = self.beam_width
         vocab = logits.shape[-1]
         finished = state.finished
         step_log_probs = ops.log_softmax(logits, axis=-1)
@@ -525,6 +543,7 @@ class BeamSearchDecoder(BaseDecoder):
         return self._merge(ops.take_along_axis(split, index, axis=1))
 
     def finalize(self, outputs, final_state, sequence_lengths):
+        end = current_call(self).end
         lengths = final_state.lengths
         steps = outputs.predicted_ids.shape[0]
         ids, parents, scores = outputs.predicted_ids, outputs.parent_ids, outputs.scores
@@ -537,7 +556,7 @@ class BeamSearchDecoder(BaseDecoder):
             decoded = ops.max(lengths, axis=1)  # (batch,)
             time = ops.arange(steps, dtype="int32")[:, None]
             pad = (time >= decoded[None, :])[:, :, None]  # (steps, batch, 1)
-            ids = ops.where(pad, self._end, ids)
+            ids = ops.where(pad, end, ids)
             parents = ops.where(
                 pad, ops.arange(self.beam_width, dtype="int32"), parents
             )
@@ -550,7 +569,7 @@ class BeamSearchDecoder(BaseDecoder):
             last = ops.sum(ops.where(at_last, scores, ops.zeros_like(scores)), axis=0)
             scores = ops.where(pad_scores, last[None], scores)
         outputs = BeamSearchDecoderOutput(scores, ids, parents)
-        predicted = gather_tree(ids, parents, ops.max(lengths, axis=1), self._end)
+        predicted = gather_tree(ids, parents, ops.max(lengths, axis=1), end)
         cell_state = keras.tree.map_structure(
             lambda x: self._split(x) if len(x.shape) else x, final_state.cell_state
         )

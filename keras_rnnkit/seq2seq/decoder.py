@@ -19,7 +19,26 @@ concatenate batches); steps after every entry finished hold zeros (the
 beam search decoder pads its own way, see `BeamSearchDecoder`). Without it
 (eagerly only) they have as many steps as were run, as in
 tensorflow-addons.
+
+Per-call values (the sampler's inputs, the start tokens, the end token,
+the embedding, the random noise...) are kept out of the decoder and the
+sampler, so that nothing on them changes during a call: one decoder can
+decode in several threads at once, and under `jit` or `tf.function` the
+values read are those of the same trace. `initialize` stores them in a
+small per-call object (`begin_call(owner)`), `step`, `finalize` and the
+sampler's `sample` and `next_inputs` read it back (`current_call(owner)`).
+These objects live in a per-thread stack of scopes: `dynamic_decode`
+pushes a scope for one decode and pops it when done (in `finally`), so a
+decode's values are seen by that decode only, and a decode inside a step
+(a nested decoder) has its own. Outside any decode (tfa-style code calling
+`initialize` then `step` by hand) they go to the thread's bottom scope,
+where each `initialize` replaces the last one of that decoder or sampler.
 """
+
+import contextlib
+import threading
+import types
+import weakref
 
 import keras
 from keras import ops
@@ -28,6 +47,62 @@ from keras_rnnkit import _validation as check
 from keras_rnnkit._backend import jax_tracing, torch_tracing
 
 __all__ = ["BaseDecoder", "Decoder", "dynamic_decode"]
+
+_THREAD = threading.local()
+
+
+def _scopes():
+    """This thread's stack of scopes, each a dict owner -> per-call object;
+    the bottom one is for `initialize` / `step` called by hand."""
+    scopes = getattr(_THREAD, "scopes", None)
+    if scopes is None:
+        scopes = _THREAD.scopes = [weakref.WeakKeyDictionary()]
+    return scopes
+
+
+@contextlib.contextmanager
+def decode_scope():
+    """A scope for the per-call values of one decode, in this thread."""
+    scopes = _scopes()
+    scopes.append(weakref.WeakKeyDictionary())
+    try:
+        yield
+    finally:
+        scopes.pop()
+
+
+def begin_call(owner, **values):
+    """A new per-call object of `owner` (a decoder or a sampler), in the
+    innermost scope of this thread (replacing the one there): what its
+    `initialize` computed, for its `step`."""
+    call = types.SimpleNamespace(**values)
+    _scopes()[-1][owner] = call
+    return call
+
+
+def current_call(owner, required=True):
+    """`owner`'s per-call object in this thread (the innermost scope that
+    has one), or None (or a ValueError when `required`) before its
+    `initialize`."""
+    for scope in reversed(_scopes()):
+        call = scope.get(owner)
+        if call is not None:
+            return call
+    if required:
+        raise ValueError(
+            f"{type(owner).__name__}.initialize() must run first (in this "
+            "thread): dynamic_decode and the decoder's call do, or call it "
+            "by hand before step() / sample() / next_inputs()."
+        )
+    return None
+
+
+def per_call(name, doc):
+    """A read-only property: this thread's current value of `name` for the
+    object (None before its `initialize`)."""
+    return property(
+        lambda self: getattr(current_call(self, required=False), name, None), doc=doc
+    )
 
 
 class Decoder:
@@ -218,7 +293,27 @@ def dynamic_decode(
         ((2, 5, 4), [5, 2])
     """
     maximum_iterations = _maximum_iterations(maximum_iterations)
-    init_kwargs = dict(decoder_init_kwargs or {})
+    with decode_scope():
+        return _decode(
+            decoder,
+            output_time_major,
+            impute_finished,
+            maximum_iterations,
+            training,
+            decoder_init_input,
+            dict(decoder_init_kwargs or {}),
+        )
+
+
+def _decode(
+    decoder,
+    output_time_major,
+    impute_finished,
+    maximum_iterations,
+    training,
+    decoder_init_input,
+    init_kwargs,
+):
     finished, inputs, state = decoder.initialize(decoder_init_input, **init_kwargs)
     finished = ops.cast(finished, "bool")
     if maximum_iterations == 0:

@@ -12,6 +12,14 @@ decoder's `maximum_iterations`), so that eager and compiled runs draw the
 same samples and JAX's `jit` works; else once per step (eagerly only).
 A category is drawn by inverting the cumulative softmax with one uniform
 number per row and step.
+
+A sampler keeps nothing of a call on itself: what `initialize` computes
+(the inputs, the start tokens, the noise drawn...) goes to a per-call
+object of this thread (`decoder.begin_call`; see `decoder.py`), which
+`sample` and `next_inputs` read back. The attributes of tfa's samplers
+(`batch_size`, `inputs`, `sequence_length`, `start_tokens`, `end_token`,
+`start_inputs`...) are read-only properties giving the current call's
+values in this thread (None before `initialize`).
 """
 
 import numbers
@@ -20,6 +28,7 @@ import keras
 from keras import ops
 
 from keras_rnnkit import _validation as check
+from keras_rnnkit.seq2seq.decoder import begin_call, current_call, per_call
 
 __all__ = [
     "CustomSampler",
@@ -130,19 +139,28 @@ def _top_k_logits(logits, k):
 
 class _Noise:
     """Uniform noise for a random sampler: drawn for all steps at once when
-    their number is known, else one step at a time."""
+    their number is known, else one step at a time. `prepare` returns the
+    noise of one call (kept in the sampler's per-call object)."""
 
     def __init__(self, seed):
         self.generator = keras.random.SeedGenerator(seed)
-        self.drawn = None
 
     def prepare(self, steps, batch, width):
-        self.shape = (batch, width)
-        self.drawn = None
+        drawn = None
         if steps is not None:
-            self.drawn = keras.random.uniform(
+            drawn = keras.random.uniform(
                 (max(int(steps), 1), batch, width), seed=self.generator
             )
+        return _Drawn(self.generator, (batch, width), drawn)
+
+
+class _Drawn:
+    """The noise of one call: all steps' (`drawn`) or one step's at a time."""
+
+    def __init__(self, generator, shape, drawn):
+        self.generator = generator
+        self.shape = shape
+        self.drawn = drawn
 
     def at(self, time):
         if self.drawn is not None:
@@ -173,10 +191,16 @@ class Sampler:
         """Told the most steps the decoder will run (or None) after
         `initialize`; random samplers draw their noise here."""
 
-    @property
-    def batch_size(self):
-        return self._batch_size
+    def _begin_call(self, **values):
+        """A new per-call object (this thread, this decode): `initialize`'s
+        values, for `sample` and `next_inputs`."""
+        return begin_call(self, **values)
 
+    def _call(self):
+        """The current call's per-call object (after `initialize`)."""
+        return current_call(self)
+
+    batch_size = per_call("batch_size", "The current call's batch size.")
     sample_ids_shape = ()
     sample_ids_dtype = "int32"
 
@@ -216,8 +240,6 @@ class TrainingSampler(Sampler):
             )
         if self.time_major:
             inputs = ops.moveaxis(inputs, 0, 1)
-        self.inputs = inputs
-        self._batch_size = inputs.shape[0]
         time = inputs.shape[1]
         if sequence_length is not None and mask is not None:
             raise ValueError(
@@ -239,12 +261,23 @@ class TrainingSampler(Sampler):
                         f"[0, {time}] (the time axis of the inputs). "
                         f"Received: sequence_length={values.tolist()}"
                     )
-        self.sequence_length = ops.cast(sequence_length, "int32")
-        self.steps = time
-        self.zero_inputs = ops.zeros_like(inputs[:, 0])
-        finished = ops.less_equal(self.sequence_length, 0)
-        first = ops.where(ops.all(finished), self.zero_inputs, inputs[:, 0])
+        call = self._begin_call(
+            inputs=inputs,
+            batch_size=inputs.shape[0],
+            sequence_length=ops.cast(sequence_length, "int32"),
+            steps=time,
+            zero_inputs=ops.zeros_like(inputs[:, 0]),
+        )
+        finished = ops.less_equal(call.sequence_length, 0)
+        first = ops.where(ops.all(finished), call.zero_inputs, inputs[:, 0])
         return finished, first
+
+    inputs = per_call("inputs", "The current call's inputs, batch-major.")
+    sequence_length = per_call(
+        "sequence_length", "The current call's int32 lengths (batch,)."
+    )
+    steps = per_call("steps", "The current call's time axis (an int or None).")
+    zero_inputs = per_call("zero_inputs", "Zeros shaped as one step's inputs.")
 
     def prepare_steps(self, steps):
         pass
@@ -252,15 +285,16 @@ class TrainingSampler(Sampler):
     def sample(self, time, outputs, state):
         return _argmax(outputs)
 
-    def _read(self, time):
-        last = ops.shape(self.inputs)[1] - 1
+    def _read(self, call, time):
+        last = ops.shape(call.inputs)[1] - 1
         index = ops.minimum(ops.cast(time, "int32") + 1, ops.maximum(last, 0))
-        return ops.take(self.inputs, index, axis=1)
+        return ops.take(call.inputs, index, axis=1)
 
     def next_inputs(self, time, outputs, state, sample_ids):
+        call = self._call()
         next_time = ops.cast(time, "int32") + 1
-        finished = ops.greater_equal(next_time, self.sequence_length)
-        nxt = ops.where(ops.all(finished), self.zero_inputs, self._read(time))
+        finished = ops.greater_equal(next_time, call.sequence_length)
+        nxt = ops.where(ops.all(finished), call.zero_inputs, self._read(call, time))
         return finished, nxt, state
 
 
@@ -289,20 +323,22 @@ class ScheduledEmbeddingTrainingSampler(TrainingSampler):
         self._noise = _Noise(seed)
 
     def initialize(self, inputs, sequence_length=None, mask=None, embedding=None):
-        self._embed = _embedder(self.embedding_fn, embedding, type(self).__name__)
+        embed = _embedder(self.embedding_fn, embedding, type(self).__name__)
         finished, first = super().initialize(inputs, sequence_length, mask)
-        self._noise.prepare(self.steps, ops.shape(self.inputs)[0], 2)
+        call = self._call()
+        call.embed = embed
+        call.noise = self._noise.prepare(call.steps, ops.shape(call.inputs)[0], 2)
         return finished, first
 
     def sample(self, time, outputs, state):
-        noise = self._noise.at(time)
+        noise = self._call().noise.at(time)
         chosen = ops.less(noise[:, 0], self.sampling_probability)
         ids = _categorical(outputs, noise[:, 1])
         return ops.where(chosen, ids, -ops.ones_like(ids))
 
     def next_inputs(self, time, outputs, state, sample_ids):
         finished, base, state = super().next_inputs(time, outputs, state, sample_ids)
-        sampled = self._embed(ops.maximum(sample_ids, 0))
+        sampled = self._call().embed(ops.maximum(sample_ids, 0))
         nxt = ops.where((sample_ids >= 0)[:, None], ops.cast(sampled, base.dtype), base)
         nxt = ops.where(ops.all(finished), base, nxt)
         return finished, nxt, state
@@ -338,34 +374,39 @@ class ScheduledOutputTrainingSampler(TrainingSampler):
     def initialize(
         self, inputs, sequence_length=None, mask=None, auxiliary_inputs=None
     ):
-        self.auxiliary_inputs = None
+        aux = None
         if auxiliary_inputs is not None:
             aux = ops.convert_to_tensor(auxiliary_inputs)
-            self.auxiliary_inputs = ops.moveaxis(aux, 0, 1) if self.time_major else aux
-        if self.auxiliary_inputs is not None:
+            aux = ops.moveaxis(aux, 0, 1) if self.time_major else aux
             # the decoder's inputs are [inputs, auxiliary inputs]
             inputs = ops.convert_to_tensor(inputs)
             if self.time_major:
                 inputs = ops.moveaxis(inputs, 0, 1)
-            inputs = ops.concatenate([inputs, self.auxiliary_inputs], axis=-1)
+            inputs = ops.concatenate([inputs, aux], axis=-1)
             if self.time_major:
                 inputs = ops.moveaxis(inputs, 0, 1)
         finished, first = super().initialize(inputs, sequence_length, mask)
-        self._noise.prepare(self.steps, ops.shape(self.inputs)[0], 1)
+        call = self._call()
+        call.auxiliary_inputs = aux
+        call.noise = self._noise.prepare(call.steps, ops.shape(call.inputs)[0], 1)
         return finished, first
 
+    auxiliary_inputs = per_call(
+        "auxiliary_inputs", "The current call's auxiliary inputs, batch-major."
+    )
+
     def sample(self, time, outputs, state):
-        return ops.less(self._noise.at(time)[:, 0], self.sampling_probability)
+        noise = self._call().noise.at(time)
+        return ops.less(noise[:, 0], self.sampling_probability)
 
     def next_inputs(self, time, outputs, state, sample_ids):
         finished, base, state = super().next_inputs(time, outputs, state, sample_ids)
         fed = outputs if self.next_inputs_fn is None else self.next_inputs_fn(outputs)
-        if self.auxiliary_inputs is not None:
-            last = ops.shape(self.auxiliary_inputs)[1] - 1
+        aux = self._call().auxiliary_inputs
+        if aux is not None:
+            last = ops.shape(aux)[1] - 1
             index = ops.minimum(ops.cast(time, "int32") + 1, last)
-            fed = ops.concatenate(
-                [fed, ops.take(self.auxiliary_inputs, index, axis=1)], axis=-1
-            )
+            fed = ops.concatenate([fed, ops.take(aux, index, axis=1)], axis=-1)
         nxt = ops.where(sample_ids[:, None], ops.cast(fed, base.dtype), base)
         nxt = ops.where(ops.all(finished), base, nxt)
         return finished, nxt, state
@@ -401,26 +442,35 @@ class GreedyEmbeddingSampler(Sampler):
         self.embedding_fn = embedding_fn
 
     def initialize(self, embedding, start_tokens=None, end_token=None):
-        self._embed = _embedder(self.embedding_fn, embedding, type(self).__name__)
+        embed = _embedder(self.embedding_fn, embedding, type(self).__name__)
         if start_tokens is None or end_token is None:
             raise ValueError(
                 f"{type(self).__name__}.initialize needs `start_tokens` "
                 "(batch,) and `end_token` (an int)."
             )
-        self.start_tokens = _start_tokens(start_tokens)
-        self.end_token = _token("end_token", end_token)
-        self._batch_size = self.start_tokens.shape[0]
-        self.start_inputs = self._embed(self.start_tokens)
-        return ops.zeros_like(self.start_tokens, dtype="bool"), self.start_inputs
+        start_tokens = _start_tokens(start_tokens)
+        call = self._begin_call(
+            embed=embed,
+            start_tokens=start_tokens,
+            end_token=_token("end_token", end_token),
+            batch_size=start_tokens.shape[0],
+            start_inputs=embed(start_tokens),
+        )
+        return ops.zeros_like(start_tokens, dtype="bool"), call.start_inputs
+
+    start_tokens = per_call("start_tokens", "The current call's start tokens.")
+    end_token = per_call("end_token", "The current call's end token (an int).")
+    start_inputs = per_call("start_inputs", "The embedded start tokens.")
 
     def sample(self, time, outputs, state):
-        check_token_in_vocab("end_token", self.end_token, outputs)
+        check_token_in_vocab("end_token", self._call().end_token, outputs)
         return _argmax(outputs)
 
     def next_inputs(self, time, outputs, state, sample_ids):
-        finished = ops.equal(sample_ids, self.end_token)
-        embedded = ops.cast(self._embed(sample_ids), self.start_inputs.dtype)
-        nxt = ops.where(ops.all(finished), self.start_inputs, embedded)
+        call = self._call()
+        finished = ops.equal(sample_ids, call.end_token)
+        embedded = ops.cast(call.embed(sample_ids), call.start_inputs.dtype)
+        nxt = ops.where(ops.all(finished), call.start_inputs, embedded)
         return finished, nxt, state
 
 
@@ -449,20 +499,23 @@ class SampleEmbeddingSampler(GreedyEmbeddingSampler):
 
     def initialize(self, embedding, start_tokens=None, end_token=None):
         result = super().initialize(embedding, start_tokens, end_token)
-        self._noise.prepare(None, ops.shape(self.start_tokens)[0], 1)
+        call = self._call()
+        call.noise = self._noise.prepare(None, ops.shape(call.start_tokens)[0], 1)
         return result
 
     def prepare_steps(self, steps):
         if steps is not None:
-            self._noise.prepare(steps, ops.shape(self.start_tokens)[0], 1)
+            call = self._call()
+            call.noise = self._noise.prepare(steps, ops.shape(call.start_tokens)[0], 1)
 
     def sample(self, time, outputs, state):
-        check_token_in_vocab("end_token", self.end_token, outputs)
+        call = self._call()
+        check_token_in_vocab("end_token", call.end_token, outputs)
         logits = ops.cast(outputs, "float32")
         if self.softmax_temperature is not None:
             logits = logits / self.softmax_temperature
         logits = _top_k_logits(logits, self.top_k)
-        return _categorical(logits, self._noise.at(time)[:, 0])
+        return _categorical(logits, call.noise.at(time)[:, 0])
 
 
 class InferenceSampler(Sampler):
@@ -488,10 +541,12 @@ class InferenceSampler(Sampler):
         self.next_inputs_fn = next_inputs_fn
 
     def initialize(self, start_inputs):
-        self.start_inputs = ops.convert_to_tensor(start_inputs)
-        self._batch_size = self.start_inputs.shape[0]
-        finished = ops.zeros(ops.shape(self.start_inputs)[:1], dtype="bool")
-        return finished, self.start_inputs
+        start_inputs = ops.convert_to_tensor(start_inputs)
+        self._begin_call(start_inputs=start_inputs, batch_size=start_inputs.shape[0])
+        finished = ops.zeros(ops.shape(start_inputs)[:1], dtype="bool")
+        return finished, start_inputs
+
+    start_inputs = per_call("start_inputs", "The current call's start inputs.")
 
     def sample(self, time, outputs, state):
         return self.sample_fn(outputs)
@@ -536,7 +591,7 @@ class CustomSampler(Sampler):
 
     def initialize(self, inputs, **kwargs):
         finished, first = self.initialize_fn(inputs, **kwargs)
-        self._batch_size = first.shape[0]
+        self._begin_call(batch_size=first.shape[0])
         return finished, first
 
     def sample(self, time, outputs, state):
