@@ -1,6 +1,7 @@
 """The benchmark script runs (a smoke run on tiny shapes; no timing asserted)."""
 
 import importlib.util
+import math
 import os
 import pathlib
 import subprocess
@@ -114,3 +115,37 @@ def test_crf_benchmark_prints_every_row():
         assert any(label.startswith(what) for label in labels), what
     if importlib.util.find_spec("torchcrf") is not None:  # the baseline's ratio
         assert sum("pytorch-crf" in row.split("  ")[-1] for row in rows) == 3
+
+
+@pytest.mark.tf_only  # one run is enough: the script starts its own backend
+def test_seq2seq_benchmark_prints_a_ratio_for_every_row():
+    script = SCRIPT.parent / "seq2seq.py"
+    result = subprocess.run(
+        [sys.executable, str(script), "--backends", "tensorflow", "--shapes", "tiny"]
+        + ["--repeats", "1"],
+        capture_output=True,
+        text=True,
+        env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"),
+        timeout=600,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    rows = [  # what follows the shape and the backend
+        " ".join(line.split()[2:])
+        for line in result.stdout.splitlines()
+        if line.split()[:2] == ["tiny", "tensorflow"]
+    ]
+    has_hub = importlib.util.find_spec("keras_hub") is not None
+    expected = ["train, no attention", "train, luong", "train, bahdanau"]
+    if has_hub:  # the kit's decoding rows have a ratio to keras-hub's
+        expected += ["kit greedy", "kit beam 5"]
+    for what in expected:
+        found = [row for row in rows if row.startswith(what + " ")]
+        assert len(found) == 1, (what, result.stdout)
+        ratio = float(found[0].split()[-1])
+        assert math.isfinite(ratio) and ratio > 0, found[0]
+    hub_rows = [row for row in rows if row.startswith("keras-hub")]
+    assert len(hub_rows) == 2, result.stdout
+    if has_hub:
+        assert result.stdout.count("same ids as keras-hub: yes") == 2, result.stdout
+    else:
+        assert all("skipped: keras-hub not installed" in row for row in hub_rows)
