@@ -26,7 +26,11 @@ Keras or torch changes it (names and attributes included):
 5. `keras.src.backend.get_keras_mask`, where Keras keeps the mask it
    attached to a tensor (an attribute on TensorFlow and torch tensors, a
    table on JAX, whose arrays take no attributes): `SequenceLoss` reads the
-   decoder's mask there, as Keras's own `Loss.__call__` does.
+   decoder's mask there, as Keras's own `Loss.__call__` does; and its
+   `set_keras_mask` (`keras.src.backend.common.masking`), with which the
+   decoders' samplers drop the mask an `Embedding(mask_zero=True)` attaches
+   to the ids they feed back (a cell that takes no mask would warn at every
+   step).
 
 6. `layer._inbound_nodes[0].arguments`, the arguments (`args`,
    `kwargs`, symbolic tensors in their places) of a layer's first call in a
@@ -66,6 +70,7 @@ except ImportError as e:  # pragma: no cover - only on an incompatible Keras
 
 try:
     from keras.src.backend import get_keras_mask
+    from keras.src.backend.common.masking import set_keras_mask
 except ImportError as e:  # pragma: no cover - only on an incompatible Keras
     raise ImportError(
         "keras_rnnkit needs Keras's `get_keras_mask` (keras.src.backend), "
@@ -138,5 +143,6 @@ __all__ = [
     "backend_rnn",
     "first_call_arguments",
     "get_keras_mask",
+    "set_keras_mask",
     "torch_lstm",
 ]

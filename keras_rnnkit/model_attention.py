@@ -137,7 +137,8 @@ def _alignments(model, target, inputs, batch_size):
             f"called on model '{model.name}''s tensors."
         )
     args, kwargs = called
-    kwargs = {k: v for k, v in kwargs.items() if k not in ("training",)}
+    tensors = ("memory_sequence_length", "memory_mask", "initial_cell_state")
+    kwargs = {k: v for k, v in kwargs.items() if k in (*tensors, "sequence_length")}
     alignments = _Alignments(target)(*args, **kwargs)
     outputs = keras.Model(model.inputs, alignments).predict(
         inputs, batch_size=batch_size, verbose=0
@@ -155,15 +156,30 @@ class _Alignments(keras.layers.Layer):
         self.layer = layer
         self.supports_masking = True
 
-    def call(self, inputs, memory, mask=None, **kwargs):
-        kwargs.pop("return_alignments", None)
+    def call(
+        self,
+        inputs,
+        memory,
+        memory_sequence_length=None,
+        memory_mask=None,
+        initial_cell_state=None,
+        sequence_length=None,
+        mask=None,
+    ):
         outputs = self.layer(
-            inputs, memory, mask=mask, return_alignments=True, **kwargs
+            inputs,
+            memory,
+            memory_sequence_length=memory_sequence_length,
+            memory_mask=memory_mask,
+            initial_cell_state=initial_cell_state,
+            sequence_length=sequence_length,
+            mask=mask,
+            return_alignments=True,
         )
         alignments = outputs[-1]
         if mask is None:
             return alignments
-        keep = keras.ops.cast(keras.ops.expand_dims(mask, -1), "float32")
+        keep = keras.ops.expand_dims(mask, -1)
         if isinstance(alignments, (list, tuple)):
             return [a * keras.ops.cast(keep, a.dtype) for a in alignments]
         return alignments * keras.ops.cast(keep, alignments.dtype)

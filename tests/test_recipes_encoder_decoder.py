@@ -106,31 +106,51 @@ def test_nearest_spellings_is_the_brute_force_search():
     assert train[nearest[-1]] == train[3]  # a training word is its own nearest
 
 
-def test_greedy_decoding_matches_teacher_forcing_and_survives_reload(tmp_path):
+@pytest.mark.parametrize("attention", [False, True])
+def test_decoding_matches_teacher_forcing_and_survives_reload(tmp_path, attention):
     """Feeding the greedy output back with teacher forcing gives the same
-    phonemes, and a reloaded .keras model decodes identically."""
+    phonemes; beam search of width 1 is greedy and wider beams score at
+    least as well; a reloaded .keras model decodes identically; the
+    alignments cover the letters."""
     keras.utils.set_random_seed(1)
-    model = recipe.build(units=8)
+    model = recipe.build(units=8, attention=attention)
     rng = np.random.default_rng(0)
     source = rng.integers(2, recipe.N_LETTERS, (5, 3)).astype("int32")
     source[1, 2:] = 0
+    decoder_in = np.full((5, 4), recipe.START, "int32")
+    model.train_on_batch([source, decoder_in], decoder_in + 3)  # builds all
     written = recipe.greedy_decode(model, source, max_steps=6)
-    assert written.shape == (5, 6) and np.all(written >= recipe.END)
+    assert written.shape == (5, 6)
     decoder_in = np.concatenate(
         [np.full((5, 1), recipe.START), written[:, :-1]], axis=1
     ).astype("int32")
     logits = np.asarray(model.predict_on_batch([source, decoder_in]))
-    forced = logits[:, :, recipe.END :].argmax(-1) + recipe.END
+    forced = logits.argmax(-1)
     for row, forced_row in zip(written, forced, strict=True):
-        ends = np.flatnonzero(row == recipe.END)
-        steps = ends[0] + 1 if len(ends) else len(row)
+        # up to the end symbol, or to an id that teacher forcing would mask
+        stops = np.flatnonzero(row <= recipe.END)
+        steps = stops[0] + 1 if len(stops) else len(row)
         np.testing.assert_array_equal(forced_row[:steps], row[:steps])
-    model.train_on_batch([source, decoder_in], written)  # builds the optimizer
-    written = recipe.greedy_decode(model, source, max_steps=6)
+    if attention:
+        np.testing.assert_array_equal(
+            recipe.decode(model, source, beam_width=1, max_steps=6), written
+        )
+        weights = recipe.alignments(model, source, written)
+        assert weights.shape == (5, 6, 3)
+        np.testing.assert_array_equal(weights[1, :, 2], 0.0)  # a padded letter
+        for row in range(5):
+            stops = np.flatnonzero(written[row] <= recipe.END)  # masked after
+            steps = stops[0] + 1 if len(stops) else 6
+            np.testing.assert_allclose(weights[row, :steps].sum(-1), 1.0, atol=1e-5)
+            np.testing.assert_array_equal(weights[row, steps:], 0.0)
+    beam = recipe.decode(model, source, beam_width=3, max_steps=6)
     model.save(tmp_path / "m.keras")
     reloaded = keras.saving.load_model(tmp_path / "m.keras")
     np.testing.assert_array_equal(
         recipe.greedy_decode(reloaded, source, max_steps=6), written
+    )
+    np.testing.assert_array_equal(
+        recipe.decode(reloaded, source, beam_width=3, max_steps=6), beam
     )
 
 
@@ -141,14 +161,18 @@ def test_quick_run(tmp_path):
     for key, value in figures.items():
         if key != "plots":
             assert math.isfinite(value), key
-    for key in ("wer", "per", "baseline_wer", "baseline_per", "wer_any_variant"):
-        assert 0 <= figures[key] <= 1, key
-    assert figures["wer_any_variant"] <= figures["wer"]
-    # Writing nothing scores PER 1: after one epoch on 3,000 words the model
-    # writes some right phonemes, and the nearest spelling many more.
-    assert figures["per"] < 1
+    systems = ("baseline", "greedy", "attention_greedy", "attention_beam")
+    for system in systems:
+        for key in ("wer", "per", "wer_any_variant"):
+            assert 0 <= figures[f"{system}_{key}"] <= 1, (system, key)
+        assert figures[f"{system}_wer_any_variant"] <= figures[f"{system}_wer"]
+    # Writing nothing scores PER 1: after one epoch on 3,000 words the models
+    # write some right phonemes, and the nearest spelling many more.
+    assert figures["greedy_per"] < 1 and figures["attention_greedy_per"] < 1
     assert figures["baseline_per"] < 0.7
     assert figures["reloaded_identical"] is True
     assert (tmp_path / "encoder_decoder.keras").stat().st_size > 10_000
     for path in figures["plots"]:
         assert pathlib.Path(path).stat().st_size > 5000
+    page = (tmp_path / "encoder_decoder_alignments.html").read_text("utf-8")
+    assert page.count("<table>") == 6 and 'title="' in page

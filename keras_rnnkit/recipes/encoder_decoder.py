@@ -300,7 +300,8 @@ def alignments(model, source, written):
     decoder_in = np.concatenate(
         [np.full((len(written), 1), START, "int32"), written[:, :-1]], axis=1
     )
-    ends = (written == END).argmax(1) + 1  # steps up to the end symbol
+    ended = written == END
+    ends = np.where(ended.any(1), ended.argmax(1) + 1, written.shape[1])
     decoder_in[np.arange(decoder_in.shape[1])[None] >= ends[:, None]] = PAD
     return keras_rnnkit.attention_weights(model, [source, decoder_in])
 

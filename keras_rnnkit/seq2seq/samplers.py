@@ -22,11 +22,13 @@ object of this thread (`decoder.begin_call`; see `decoder.py`), which
 values in this thread (None before `initialize`).
 """
 
+import functools
 import numbers
 
 import keras
 from keras import ops
 
+from keras_rnnkit import _compat
 from keras_rnnkit import _validation as check
 from keras_rnnkit.seq2seq.decoder import begin_call, current_call, per_call
 
@@ -70,7 +72,17 @@ def _embedder(embedding_fn, embedding, who):
             "keras.layers.Embedding) to the constructor or an `embedding` "
             "matrix to initialize (the first argument of the decoder's call)."
         )
+    if isinstance(embedding_fn, keras.layers.Embedding) and embedding_fn.mask_zero:
+        return functools.partial(_unmasked, embedding_fn)
     return embedding_fn
+
+
+def _unmasked(embedding_fn, ids):
+    """`embedding_fn(ids)` without the mask a `mask_zero` embedding attaches
+    (the ids fed back are never padding, and the cell takes no mask)."""
+    embedded = embedding_fn(ids)
+    _compat.set_keras_mask(embedded, None)
+    return embedded
 
 
 def _token(name, value):
