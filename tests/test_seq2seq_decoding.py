@@ -767,6 +767,62 @@ def test_beam_search_decoder_config_round_trip():
     assert again.beam_width == 5 and again.maximum_iterations == 11
 
 
+@keras.saving.register_keras_serializable("test_seq2seq_decoding")
+def feed_back(outputs):
+    return outputs
+
+
+@pytest.mark.parametrize(
+    "sampler",
+    [
+        lambda e: seq2seq.TrainingSampler(time_major=True),
+        lambda e: seq2seq.ScheduledEmbeddingTrainingSampler(0.3, e, seed=4),
+        lambda e: seq2seq.ScheduledOutputTrainingSampler(
+            0.2, seed=5, next_inputs_fn=feed_back
+        ),
+        lambda e: seq2seq.GreedyEmbeddingSampler(e),
+        lambda e: seq2seq.SampleEmbeddingSampler(e, 0.5, seed=6, top_k=3),
+    ],
+)
+def test_basic_decoder_and_its_sampler_config_round_trip(sampler):
+    decoder = seq2seq.BasicDecoder(
+        keras.layers.GRUCell(4),
+        sampler(keras.layers.Embedding(9, 3)),
+        output_layer=keras.layers.Dense(9),
+        maximum_iterations=7,
+    )
+    config = decoder.get_config()
+    again = seq2seq.BasicDecoder.from_config(config)
+    assert type(again.sampler) is type(decoder.sampler)
+    assert again.get_config() == config
+    assert again.maximum_iterations == 7
+
+
+def test_a_greedy_decoding_model_reloads_from_keras_file(tmp_path):
+    keras.utils.set_random_seed(2)
+    state = keras.Input((4,))
+    decoder = seq2seq.BasicDecoder(
+        keras.layers.GRUCell(4),
+        seq2seq.GreedyEmbeddingSampler(keras.layers.Embedding(9, 3)),
+        output_layer=keras.layers.Dense(9),
+        maximum_iterations=5,
+    )
+    outputs, _, lengths = decoder(
+        None,
+        initial_state=state,
+        start_tokens=keras.ops.ones_like(state[:, 0], dtype="int32"),
+        end_token=0,
+    )
+    model = keras.Model(state, [outputs.sample_id, lengths])
+    x = np.random.default_rng(0).normal(size=(3, 4)).astype("float32")
+    ids, id_lengths = model.predict(x, verbose=0)
+    model.save(tmp_path / "greedy.keras")
+    again = keras.saving.load_model(tmp_path / "greedy.keras")
+    reloaded_ids, reloaded_lengths = again.predict(x, verbose=0)
+    np.testing.assert_array_equal(reloaded_lengths, id_lengths)
+    np.testing.assert_array_equal(reloaded_ids, ids)
+
+
 # -- bad arguments ---------------------------------------------------------------
 
 

@@ -169,6 +169,7 @@ class BasicDecoder(BaseDecoder):
         return {
             **super().get_config(),
             "cell": serialize(self.cell),
+            "sampler": serialize(self.sampler),
             "output_layer": None
             if self.output_layer is None
             else serialize(self.output_layer),
@@ -176,8 +177,9 @@ class BasicDecoder(BaseDecoder):
 
     @classmethod
     def from_config(cls, config):
-        raise NotImplementedError(
-            "BasicDecoder does not reload from a config: its sampler holds "
-            "functions. Rebuild it from the cell and output layer (saved "
-            "with the model) and a new sampler."
-        )
+        config = dict(config)
+        deserialize = keras.saving.deserialize_keras_object
+        for key in ("cell", "sampler", "output_layer"):
+            if config.get(key) is not None:
+                config[key] = deserialize(config[key])
+        return cls(**config)

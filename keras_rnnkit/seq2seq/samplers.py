@@ -23,6 +23,7 @@ values in this thread (None before `initialize`).
 """
 
 import functools
+import inspect
 import numbers
 
 import keras
@@ -30,6 +31,7 @@ from keras import ops
 
 from keras_rnnkit import _compat
 from keras_rnnkit import _validation as check
+from keras_rnnkit._registration import register
 from keras_rnnkit.seq2seq.decoder import begin_call, current_call, per_call
 
 __all__ = [
@@ -196,6 +198,41 @@ class Sampler:
     def sample(self, time, outputs, state):
         raise NotImplementedError
 
+    # Constructor arguments kept under another attribute name.
+    _attributes = {
+        "sample_shape": "sample_ids_shape",
+        "sample_dtype": "sample_ids_dtype",
+    }
+
+    def get_config(self):
+        """The constructor's arguments; layers and functions (embeddings,
+        `next_inputs_fn`, ...) as Keras serializes them (a function must be
+        registered with `keras.saving.register_keras_serializable` to
+        reload)."""
+        config = {}
+        for name in inspect.signature(type(self).__init__).parameters:
+            if name == "self":
+                continue
+            value = getattr(self, self._attributes.get(name, name))
+            if isinstance(value, tuple):
+                value = list(value)
+            elif value is not None and (
+                callable(value) or isinstance(value, keras.layers.Layer)
+            ):
+                value = keras.saving.serialize_keras_object(value)
+            config[name] = value
+        return config
+
+    @classmethod
+    def from_config(cls, config):
+        config = {
+            name: keras.saving.deserialize_keras_object(value)
+            if isinstance(value, dict)
+            else value
+            for name, value in config.items()
+        }
+        return cls(**config)
+
     def next_inputs(self, time, outputs, state, sample_ids):
         raise NotImplementedError
 
@@ -217,6 +254,7 @@ class Sampler:
     sample_ids_dtype = "int32"
 
 
+@register
 class TrainingSampler(Sampler):
     """Teacher forcing: step `t + 1` reads `inputs[:, t + 1]` (TF1's
     `TrainingHelper`).
@@ -310,6 +348,7 @@ class TrainingSampler(Sampler):
         return finished, nxt, state
 
 
+@register
 class ScheduledEmbeddingTrainingSampler(TrainingSampler):
     """Teacher forcing where each row, at each step, feeds back the
     embedding of an id sampled from its outputs with probability
@@ -332,6 +371,7 @@ class ScheduledEmbeddingTrainingSampler(TrainingSampler):
             "sampling_probability", sampling_probability
         )
         self.embedding_fn = embedding_fn
+        self.seed = seed
         self._noise = _Noise(seed)
 
     def initialize(self, inputs, sequence_length=None, mask=None, embedding=None):
@@ -356,6 +396,7 @@ class ScheduledEmbeddingTrainingSampler(TrainingSampler):
         return finished, nxt, state
 
 
+@register
 class ScheduledOutputTrainingSampler(TrainingSampler):
     """Teacher forcing where each row, at each step, feeds back its own
     outputs (or `next_inputs_fn(outputs)`) with probability
@@ -381,6 +422,7 @@ class ScheduledOutputTrainingSampler(TrainingSampler):
             "sampling_probability", sampling_probability
         )
         self.next_inputs_fn = next_inputs_fn
+        self.seed = seed
         self._noise = _Noise(seed)
 
     def initialize(
@@ -424,6 +466,7 @@ class ScheduledOutputTrainingSampler(TrainingSampler):
         return finished, nxt, state
 
 
+@register
 class GreedyEmbeddingSampler(Sampler):
     """Greedy decoding: each step feeds back the embedding of its argmax
     (TF1's `GreedyEmbeddingHelper`).
@@ -486,6 +529,7 @@ class GreedyEmbeddingSampler(Sampler):
         return finished, nxt, state
 
 
+@register
 class SampleEmbeddingSampler(GreedyEmbeddingSampler):
     """Random decoding: each step feeds back the embedding of an id drawn
     from softmax(outputs / softmax_temperature), among the `top_k` most
@@ -530,6 +574,7 @@ class SampleEmbeddingSampler(GreedyEmbeddingSampler):
         return _categorical(logits, call.noise.at(time)[:, 0])
 
 
+@register
 class InferenceSampler(Sampler):
     """Decoding of continuous outputs: `sample_fn(outputs)` gives the
     sample, `end_fn(sample)` the finished flags, `next_inputs_fn(sample)`
@@ -573,6 +618,7 @@ class InferenceSampler(Sampler):
         return finished, nxt, state
 
 
+@register
 class CustomSampler(Sampler):
     """A sampler of three functions: `initialize_fn(inputs, **kwargs) ->
     (finished, first_inputs)`, `sample_fn(time, outputs, state) -> ids` and
