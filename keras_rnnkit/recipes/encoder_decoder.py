@@ -10,15 +10,24 @@ nothing to look up.
 
 As in the tutorial's `bidirectional_dynamic_rnn` code, a
 `BidirectionalEncoder` reads the letters of the word both ways and returns
-its final states concatenated component-wise (h with h, c with c: the
-tutorial's `LSTMStateTuple(c=concat(...), h=concat(...))`); they initialise
-a `DynamicRNN(LSTMCell)` decoder twice as wide that writes the phonemes.
-Training uses teacher forcing (the decoder reads the true previous
-phoneme), with a masked loss: padding counts neither in the loss nor in the
-accuracy. The number of epochs is chosen on the validation words (early
-stopping on the validation loss, best weights restored). At test time
-decoding is greedy: the decoder reads its own previous phoneme, from a
-start symbol until it writes the end symbol.
+its outputs (one per letter) and its final states concatenated
+component-wise (h with h, c with c: the tutorial's
+`LSTMStateTuple(c=concat(...), h=concat(...))`); they initialise an LSTM
+decoder twice as wide that writes the phonemes. Two models are trained the
+same way: one whose decoder reads only the previous phonemes (everything
+about the word passes through the encoder's final state), and one whose
+decoder also attends over the letters' outputs at every step
+(`keras_rnnkit.seq2seq.AttentionWrapper` with Luong's scaled attention,
+the memory given through `WithMemory`). Training uses teacher forcing (the
+decoder reads the true previous phoneme), with a masked loss: padding
+counts neither in the loss nor in the accuracy. The number of epochs is
+chosen on the validation words (early stopping on the validation loss,
+best weights restored; the learning rate drops when the validation loss
+stops falling). At test time the decoder reads its own previous phoneme,
+from a start symbol until it writes the end symbol: greedily for both
+models (`seq2seq.BasicDecoder`), and with beam search for the attention
+model (`seq2seq.BeamSearchDecoder`, 5 beams), both inside Keras models
+built from the trained layers.
 
 Data (`keras_rnnkit.recipes.datasets.load_cmudict`): the words spelt with
 the letters a-z and the apostrophe; one pronunciation per word, the
@@ -39,8 +48,11 @@ training spelling (the smallest letter edit distance, found exactly with
 lower bounds that prune most of the dictionary; ties go to the longest
 shared ending, then the alphabetical order).
 
-The trained model is saved as ``.keras``, reloaded, and the reloaded model
-decodes the test words again: the decoded phonemes must be identical.
+Where the attention looked while it wrote a few test words is drawn as
+letter-by-phoneme grids (``encoder_decoder_alignments.png`` and ``.html``,
+from `keras_rnnkit.attention_weights`). The attention model is saved as
+``.keras``, reloaded, and the reloaded model decodes the test words again
+with beam search: the decoded phonemes must be identical.
 
     python -m keras_rnnkit.recipes encoder-decoder           # full run
     python -m keras_rnnkit.recipes encoder-decoder --quick   # smoke run
@@ -446,7 +458,11 @@ def _train(model, data, quick, epochs, seed):
             batches(*data["train"], shuffle=True, seed=seed, fixed=quick),
             validation_data=batches(*data["val"], fixed=quick),
             epochs=epochs,
-            callbacks=[_common.early_stopping(patience=2)],
+            callbacks=[
+                _common.early_stopping(patience=2),
+                # a third of the rate after an epoch without progress
+                keras.callbacks.ReduceLROnPlateau(factor=0.3, patience=0),
+            ],
             verbose=_common.fit_verbosity(quick),
         )
     return history, fit_time.seconds

@@ -17,9 +17,11 @@ BasicDecoderOutput = collections.namedtuple(
 
 def build_step_layers(cell, output_layer, inputs, state):
     """Builds `cell` (and `output_layer` on its outputs) before a loop: a
-    layer must not create its weights inside a compiled loop."""
+    layer must not create its weights inside a compiled loop. The batch size
+    is left unknown: the build config keeps the shape, and a traced batch
+    size (symbolic under JAX) cannot be saved in a `.keras` file."""
     if not cell.built:
-        cell.build(tuple(inputs.shape))
+        cell.build((None, *inputs.shape[1:]))
     if output_layer is not None and not output_layer.built:
         size = getattr(cell, "output_size", None)
         if not isinstance(size, int):

@@ -523,8 +523,14 @@ class BeamSearchDecoder(BaseDecoder):
             next_attention = ops.take_along_axis(
                 attention, parent_ids[:, :, None], axis=1
             )
+        # the parents' rows of the flat (batch * beam_width, ...) states
+        rows = parent_ids + ops.expand_dims(
+            ops.arange(ops.shape(parent_ids)[0], dtype="int32") * width, 1
+        )
+        rows = ops.reshape(rows, (-1,))
         next_cell_state = keras.tree.map_structure(
-            lambda x: self._gather_beams(x, parent_ids), next_cell_state
+            lambda x: x if len(x.shape) == 0 else ops.take(x, rows, axis=0),
+            next_cell_state,
         )
         output = BeamSearchDecoderOutput(
             scores if self.output_all_scores else next_scores, word_ids, parent_ids
@@ -532,15 +538,6 @@ class BeamSearchDecoder(BaseDecoder):
         return output, BeamSearchDecoderState(
             next_cell_state, next_log_probs, next_finished, next_lengths, next_attention
         )
-
-    def _gather_beams(self, x, parent_ids):
-        if len(x.shape) == 0:
-            return x
-        split = self._split(x)
-        index = ops.reshape(
-            parent_ids, (*ops.shape(parent_ids), *[1] * (len(split.shape) - 2))
-        )
-        return self._merge(ops.take_along_axis(split, index, axis=1))
 
     def finalize(self, outputs, final_state, sequence_lengths):
         end = current_call(self).end
