@@ -471,6 +471,12 @@ def _train(model, data, quick, epochs, seed):
 def run(
     quick=False, out="runs/encoder-decoder", epochs=None, seed=0, train_words=50_000
 ):
+    """The recipe (see the module docstring); returns its figures.
+
+    `train_words`: how many of the 99,942 training words to train on (a
+    random choice, seed 0; None: all of them); `epochs`: the most epochs
+    (default 8; 1 with `quick`).
+    """
     out = _common.setup(out, seed)
     _common.header("encoder-decoder: English spelling -> phonemes, unseen words")
     with _common.Timer() as total:
@@ -481,7 +487,7 @@ def run(
         if quick:
             train = sorted(train[i] for i in rng.permutation(len(train))[:3000])
             val, test = val[:200], test[:300]
-        elif train_words < len(train):  # default: a random half
+        elif train_words is not None and train_words < len(train):  # a half
             train = sorted(train[i] for i in rng.permutation(len(train))[:train_words])
         variants = sum(len(words[w]) > 1 for w in words)
         print(
