@@ -257,3 +257,53 @@ def _a_decoding_model(cell, embedding, projection):
         start_tokens=ops.ones_like(lengths),
     )
     return [memory, lengths], outputs.predicted_ids
+
+
+def test_mixed_precision_trains_gives_alignments_and_decodes():
+    previous = keras.config.dtype_policy()
+    keras.config.set_dtype_policy("mixed_float16")
+    try:
+        keras.utils.set_random_seed(7)
+        source = keras.Input((None,), dtype="int32")
+        target_in = keras.Input((None,), dtype="int32")
+        letters = keras.layers.Embedding(10, 4, mask_zero=True)(source)
+        memory, h, c = keras_rnnkit.BidirectionalEncoder(
+            keras.layers.LSTMCell(4), return_state=True
+        )(letters)
+        cell = seq2seq.AttentionWrapper(
+            keras.layers.LSTMCell(UNITS),
+            seq2seq.BahdanauAttention(UNITS, normalize=True),
+            attention_layer_size=UNITS,
+        )
+        embedding = keras.layers.Embedding(10, 4, mask_zero=True)
+        projection = keras.layers.Dense(10, dtype="float32")
+        decoded = seq2seq.WithMemory(
+            keras_rnnkit.DynamicRNN(cell, return_sequences=True)
+        )(embedding(target_in), memory, initial_cell_state=[h, c])
+        model = keras.Model([source, target_in], projection(decoded))
+        model.compile("adam", seq2seq.SequenceLoss())
+        words = np.array([[3, 4, 5, 0], [6, 7, 0, 0]])
+        tokens = np.array([[1, 3, 4], [1, 2, 0]])
+        losses = model.fit([words, tokens], tokens, epochs=2, verbose=0).history["loss"]
+        assert np.all(np.isfinite(losses))
+        weights = keras_rnnkit.attention_weights(model, [words, tokens])
+        np.testing.assert_allclose(weights[0, :3].sum(-1), 1.0, atol=2e-3)
+        np.testing.assert_array_equal(weights[1, :, 2:], 0.0)
+        decoder = seq2seq.BeamSearchDecoder(
+            cell,
+            beam_width=3,
+            embedding_fn=embedding,
+            output_layer=projection,
+            end_token=2,
+            maximum_iterations=5,
+        )
+        outputs, _, lengths = seq2seq.WithMemory(decoder)(
+            None,
+            memory,
+            initial_cell_state=[h, c],
+            start_tokens=ops.ones_like(source[:, 0]),
+        )
+        ids = keras.Model(source, outputs.predicted_ids).predict(words, verbose=0)
+        assert ids.shape == (2, 5, 3) and ids.min() >= 0 and ids.max() < 10
+    finally:
+        keras.config.set_dtype_policy(previous)
