@@ -137,8 +137,14 @@ def _alignments(model, target, inputs, batch_size):
             f"called on model '{model.name}''s tensors."
         )
     args, kwargs = called
-    tensors = ("memory_sequence_length", "memory_mask", "initial_cell_state")
-    kwargs = {k: v for k, v in kwargs.items() if k in (*tensors, "sequence_length")}
+    names = (
+        "memory_sequence_length",
+        "memory_mask",
+        "initial_cell_state",
+        "sequence_length",
+        "mask",
+    )
+    kwargs = {k: v for k, v in kwargs.items() if k in names and v is not None}
     alignments = _Alignments(target)(*args, **kwargs)
     outputs = keras.Model(model.inputs, alignments).predict(
         inputs, batch_size=batch_size, verbose=0
@@ -177,6 +183,8 @@ class _Alignments(keras.layers.Layer):
             return_alignments=True,
         )
         alignments = outputs[-1]
+        if mask is None:  # Keras fills `mask` only for a call on one tensor
+            mask = _compat.get_keras_mask(inputs)
         if mask is None:
             return alignments
         keep = keras.ops.expand_dims(mask, -1)
@@ -184,7 +192,7 @@ class _Alignments(keras.layers.Layer):
             return [a * keras.ops.cast(keep, a.dtype) for a in alignments]
         return alignments * keras.ops.cast(keep, alignments.dtype)
 
-    def compute_mask(self, inputs, memory=None, mask=None):
+    def compute_mask(self, inputs, previous_mask=None):
         return None
 
 

@@ -124,7 +124,7 @@ def test_a_decoder_in_a_model_decodes_as_the_memory_bound_by_hand(width):
     )
 
 
-def teacher_forced(cell, what="logits"):
+def teacher_forced(cell, what="logits", rnn=keras_rnnkit.DynamicRNN):
     """A teacher-forced model `[memory, lengths, tokens] -> `: the logits,
     the RNN's outputs (`"outputs"`), or `[outputs, alignments]`
     (`"alignments"`, with `return_alignments=True`)."""
@@ -132,8 +132,7 @@ def teacher_forced(cell, what="logits"):
     lengths = keras.Input((), dtype="int32")
     tokens = keras.Input((None,), dtype="int32")
     embedded = keras.layers.Embedding(VOCAB, 4, mask_zero=True, name="tokens")(tokens)
-    rnn = keras_rnnkit.DynamicRNN(cell, return_sequences=True)
-    outputs = seq2seq.WithMemory(rnn)(
+    outputs = seq2seq.WithMemory(rnn(cell, return_sequences=True))(
         embedded,
         memory,
         memory_sequence_length=lengths,
@@ -173,14 +172,20 @@ def test_return_alignments_gives_the_alignment_history_of_a_cell_built_without()
         np.testing.assert_allclose(alignments[row, 0].sum(), 1.0, atol=1e-5)
 
 
-def test_attention_weights_of_a_trained_seq2seq_model_and_after_reload(tmp_path):
+@pytest.mark.parametrize("rnn", [keras_rnnkit.DynamicRNN, keras.layers.RNN])
+def test_attention_weights_of_a_trained_seq2seq_model_and_after_reload(tmp_path, rnn):
     keras.utils.set_random_seed(6)
     cell = seq2seq.AttentionWrapper(
         keras.layers.LSTMCell(UNITS),
         seq2seq.LuongAttention(UNITS),
         attention_layer_size=UNITS,
     )
-    model = teacher_forced(cell)
+    model = teacher_forced(cell, rnn=rnn)  # keras.layers.RNN: masked steps not zeroed
+    if BACKEND == "jax" and rnn is keras.layers.RNN:
+        x = [np.ones((1, 3, DEPTH), "float32"), np.array([3]), np.array([[1, 2, 0]])]
+        with pytest.raises(ValueError, match="needs keras_rnnkit.DynamicRNN on JAX"):
+            keras_rnnkit.attention_weights(model, x)
+        return
     memory, lengths, _, _ = data()
     memory = np.nan_to_num(memory, nan=7.0)
     tokens = np.array([[1, 3, 4], [1, 5, 0], [1, 0, 0]], "int32")
@@ -211,6 +216,54 @@ def test_attention_weights_of_a_trained_seq2seq_model_and_after_reload(tmp_path)
         weights,
         atol=1e-6,
     )
+
+
+def test_a_decoding_model_reloads_from_keras_file(tmp_path):
+    cell, embedding, projection = layers()
+    memory, lengths, h, c = data()
+    for width in (1, 3):
+        model = in_a_model(cell, embedding, projection, width)
+        ids, out_lengths = model.predict([memory, lengths, h, c], verbose=0)
+        model.save(tmp_path / f"decoder{width}.keras")
+        again = keras.saving.load_model(tmp_path / f"decoder{width}.keras")
+        reloaded_ids, reloaded_lengths = again.predict(
+            [memory, lengths, h, c], verbose=0
+        )
+        np.testing.assert_array_equal(reloaded_lengths, out_lengths)
+        np.testing.assert_array_equal(reloaded_ids, ids)
+
+
+def test_a_training_sampler_reads_the_mask_of_its_inputs():
+    cell, embedding, projection = layers()
+    memory, lengths, _, _ = data()
+    tokens = keras.Input((None,), dtype="int32")
+    memory_in = keras.Input((None, DEPTH))
+    decoder = seq2seq.BasicDecoder(
+        cell, seq2seq.TrainingSampler(), output_layer=projection, maximum_iterations=3
+    )
+    _, _, out_lengths = seq2seq.WithMemory(decoder)(embedding(tokens), memory_in)
+    model = keras.Model([tokens, memory_in], out_lengths)
+    ids = np.array([[1, 2, 3], [1, 0, 0], [1, 4, 0]], "int32")
+    np.testing.assert_array_equal(
+        model.predict([ids, np.nan_to_num(memory)], verbose=0), [3, 1, 2]
+    )
+
+
+class _OwnSampler(seq2seq.GreedyEmbeddingSampler):
+    def __init__(self, table, bonus=1.0):  # arguments kept under other names
+        super().__init__(table)
+        self._bonus = bonus
+
+
+def test_a_sampler_without_a_config_saves_and_says_why_it_cannot_reload(tmp_path):
+    cell, embedding, projection = layers()
+    decoder = seq2seq.BasicDecoder(cell, _OwnSampler(embedding), projection)
+    with pytest.raises(NotImplementedError, match="`table` is not an attribute"):
+        decoder.sampler.get_config()
+    config = decoder.get_config()
+    assert config["sampler"] is None
+    with pytest.raises(ValueError, match="sampler that has no config"):
+        seq2seq.BasicDecoder.from_config(config)
 
 
 def test_errors_name_what_is_wrong():

@@ -1,10 +1,12 @@
 """`BasicDecoder`: a cell, a sampler and an optional output layer."""
 
 import collections
+import inspect
 
 import keras
 from keras import ops
 
+from keras_rnnkit import _compat
 from keras_rnnkit._registration import register
 from keras_rnnkit.seq2seq.decoder import BaseDecoder
 
@@ -68,8 +70,8 @@ class BasicDecoder(BaseDecoder):
         training: Passed to the cell and the output layer.
         sequence_length: int `(batch,)`, for a training sampler.
         mask: Boolean `(batch, time)`, right-padded, for a training
-            sampler (instead of `sequence_length`; Keras passes the mask
-            of masked inputs).
+            sampler (instead of `sequence_length`; by default, the mask
+            Keras attached to `inputs`, e.g. by `Embedding(mask_zero=True)`).
         start_tokens: int `(batch,)`, for an embedding sampler.
         end_token: An int, for an embedding sampler.
         embedding: The embedding matrix of a scheduled embedding sampler.
@@ -126,6 +128,15 @@ class BasicDecoder(BaseDecoder):
             auxiliary_inputs=auxiliary_inputs,
         )
         kwargs = {k: v for k, v in given.items() if v is not None}
+        takes_mask = "mask" in inspect.signature(self.sampler.initialize).parameters
+        if not takes_mask:
+            kwargs.pop("mask", None)  # one Keras filled in for an embedding sampler
+        elif mask is None and sequence_length is None and inputs is not None:
+            # Keras fills `mask` only for a call on one tensor; with an
+            # initial state too, read the inputs' own mask.
+            inputs_mask = _compat.get_keras_mask(inputs)
+            if inputs_mask is not None:
+                kwargs["mask"] = inputs_mask
         return super().call(
             inputs, initial_state=initial_state, training=training, **kwargs
         )
@@ -168,10 +179,14 @@ class BasicDecoder(BaseDecoder):
 
     def get_config(self):
         serialize = keras.saving.serialize_keras_object
+        try:
+            sampler = serialize(self.sampler)
+        except (AttributeError, NotImplementedError, TypeError, ValueError):
+            sampler = None  # a sampler without a config: saves, cannot reload
         return {
             **super().get_config(),
             "cell": serialize(self.cell),
-            "sampler": serialize(self.sampler),
+            "sampler": sampler,
             "output_layer": None
             if self.output_layer is None
             else serialize(self.output_layer),
@@ -180,6 +195,15 @@ class BasicDecoder(BaseDecoder):
     @classmethod
     def from_config(cls, config):
         config = dict(config)
+        if config.get("sampler") is None:
+            raise ValueError(
+                f"BasicDecoder '{config.get('name')}' was saved with a sampler "
+                "that has no config (a Sampler subclass whose constructor "
+                "arguments are not attributes of the same name: give it "
+                "get_config and register it with "
+                "keras.saving.register_keras_serializable). Rebuild the "
+                "decoder from its cell and output layer and a new sampler."
+            )
         deserialize = keras.saving.deserialize_keras_object
         for key in ("cell", "sampler", "output_layer"):
             if config.get(key) is not None:

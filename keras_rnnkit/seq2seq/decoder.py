@@ -177,6 +177,9 @@ class BaseDecoder(keras.layers.Layer):
         **kwargs,
     ):
         super().__init__(**kwargs)
+        # A masked input (the decoder inputs of a training sampler) is read,
+        # not passed on: the outputs carry their own lengths.
+        self.supports_masking = True
         self.output_time_major = check.boolean("output_time_major", output_time_major)
         self.impute_finished = check.boolean("impute_finished", impute_finished)
         self.maximum_iterations = _maximum_iterations(maximum_iterations)
@@ -205,6 +208,9 @@ class BaseDecoder(keras.layers.Layer):
 
     def finalize(self, outputs, final_state, sequence_lengths):
         return outputs, final_state
+
+    def compute_mask(self, inputs, mask=None):
+        return None
 
     def get_config(self):
         return {

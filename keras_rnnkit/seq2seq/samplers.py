@@ -210,15 +210,27 @@ class Sampler:
         registered with `keras.saving.register_keras_serializable` to
         reload)."""
         config = {}
-        for name in inspect.signature(type(self).__init__).parameters:
-            if name == "self":
+        parameters = inspect.signature(type(self).__init__).parameters.values()
+        for parameter in parameters:
+            name = parameter.name
+            if name == "self" or parameter.kind in (
+                parameter.VAR_POSITIONAL,
+                parameter.VAR_KEYWORD,
+            ):
                 continue
-            value = getattr(self, self._attributes.get(name, name))
+            attribute = self._attributes.get(name, name)
+            if not hasattr(self, attribute):
+                raise NotImplementedError(
+                    f"{type(self).__name__}.get_config: the constructor "
+                    f"argument `{name}` is not an attribute of the same name; "
+                    "define get_config (and from_config) to save this sampler."
+                )
+            value = getattr(self, attribute)
             if isinstance(value, tuple):
                 value = list(value)
-            elif value is not None and (
-                callable(value) or isinstance(value, keras.layers.Layer)
-            ):
+            elif name.endswith("dtype") and value is not None:
+                value = keras.backend.standardize_dtype(value)
+            elif callable(value) and not isinstance(value, type):  # layers too
                 value = keras.saving.serialize_keras_object(value)
             config[name] = value
         return config

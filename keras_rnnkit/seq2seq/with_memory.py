@@ -8,10 +8,12 @@ from typing import Any
 import keras
 from keras import ops
 
+from keras_rnnkit import _compat
 from keras_rnnkit import _validation as check
 from keras_rnnkit._registration import register
 from keras_rnnkit._serialization import construct, load_nested
 from keras_rnnkit._types import States, Tensor
+from keras_rnnkit.dynamic_rnn import DynamicRNN
 from keras_rnnkit.seq2seq.attention_wrapper import AttentionWrapper, attention_wrappers
 from keras_rnnkit.seq2seq.beam_search_decoder import tile_batch
 from keras_rnnkit.seq2seq.decoder import BaseDecoder
@@ -68,7 +70,8 @@ class WithMemory(keras.layers.Layer):
         initial_cell_state: Optional initial state of the wrapped cell, e.g.
             the encoder's final `[h, c]` (tfa's `initial_cell_state`).
         sequence_length: Optional integer tensor `(batch,)` of decoder
-            lengths, passed to a `DynamicRNN` (or a decoder).
+            lengths, passed to a `DynamicRNN` (or a `BasicDecoder` with a
+            training sampler).
         mask: Optional boolean tensor `(batch, steps)`, the decoder mask.
         training: Boolean, passed to the layer.
         return_alignments: Boolean (default `False`), RNN layers only: also
@@ -223,6 +226,20 @@ class WithMemory(keras.layers.Layer):
                     "give a `mask` or use keras_rnnkit.DynamicRNN."
                 )
             call_kwargs["sequence_length"] = sequence_length
+        if (
+            return_alignments
+            and keras.backend.backend() == "jax"
+            and (mask is not None or _compat.get_keras_mask(inputs) is not None)
+            and isinstance(self.layer, keras.layers.RNN)
+            and not isinstance(self.layer, DynamicRNN)
+            and not self.layer.zero_output_for_mask
+        ):
+            raise ValueError(
+                f"WithMemory '{self.name}': return_alignments with a mask needs "
+                "keras_rnnkit.DynamicRNN on JAX: keras.layers.RNN's JAX loop "
+                "outputs the first state at masked steps, not the previous "
+                "output (an AttentionWrapper's output is not its first state)."
+            )
         with self._bind(
             memory,
             memory_sequence_length,
@@ -295,9 +312,16 @@ class WithMemory(keras.layers.Layer):
                 None if x is None else tile_batch(x, width)
                 for x in (memory, lengths, memory_mask)
             )
-        for name, value in (("sequence_length", sequence_length), ("mask", mask)):
-            if value is not None:
-                kwargs[name] = value
+        takes = inspect.signature(self.layer.call).parameters
+        if sequence_length is not None:
+            if "sequence_length" not in takes:
+                raise ValueError(
+                    f"WithMemory '{self.name}': its {type(self.layer).__name__} "
+                    "takes no `sequence_length`."
+                )
+            kwargs["sequence_length"] = sequence_length
+        if mask is not None and inputs is not None and "mask" in takes:
+            kwargs["mask"] = mask
         with self._bind(memory, lengths, memory_mask, initial_cell_state):
             if kwargs.get("initial_state") is None:
                 kwargs["initial_state"] = self.layer.cell.get_initial_state(
