@@ -175,4 +175,6 @@ def test_quick_run(tmp_path):
     for path in figures["plots"]:
         assert pathlib.Path(path).stat().st_size > 5000
     page = (tmp_path / "encoder_decoder_alignments.html").read_text("utf-8")
-    assert page.count("<table>") == 6 and 'title="' in page
+    # up to three words written right and three wrong (after one epoch,
+    # none right)
+    assert 3 <= page.count("<table>") <= 6 and 'title="' in page

@@ -52,8 +52,8 @@ DESCRIPTIONS = {
     "hierarchical encoder where order matters.",
     "variable-length": "Variable-length sequences: DynamicRNN with "
     "sequence_length on JapaneseVowels.",
-    "encoder-decoder": "Encoder-decoder: English spelling to phonemes, for "
-    "words never seen; attention and beam search.",
+    "encoder-decoder": "Encoder-decoder: spelling to phonemes for unseen "
+    "words; attention, beam search.",
     "tf1-migration": "A TF1 checkpoint moved to Keras: the tutorial's "
     "classifier, trained by TF1.",
     "word-segmentation": "Chinese word segmentation: BMES tags, a BiLSTM and a "

@@ -1,4 +1,4 @@
-"""Encoder-decoder: English spelling to phonemes, for words never seen.
+"""Encoder-decoder: spelling to phonemes for unseen words; attention, beam search.
 
 The tutorial's delayed seq-to-seq (Encoder-Decoder, 机器翻译): an encoder
 reads the whole input, and its final state starts a decoder that writes the
