@@ -38,6 +38,12 @@ Keras or torch changes it (names and attributes included):
    on what the model gave it (`layer.input` flattens them, losing which
    tensor was the memory and which its lengths).
 
+7. `AutocastScope` (`keras.src.backend.common.variables`): `AutocastScope(None)`
+   reads a variable's current value (the `StatelessScope`'s, inside one)
+   without the mixed-precision cast of the layer being called, so that
+   `variable_values` can hand exact float32 weights to a scope of the kit's
+   own (`_jax_tiers.py`, which runs an encoder inside `jax.lax.switch`).
+
 Keras makes no promise about `keras.src`: these pieces are why pyproject.toml
 caps Keras (``keras>=3.10,<3.16``) at the newest version the tests passed on.
 Before raising the cap, run the tests on the new Keras; if a piece moved,
@@ -76,6 +82,16 @@ except ImportError as e:  # pragma: no cover - only on an incompatible Keras
         "keras_rnnkit needs Keras's `get_keras_mask` (keras.src.backend), "
         f"which this Keras ({keras.__version__}) does not have. Install a "
         "Keras version supported by keras_rnnkit (see pyproject.toml)."
+    ) from e
+
+try:
+    from keras.src.backend.common.variables import AutocastScope
+except ImportError as e:  # pragma: no cover - only on an incompatible Keras
+    raise ImportError(
+        "keras_rnnkit needs Keras's `AutocastScope` "
+        "(keras.src.backend.common.variables), which this Keras "
+        f"({keras.__version__}) does not have. Install a Keras version "
+        "supported by keras_rnnkit (see pyproject.toml)."
     ) from e
 
 _THREAD = threading.local()
@@ -137,6 +153,14 @@ def first_call_arguments(layer):
     return tuple(arguments.args), dict(arguments.kwargs)
 
 
+def variable_values(variables):
+    """The current values of `variables` (inside a `keras.StatelessScope`,
+    the scope's), in their own dtype: never cast to a mixed-precision
+    layer's compute dtype."""
+    with AutocastScope(None):
+        return [v.value for v in variables]
+
+
 __all__ = [
     "DropoutRNNCell",
     "ThreadLocalMasks",
@@ -145,4 +169,5 @@ __all__ = [
     "get_keras_mask",
     "set_keras_mask",
     "torch_lstm",
+    "variable_values",
 ]

@@ -117,10 +117,12 @@ class HierarchicalEncoder(keras.layers.Layer):
     loop). That holds on TensorFlow (eager, and in the `tf.function` graphs
     of `fit` / `predict`), torch, and JAX without `jit`: 2 real sentences
     padded to 20 slots take about the time of 2, with the same results.
-    Under JAX `jit` (JAX's `fit` and `predict`) shapes must be static and
-    every slot is encoded; there, batch documents with similar sentence
-    counts together and pad each batch to its own longest document (same
-    results, few padded slots).
+    Under JAX `jit` (JAX's `fit` and `predict`) shapes are fixed when
+    tracing: there each level is traced at a few sizes (room for all the
+    slots, about half, a quarter, ... of them per document, at most five
+    sizes) and the smallest that holds the batch's valid sentences runs
+    (`jax.lax.switch`), with the same results; the encoders then compile
+    once per size.
 
     Masks, at both levels:
 
@@ -153,10 +155,11 @@ class HierarchicalEncoder(keras.layers.Layer):
         attention_units: Size of the attention layers' hidden layer
             (positive integer), default: their input's feature size.
         skip_padded_sentences: Boolean (default `True`): encode only the
-            sentences that hold a word, where the backend allows shapes that
-            depend on the data (see above). `False` encodes every slot, with
-            the same results: for graphs that need static shapes, such as a
-            LiteRT export (`docs/deploy.md`).
+            sentences that hold a word (under JAX `jit`, at the smallest
+            traced size that holds them; see above). `False` encodes every
+            slot, with the same results: for graphs that need static shapes,
+            such as a LiteRT export (`docs/deploy.md`), or to compile the
+            encoders only once on JAX.
         **kwargs: Base layer keyword arguments, such as `name` and `dtype`.
 
     Call arguments:
@@ -334,7 +337,6 @@ class HierarchicalEncoder(keras.layers.Layer):
         if mask is not None:
             self._check_mask(inputs, mask)
             word_mask = ops.reshape(ops.cast(mask, "bool"), (-1, words))
-            flat = ops.where(word_mask[..., None], flat, ops.zeros_like(flat))
             sentence_mask = ops.any(word_mask, axis=-1)
 
         skip = (
@@ -342,6 +344,19 @@ class HierarchicalEncoder(keras.layers.Layer):
             and sentence_mask is not None
             and _shapes_may_vary(inputs, mask)
         )
+        tiers = (
+            self.skip_padded_sentences
+            and sentence_mask is not None
+            and not skip
+            and jax_tracing(inputs, mask)
+            and all(isinstance(d, int) for d in inputs.shape[:2])
+        )
+        if tiers:  # JAX jit: the smallest of a few fixed sizes that fits
+            return self._call_in_tiers(
+                flat, word_mask, sentence_mask, inputs.shape, training, return_weights
+            )
+        if word_mask is not None:
+            flat = ops.where(word_mask[..., None], flat, ops.zeros_like(flat))
         if skip:
             vectors, word_weights = self._encode_valid_sentences(
                 flat, word_mask, sentence_mask, training, return_weights
@@ -450,6 +465,101 @@ class HierarchicalEncoder(keras.layers.Layer):
             return ops.take(rows, source, axis=0)
 
         return put_back(pooled), None if weights is None else put_back(weights)
+
+    def _call_in_tiers(
+        self, flat, word_mask, sentence_mask, shape, training, return_weights
+    ):
+        """`call`'s work under JAX's `jit`, in sizes that follow the data.
+
+        Shapes are fixed there, so each level is traced at a few sizes
+        (`_jax_tiers.sizes` of the sentence slots: 20 slots give room for
+        20, 10, 5, 3 or 2 sentences per document) and runs, through
+        `jax.lax.switch`, at the smallest that holds the batch: the word
+        level on the valid sentences packed into `batch * k` rows (k the
+        smallest size with room for all of them), the sentence level on the
+        slots up to the last one valid in any document. Same results as
+        encoding every slot.
+        """
+        import jax.numpy as jnp
+
+        from keras_rnnkit import _jax_tiers
+
+        batch, slots, words = shape[0], shape[1], shape[2]
+        per_document = _jax_tiers.sizes(slots)
+
+        # Word level: the valid sentences first (in order), then padding.
+        order = jnp.argsort(jnp.logical_not(sentence_mask), stable=True)
+        count = jnp.sum(sentence_mask.astype("int32"))
+        # Row 0 of [zeros, pooled...] for a padded sentence, else 1 + its
+        # position among the valid ones.
+        source = jnp.where(sentence_mask, jnp.cumsum(sentence_mask), 0)
+
+        def put_back(rows):
+            rows = jnp.concatenate([jnp.zeros_like(rows[:1]), rows], axis=0)
+            return jnp.take(rows, source, axis=0)
+
+        def words_level(capacity, flat, word_mask):
+            chosen = order[:capacity]
+            rows, row_mask = jnp.take(flat, chosen, 0), jnp.take(word_mask, chosen, 0)
+            # padded words zeroed here, on the chosen rows only
+            rows = jnp.where(row_mask[..., None], rows, jnp.zeros_like(rows))
+            encoded = self.word_encoder(rows, mask=row_mask, training=training)
+            pooled = _pool(
+                self.word_pooling,
+                encoded,
+                row_mask,
+                self.word_attention,
+                return_weights,
+            )
+            if return_weights:
+                return put_back(pooled[0]), put_back(pooled[1])
+            return put_back(pooled), None
+
+        capacities = [batch * k for k in per_document]
+        vectors, word_weights = _jax_tiers.switch(
+            _jax_tiers.smallest_fitting(capacities, count),
+            capacities,
+            [self.word_encoder, self.word_attention],
+            words_level,
+            flat,
+            word_mask,
+        )
+        vectors = jnp.reshape(vectors, (batch, slots, vectors.shape[-1]))
+        sentence_mask = jnp.reshape(sentence_mask, (batch, slots))
+
+        # Sentence level: the slots up to the last one used in any document.
+        used = jnp.any(sentence_mask, axis=0)
+        last = jnp.max(jnp.where(used, jnp.arange(1, slots + 1), 1))
+
+        def sentences_level(k, vectors, sentence_mask):
+            vectors, mask = vectors[:, :k], sentence_mask[:, :k]
+            encoded = self.sentence_encoder(vectors, mask=mask, training=training)
+            documents = _pool(
+                self.sentence_pooling,
+                encoded,
+                mask,
+                self.sentence_attention,
+                return_weights,
+            )
+            if not return_weights:
+                return documents, None
+            documents, weights = documents
+            return documents, jnp.pad(weights, ((0, 0), (0, slots - k)))
+
+        documents, sentence_weights = _jax_tiers.switch(
+            _jax_tiers.smallest_fitting(per_document, last),
+            per_document,
+            [self.sentence_encoder, self.sentence_attention],
+            sentences_level,
+            vectors,
+            sentence_mask,
+        )
+        valid = jnp.any(sentence_mask, axis=-1)[:, None]
+        documents = jnp.where(valid, documents, 0)
+        if not return_weights:
+            return documents
+        word_weights = jnp.reshape(word_weights, (batch, slots, words))
+        return documents, word_weights, sentence_weights
 
     def _check_mask(self, inputs, mask):
         expected = tuple(inputs.shape[:3])

@@ -196,3 +196,23 @@ def test_first_call_arguments_gives_the_tensors_of_the_first_call_in_place():
     args, kwargs = first_call_arguments(layer)
     assert args[0] is a and args[1] is b
     assert kwargs["scale"] is s and kwargs["flag"] is False
+
+
+def test_variable_values_are_never_autocast():
+    """Piece 7: inside a mixed-precision layer's autocast scope, `v.value`
+    is float16; `variable_values` gives the float32 value (the scope's,
+    inside a StatelessScope)."""
+    from keras_rnnkit._compat import AutocastScope, variable_values
+
+    variable = keras.Variable(np.full((2,), 1 / 3, "float32"))
+    replaced = keras.ops.full((2,), 0.25, "float32")
+    with AutocastScope("float16"):
+        assert keras.backend.standardize_dtype(variable.value.dtype) == "float16"
+        (value,) = variable_values([variable])
+        assert keras.backend.standardize_dtype(value.dtype) == "float32"
+        np.testing.assert_array_equal(
+            keras.ops.convert_to_numpy(value), 1 / np.float32(3)
+        )
+        with keras.StatelessScope(state_mapping=[(variable, replaced)]):
+            (value,) = variable_values([variable])
+        np.testing.assert_array_equal(keras.ops.convert_to_numpy(value), 0.25)
