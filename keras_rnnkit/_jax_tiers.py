@@ -42,17 +42,20 @@ def smallest_fitting(sizes, needed):
     return jnp.sum(fits.astype("int32")) - 1
 
 
-def switch(index, sizes, layers, branch, *operands):
+def switch(index, sizes, owner, layers, branch, *operands):
     """`branch(sizes[index], *operands)`, with every size traced once.
 
-    `layers`: every Keras layer `branch` calls (None entries are skipped).
-    Their variables go into each branch as values (so gradients flow to
-    them), and the values the layers give them (seed generators, moving
-    statistics) come out and are assigned after the switch. Each branch is
-    rematerialized (`jax.checkpoint`): differentiating a `switch` otherwise
-    keeps every branch's intermediates, and measured 6x slower here.
-    Returns what `branch` returns, which must have the same structure,
-    shapes and dtypes for every size.
+    `layers`: every Keras layer `branch` calls (None entries are skipped);
+    they must own all the state they use. Their variables go into each
+    branch as values (so gradients flow to them), and the values the layers
+    give them (seed generators, moving statistics) come out and are
+    assigned after the switch; a branch that changes any other variable
+    raises. The losses the layers add (activity regularizers, `add_loss`)
+    come out summed and are added to `owner`, the layer calling this. Each
+    branch is rematerialized (`jax.checkpoint`): differentiating a `switch`
+    otherwise keeps every branch's intermediates, and measured 6x slower
+    here. Returns what `branch` returns, which must have the same
+    structure, shapes and dtypes for every size.
     """
     if len(sizes) == 1:
         return branch(sizes[0], *operands)
@@ -60,29 +63,47 @@ def switch(index, sizes, layers, branch, *operands):
     for layer in layers:
         if layer is None:
             continue
-        for variable in layer.variables:
+        for variable in [*layer.variables, *layer.metrics_variables]:
             if id(variable) not in seen:
                 seen.add(id(variable))
                 variables.append(variable)
     values = _compat.variable_values(variables)
-    changed = set()
+    changed, with_losses = set(), []
 
     def at(size):
         def run(values, operands):
             mapping = list(zip(variables, values, strict=True))
-            with keras.StatelessScope(state_mapping=mapping) as scope:
+            with keras.StatelessScope(
+                state_mapping=mapping, collect_losses=True
+            ) as scope:
                 before = [scope.get_current_value(v) for v in variables]
                 outputs = branch(size, *operands)
                 after = [scope.get_current_value(v) for v in variables]
+            if set(scope.state_mapping) - seen:
+                raise RuntimeError(
+                    f"Layer '{owner.name}' ({type(owner).__name__}) runs its "
+                    "encoders at one of several sizes under JAX's jit, which "
+                    "needs every variable they change to belong to them; one "
+                    "of them changed a variable of another layer. Build the "
+                    "layer with skip_padded_sentences=False (every slot "
+                    "encoded, one size)."
+                )
             for i, (old, new) in enumerate(zip(before, after, strict=True)):
                 if new is not old:
                     changed.add(i)
-            return outputs, after
+            loss = jnp.zeros((), "float32")
+            if scope.losses:
+                with_losses.append(size)
+                for value in scope.losses:
+                    loss = loss + jnp.asarray(value, "float32")
+            return outputs, after, loss
 
         return run
 
     branches = [jax.checkpoint(at(size)) for size in sizes]
-    outputs, after = jax.lax.switch(index, branches, values, operands)
+    outputs, after, loss = jax.lax.switch(index, branches, values, operands)
     for i in sorted(changed):
         variables[i].assign(after[i])
+    if with_losses:
+        owner.add_loss(loss)
     return outputs

@@ -519,6 +519,7 @@ class HierarchicalEncoder(keras.layers.Layer):
         vectors, word_weights = _jax_tiers.switch(
             _jax_tiers.smallest_fitting(capacities, count),
             capacities,
+            self,
             [self.word_encoder, self.word_attention],
             words_level,
             flat,
@@ -549,6 +550,7 @@ class HierarchicalEncoder(keras.layers.Layer):
         documents, sentence_weights = _jax_tiers.switch(
             _jax_tiers.smallest_fitting(per_document, last),
             per_document,
+            self,
             [self.sentence_encoder, self.sentence_attention],
             sentences_level,
             vectors,

@@ -10,7 +10,7 @@ state are those of encoding every slot.
 import keras
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from keras_rnnkit import (
@@ -119,6 +119,7 @@ def every_slot(layer, input_shape):
 
 
 @settings(max_examples=4, deadline=None)  # each example compiles
+@example(counts=[2, 0, 5, 1], slots=6, seed=1)  # 8 of 24 rows, 5 of 6 slots
 @given(
     counts=st.lists(st.integers(0, 6), min_size=1, max_size=4),
     slots=st.integers(1, 6),
@@ -192,3 +193,65 @@ def test_dropout_trains_in_fit_and_its_seed_advances_every_step():
     for before, after in zip(states, states[1:], strict=False):
         assert any((a != b).any() for a, b in zip(before, after, strict=True))
     assert np.isfinite(model.predict([x, mask], verbose=0)).all()
+
+
+@pytest.mark.parametrize(
+    "word_pooling, sentence_pooling, policy",
+    [("max", "last", "mixed_bfloat16"), ("mean", "mean", "float32")],
+)
+def test_other_poolings_and_mixed_precision_give_what_every_slot_gives(
+    word_pooling, sentence_pooling, policy
+):
+    import jax
+
+    x, mask = padded((2, 0, 5, 1), slots=6, seed=2)
+    layer = HierarchicalEncoder(
+        BidirectionalEncoder(keras.layers.GRUCell(4, dtype=policy), dtype=policy),
+        DynamicRNN(
+            keras.layers.LSTMCell(3, dtype=policy),
+            return_sequences=sentence_pooling != "last",
+            dtype=policy,
+        ),
+        word_pooling=word_pooling,
+        sentence_pooling=sentence_pooling,
+        dtype=policy,
+    )
+    layer(np.nan_to_num(x), mask=mask)
+    reference = every_slot(layer, x.shape)
+    got = jax.jit(lambda x, m: layer(x, mask=m))(x, mask)
+    want = jax.jit(lambda x, m: reference(x, mask=m))(x, mask)
+    got, want = (np.asarray(t, "float32") for t in (got, want))
+    assert np.isfinite(got).all()
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
+
+
+def test_losses_the_encoders_add_reach_the_model():
+    """An activity regularizer's loss, added inside the chosen size's
+    branch, comes out of it (here the packed rows hold exactly the valid
+    sentences, so it equals the eager path's, which encodes only those)."""
+    import jax
+
+    x, mask = padded((2, 2, 2, 2), slots=5)  # 8 sentences: rows for 2 each
+    x = np.nan_to_num(x)
+    layer = HierarchicalEncoder(
+        keras.layers.GRU(4, return_sequences=True, activity_regularizer="l2"),
+        keras.layers.GRU(3, activity_regularizer="l2"),
+        sentence_pooling="last",
+    )
+    eager = layer(x, mask=mask)  # JAX without jit: the valid rows only
+    eager_losses = [float(v) for v in layer.losses]
+    assert len(eager_losses) == 2 and min(eager_losses) > 0
+    trainable = [v.value for v in layer.trainable_variables]
+    state = [v.value for v in layer.non_trainable_variables]
+
+    def run(x, m):
+        out, _, losses = layer.stateless_call(
+            trainable, state, x, mask=m, return_losses=True
+        )
+        return out, losses
+
+    out, losses = jax.jit(run)(x, mask)
+    np.testing.assert_allclose(np.asarray(out), np.asarray(eager), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(
+        sorted(float(v) for v in losses), sorted(eager_losses), rtol=1e-5
+    )
