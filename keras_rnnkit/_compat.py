@@ -43,6 +43,14 @@ Keras or torch changes it (names and attributes included):
    without the mixed-precision cast of the layer being called, so that
    `variable_values` can hand exact float32 weights to a scope of the kit's
    own (`_jax_tiers.py`, which runs an encoder inside `jax.lax.switch`).
+8. `layer._loss_ids` and `layer._flatten_layers()`: a layer that adds a
+   loss inside a `StatelessScope` records the loss's `id` in its
+   `_loss_ids`, and `layer.losses` later picks the scope's losses by those
+   ids. `_jax_tiers.py` collects the losses of a `switch` branch in a scope
+   of its own and adds their sum to the calling layer; `forget_losses`
+   removes the branch's ids from the sublayers, which would otherwise
+   claim whatever new tensor reuses such an id once the branch's tensors
+   are freed (a loss counted twice, seen in CI).
 
 Keras makes no promise about `keras.src`: these pieces are why pyproject.toml
 caps Keras (``keras>=3.10,<3.16``) at the newest version the tests passed on.
@@ -161,11 +169,21 @@ def variable_values(variables):
         return [v.value for v in variables]
 
 
+def forget_losses(layers, losses):
+    """Removes `losses` from the loss records of `layers` and every layer
+    inside them (see piece 8)."""
+    ids = {id(loss) for loss in losses}
+    for layer in layers:
+        for inner in layer._flatten_layers(include_self=True):
+            inner._loss_ids.difference_update(ids)
+
+
 __all__ = [
     "DropoutRNNCell",
     "ThreadLocalMasks",
     "backend_rnn",
     "first_call_arguments",
+    "forget_losses",
     "get_keras_mask",
     "set_keras_mask",
     "torch_lstm",

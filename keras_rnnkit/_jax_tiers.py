@@ -60,9 +60,8 @@ def switch(index, sizes, owner, layers, branch, *operands):
     if len(sizes) == 1:
         return branch(sizes[0], *operands)
     variables, seen = [], set()
-    for layer in layers:
-        if layer is None:
-            continue
+    used = [layer for layer in layers if layer is not None]
+    for layer in used:
         for variable in [*layer.variables, *layer.metrics_variables]:
             if id(variable) not in seen:
                 seen.add(id(variable))
@@ -96,6 +95,7 @@ def switch(index, sizes, owner, layers, branch, *operands):
                 with_losses.append(size)
                 for value in scope.losses:
                     loss = loss + jnp.asarray(value, "float32")
+                _compat.forget_losses(used, scope.losses)
             return outputs, after, loss
 
         return run

@@ -216,3 +216,27 @@ def test_variable_values_are_never_autocast():
         with keras.StatelessScope(state_mapping=[(variable, replaced)]):
             (value,) = variable_values([variable])
         np.testing.assert_array_equal(keras.ops.convert_to_numpy(value), 0.25)
+
+
+def test_a_loss_added_in_a_collecting_scope_is_recorded_by_id():
+    """Piece 8: `layer.losses` picks a scope's losses by the ids in the
+    adding layer's `_loss_ids`; `forget_losses` removes them (from inner
+    layers too)."""
+    from keras_rnnkit._compat import forget_losses
+
+    class Adds(keras.layers.Layer):
+        def call(self, x):
+            self.add_loss(keras.ops.sum(x))
+            return x
+
+    inner = Adds()
+    outer = keras.Sequential([inner])
+    outer.build((None, 2))
+    with keras.StatelessScope(collect_losses=True) as scope:
+        outer(np.ones((1, 2), "float32"))
+        (loss,) = scope.losses
+        assert id(loss) in inner._loss_ids
+        assert len(outer.losses) == 1
+        forget_losses([outer], scope.losses)
+        assert id(loss) not in inner._loss_ids
+        assert outer.losses == []

@@ -250,8 +250,11 @@ def test_losses_the_encoders_add_reach_the_model():
         )
         return out, losses
 
-    out, losses = jax.jit(run)(x, mask)
-    np.testing.assert_allclose(np.asarray(out), np.asarray(eager), rtol=1e-5, atol=1e-6)
-    np.testing.assert_allclose(
-        sorted(float(v) for v in losses), sorted(eager_losses), rtol=1e-5
-    )
+    for _ in range(3):  # each trace: no loss counted twice (ids are reused)
+        out, losses = jax.jit(run)(x, mask)
+        np.testing.assert_allclose(
+            np.asarray(out), np.asarray(eager), rtol=1e-5, atol=1e-6
+        )
+        np.testing.assert_allclose(
+            sorted(float(v) for v in losses), sorted(eager_losses), rtol=1e-5
+        )
