@@ -154,6 +154,51 @@ def test_decoding_matches_teacher_forcing_and_survives_reload(tmp_path, attentio
     )
 
 
+@pytest.mark.parametrize("smoothing", [0.0, 0.1, 0.35])
+def test_smoothed_crossentropy_is_keras_label_smoothing(smoothing):
+    """Against Keras's `CategoricalCrossentropy(label_smoothing=...)` on
+    one-hot targets, with padding weighted 0 and left out of the mean."""
+    rng = np.random.default_rng(2)
+    logits = rng.normal(size=(3, 5, 7)).astype("float32") * 3
+    targets = rng.integers(0, 7, (3, 5))
+    weights = (rng.random((3, 5)) < 0.7).astype("float32")
+    ours = recipe.SmoothedSparseCrossentropy(smoothing)
+    theirs = keras.losses.CategoricalCrossentropy(
+        from_logits=True,
+        label_smoothing=smoothing,
+        reduction="mean_with_sample_weight",
+    )
+    np.testing.assert_allclose(
+        float(ours(targets, logits, sample_weight=weights)),
+        float(theirs(np.eye(7)[targets], logits, sample_weight=weights)),
+        rtol=1e-5,
+    )
+    with pytest.raises(ValueError, match="smoothing=1.0"):
+        recipe.SmoothedSparseCrossentropy(1.0)
+
+
+def test_decoder_dropout_and_smoothing_train_decode_and_reload(tmp_path):
+    """The long run's options: the dropout sits between the decoder and the
+    logits (off when decoding), and the smoothed loss reloads with its rate."""
+    keras.utils.set_random_seed(1)
+    model = recipe.build(
+        units=8, attention=True, decoder_dropout=0.3, label_smoothing=0.1
+    )
+    assert model.get_layer("decoder_dropout").rate == 0.3
+    source = np.random.default_rng(0).integers(2, recipe.N_LETTERS, (4, 3))
+    decoder_in = np.full((4, 4), recipe.START, "int32")
+    loss = model.train_on_batch([source.astype("int32"), decoder_in], decoder_in + 3)
+    assert np.isfinite(loss).all()
+    written = recipe.decode(model, source.astype("int32"), beam_width=1, max_steps=5)
+    model.save(tmp_path / "m.keras")
+    reloaded = keras.saving.load_model(tmp_path / "m.keras")
+    assert reloaded.loss.smoothing == 0.1
+    np.testing.assert_array_equal(
+        recipe.decode(reloaded, source.astype("int32"), beam_width=1, max_steps=5),
+        written,
+    )
+
+
 @pytest.mark.slow
 def test_quick_run(tmp_path):
     _cmudict()

@@ -183,7 +183,45 @@ def batches(source, decoder_in, target, shuffle=False, seed=0, fixed=False):
     )
 
 
-def build(units=128, dropout=0.1, attention=False):
+@keras.saving.register_keras_serializable(package="keras_rnnkit.recipes")
+class SmoothedSparseCrossentropy(keras.losses.Loss):
+    """Cross-entropy from logits against integer targets with label
+    smoothing: the target puts ``1 - smoothing`` on the true class and
+    spreads ``smoothing`` evenly over all classes (Keras's
+    `CategoricalCrossentropy(label_smoothing=...)`, which needs one-hot
+    targets; its sparse sibling has no smoothing). Padding is left out by
+    a zero sample weight, and the mean divides by the weighted steps.
+
+    >>> import numpy as np
+    >>> loss = SmoothedSparseCrossentropy(0.1)
+    >>> logits = np.log(np.array([[[0.7, 0.2, 0.1]]], "float32"))
+    >>> round(float(loss(np.array([[0]]), logits)), 4)  # .9 * -log .7 + .1 * mean
+    0.4633
+    """
+
+    def __init__(self, smoothing=0.1, name="smoothed_sparse_crossentropy", **kwargs):
+        kwargs.setdefault("reduction", "mean_with_sample_weight")
+        super().__init__(name=name, **kwargs)
+        if not 0.0 <= smoothing < 1.0:
+            raise ValueError(
+                f"`smoothing` must be in [0, 1), got smoothing={smoothing!r}."
+            )
+        self.smoothing = float(smoothing)
+
+    def call(self, y_true, y_pred):
+        log_p = keras.ops.log_softmax(y_pred, axis=-1)
+        index = keras.ops.expand_dims(keras.ops.cast(y_true, "int32"), -1)
+        nll = -keras.ops.squeeze(keras.ops.take_along_axis(log_p, index, -1), -1)
+        uniform = -keras.ops.mean(log_p, axis=-1)
+        return (1.0 - self.smoothing) * nll + self.smoothing * uniform
+
+    def get_config(self):
+        return {**super().get_config(), "smoothing": self.smoothing}
+
+
+def build(
+    units=128, dropout=0.1, attention=False, decoder_dropout=0.0, label_smoothing=0.0
+):
     """The training model: ``[source, decoder_in] -> phoneme logits``.
 
     Without `attention`, the decoder starts from the encoder's final state
@@ -192,6 +230,11 @@ def build(units=128, dropout=0.1, attention=False):
     attention over the encoder's outputs, one per letter (the memory, padded
     letters masked), given to it through `WithMemory`; the state still
     starts from the encoder's final state.
+
+    `decoder_dropout`: the rate of a `Dropout` on the decoder's outputs
+    before the phoneme logits (training only; decoding reads the layers
+    around it). `label_smoothing`: trains with `SmoothedSparseCrossentropy`
+    instead of the plain cross-entropy.
     """
     source = keras.Input((None,), dtype="int32", name="source")
     decoder_in = keras.Input((None,), dtype="int32", name="decoder_in")
@@ -221,6 +264,8 @@ def build(units=128, dropout=0.1, attention=False):
         decoded = keras_rnnkit.DynamicRNN(
             keras.layers.LSTMCell(2 * units), return_sequences=True, name="decoder"
         )(phonemes_in, initial_state=[h, c])
+    if decoder_dropout:
+        decoded = keras.layers.Dropout(decoder_dropout, name="decoder_dropout")(decoded)
     logits = keras.layers.Dense(N_PHONEMES, name="phoneme_logits")(decoded)
     name = "spelling_to_phonemes" + ("_attention" if attention else "")
     model = keras.Model([source, decoder_in], logits, name=name)
@@ -228,7 +273,9 @@ def build(units=128, dropout=0.1, attention=False):
         optimizer=keras.optimizers.Adam(3e-3, clipnorm=1.0),
         # The mean over the phonemes of a batch: padding has weight 0 and is
         # left out of the divisor too (Keras's default divides by all steps).
-        loss=keras.losses.SparseCategoricalCrossentropy(
+        loss=SmoothedSparseCrossentropy(label_smoothing)
+        if label_smoothing
+        else keras.losses.SparseCategoricalCrossentropy(
             from_logits=True, reduction="mean_with_sample_weight"
         ),
         weighted_metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy")],
@@ -469,13 +516,20 @@ def _train(model, data, quick, epochs, seed):
 
 
 def run(
-    quick=False, out="runs/encoder-decoder", epochs=None, seed=0, train_words=50_000
+    quick=False,
+    out="runs/encoder-decoder",
+    epochs=None,
+    seed=0,
+    train_words=50_000,
+    decoder_dropout=0.0,
+    label_smoothing=0.0,
 ):
     """The recipe (see the module docstring); returns its figures.
 
     `train_words`: how many of the 99,942 training words to train on (a
     random choice, seed 0; None: all of them); `epochs`: the most epochs
-    (default 8; 1 with `quick`).
+    (default 8; 1 with `quick`); `decoder_dropout` and `label_smoothing`:
+    as in `build`, for both models (the long run's settings).
     """
     out = _common.setup(out, seed)
     _common.header("encoder-decoder: English spelling -> phonemes, unseen words")
@@ -507,7 +561,11 @@ def run(
         for name, attention in (("no attention", False), ("attention", True)):
             _common.header(f"training the encoder-decoder, {name}")
             keras.utils.set_random_seed(seed)
-            models[name] = build(attention=attention)
+            models[name] = build(
+                attention=attention,
+                decoder_dropout=decoder_dropout,
+                label_smoothing=label_smoothing,
+            )
             histories[name], seconds[name] = _train(
                 models[name], data, quick, epochs, seed
             )
