@@ -224,6 +224,22 @@ def padded_documents(rng, batch, real, words, features, slots):
 
 
 TORCH_LSTM = "A torch.nn.LSTM (plain PyTorch)"
+KERNELS_ROW = "F PeepholeLSTM, compiled kernels"
+
+
+def with_torch_kernels(function):
+    """`function` run with the kit's compiled torch LSTM kernels switched
+    on (`KERAS_RNNKIT_TORCH_KERNELS=1`), and off again after it."""
+    from keras_rnnkit import _torch_kernels
+
+    def run(*args):
+        os.environ[_torch_kernels.VARIABLE] = "1"
+        try:
+            return function(*args)
+        finally:
+            os.environ[_torch_kernels.VARIABLE] = "0"
+
+    return run
 
 
 def torch_suite(units):
@@ -247,6 +263,8 @@ def torch_suite(units):
             TORCH_LSTM,
         ),
         keras_lstm: (_layer(lambda: keras.layers.LSTM(units)), TORCH_LSTM),
+        # B again, with KERAS_RNNKIT_TORCH_KERNELS=1 around its calls only
+        KERNELS_ROW: (_layer(lambda: kit.PeepholeLSTM(units)), TORCH_LSTM),
         "E DynamicRNN(LayerNormLSTMCell)": (
             _layer(lambda: kit.DynamicRNN(kit.LayerNormLSTMCell(units))),
             TORCH_LSTM,
@@ -321,6 +339,15 @@ def run_backend(suite, shape_names, repeats, jit_compile):
                     functools.partial(model.train_on_batch, x, y.astype("float32")),
                     functools.partial(model.predict_on_batch, x),
                 )
+                if name == KERNELS_ROW:
+                    from keras_rnnkit import _torch_kernels
+
+                    with_torch_kernels(_torch_kernels.load)()  # build once
+                    if _torch_kernels.failure() is not None:
+                        print(f"(row F skipped: {_torch_kernels.failure()})")
+                        del compiled[name]
+                        continue
+                    compiled[name] = tuple(map(with_torch_kernels, compiled[name]))
             for train, predict in [compiled[name]] * 2:  # compile, then warm
                 train()
                 predict()
@@ -338,6 +365,8 @@ def run_backend(suite, shape_names, repeats, jit_compile):
             for name, measured in times.items()
         }
         for name, (_, baselines, *_) in models.items():
+            if name not in medians:
+                continue
             train, predict = medians[name]["train"], medians[name]["predict"]
             if isinstance(baselines, str):
                 baselines = (baselines,)

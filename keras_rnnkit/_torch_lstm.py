@@ -23,6 +23,8 @@ row's final state is its state after its last valid step.
 
 import torch
 
+from keras_rnnkit import _torch_kernels
+
 
 class LSTMSequence(torch.autograd.Function):
     """`apply(x, h0, c0, kernel, recurrent_kernel, bias, w_if, w_o,
@@ -51,6 +53,13 @@ class LSTMSequence(torch.autograd.Function):
         xp = xp.view(steps, batch, -1)
         if forget_bias:
             xp[..., units : 2 * units] += forget_bias
+        kernels = _torch_kernels.load() if x.dtype == torch.float32 else None
+        ctx.kernels = kernels
+        if kernels is not None:
+            return _forward_with_kernels(
+                ctx, kernels, xp, x, h0, c0, kernel, recurrent_kernel, bias,
+                w_if, w_o, proj, config,
+            )  # fmt: skip
         # Each step makes new tensors (writing into preallocated buffers
         # measured slower); they are assembled once after the loop.
         saved = {name: [] for name in ("if", "g", "o", "c", "tanh_c", "h")}
@@ -150,8 +159,13 @@ class LSTMSequence(torch.autograd.Function):
         batch_sizes, _, cell_clip, proj_clip, _ = ctx.config
         steps, batch, _ = x.shape
         units = c0.shape[-1]
+        if ctx.kernels is not None:
+            d_z, d_proj_out, dh, dc = _backward_steps_with_kernels(
+                ctx.kernels, ctx.config, d_outputs, d_h, d_c, ctx.saved_tensors
+            )
+            return _weight_gradients(ctx, d_z, d_proj_out, dh, dc)
         i, f = gates_if[:, :, 0], gates_if[:, :, 1]
-        c_prev, cells = c_all[:-1], c_all[1:]
+        c_prev = c_all[:-1]
         # Per-step factors, computed for all steps at once (s - s*s is the
         # sigmoid's derivative, 1 - t*t the tanh's).
         one = x.new_ones(())
@@ -240,26 +254,189 @@ class LSTMSequence(torch.autograd.Function):
             torch.mul(dc_n.unsqueeze(1), zifg, out=dz_ifg)
             dc_n.mul_(carry_t)
             torch.mm(dz, recurrent_t, out=dh_n)
-        flat_dz = d_z.view(steps * batch, 4 * units)
-        h_prev = h_all[:-1].reshape(steps * batch, -1)
-        needs = ctx.needs_input_grad
-        dx = dkernel = drec = dbias = dw_if = dw_o = dproj = None
-        if needs[0]:
-            dx = torch.mm(flat_dz, kernel.t()).view(x.shape)
-        if needs[3]:
-            dkernel = torch.mm(x.reshape(steps * batch, -1).t(), flat_dz)
-        if needs[4]:
-            drec = torch.mm(h_prev.t(), flat_dz)
-        if ctx.has_bias and needs[5]:
-            dbias = flat_dz.sum(0)
-        if w_if is not None and needs[6]:
-            d_zif = d_z[..., : 2 * units].view(steps, batch, 2, units)
-            dw_if = (d_zif * c_prev.unsqueeze(2)).sum((0, 1))
-        if w_o is not None and needs[7]:
-            dw_o = (d_z[..., 3 * units :] * cells).sum((0, 1))
-        if proj is not None and needs[8]:
-            dproj = torch.mm(
-                m_all.view(steps * batch, units).t(),
-                d_proj_out.view(steps * batch, -1),
-            )
-        return dx, dh, dc, dkernel, drec, dbias, dw_if, dw_o, dproj, None
+        return _weight_gradients(ctx, d_z, d_proj_out, dh, dc)
+
+
+def _weight_gradients(ctx, d_z, d_proj_out, dh, dc):
+    """`backward`'s result from the pre-activation gradients of every step
+    `d_z` `(time, batch, 4 * units)` (and `d_proj_out`, the projection's
+    output gradients): every weight gradient as one matmul or reduction."""
+    (
+        x, h0, c0, kernel, recurrent_kernel, w_if, w_o, proj,
+        gates_if, g, o, c_all, tanh_c, h_all, pre_clip, m_all, pre_proj,
+    ) = ctx.saved_tensors  # fmt: skip
+    steps, batch, _ = x.shape
+    units = c0.shape[-1]
+    c_prev, cells = c_all[:-1], c_all[1:]
+    flat_dz = d_z.view(steps * batch, 4 * units)
+    h_prev = h_all[:-1].reshape(steps * batch, -1)
+    needs = ctx.needs_input_grad
+    dx = dkernel = drec = dbias = dw_if = dw_o = dproj = None
+    if needs[0]:
+        dx = torch.mm(flat_dz, kernel.t()).view(x.shape)
+    if needs[3]:
+        dkernel = torch.mm(x.reshape(steps * batch, -1).t(), flat_dz)
+    if needs[4]:
+        drec = torch.mm(h_prev.t(), flat_dz)
+    if ctx.has_bias and needs[5]:
+        dbias = flat_dz.sum(0)
+    if w_if is not None and needs[6]:
+        d_zif = d_z[..., : 2 * units].view(steps, batch, 2, units)
+        dw_if = (d_zif * c_prev.unsqueeze(2)).sum((0, 1))
+    if w_o is not None and needs[7]:
+        dw_o = (d_z[..., 3 * units :] * cells).sum((0, 1))
+    if proj is not None and needs[8]:
+        dproj = torch.mm(
+            m_all.view(steps * batch, units).t(),
+            d_proj_out.view(steps * batch, -1),
+        )
+    return dx, dh, dc, dkernel, drec, dbias, dw_if, dw_o, dproj, None
+
+
+def _forward_with_kernels(
+    ctx, kernels, xp, x, h0, c0, kernel, recurrent_kernel, bias, w_if, w_o, proj,
+    config,
+):  # fmt: skip
+    """`LSTMSequence.forward` with each step's element-wise work in one
+    compiled kernel (`_torch_kernels`): per step one matmul and one kernel
+    (plus the projection's matmul), writing into buffers made once."""
+    batch_sizes, _, cell_clip, proj_clip, keep = config
+    steps, batch, _ = x.shape
+    units, out_size = c0.shape[-1], h0.shape[-1]
+    none = x.new_empty(0)
+    w_if_k = none if w_if is None else w_if.contiguous()
+    w_o_k = none if w_o is None else w_o.contiguous()
+    # rows past a row's end stay zero, as the Python loop's assembly leaves them
+    new = x.new_empty if batch_sizes is None else x.new_zeros
+    length = steps if keep else 1  # without a backward pass: one step's room
+
+    full = {}  # name -> (length, batch, ...) buffer
+
+    def buffer(name, *tail, wanted=True):
+        if not wanted:
+            full[name] = None
+            return [none] * length
+        full[name] = new(length, batch, *tail)
+        return full[name].unbind(0)
+
+    gates_if, g = buffer("if", 2, units), buffer("g", units)
+    o, tanh_c = buffer("o", units), buffer("tanh_c", units)
+    pre_clip = buffer("pre_clip", units, wanted=bool(cell_clip))
+    m = buffer("m", units, wanted=proj is not None)
+    pre_proj = buffer("pre_proj", out_size, wanted=bool(proj_clip))
+    h_all = new(steps + 1, batch, out_size)
+    h_all[0] = h0
+    c_all = new(steps + 1 if keep else 2, batch, units)
+    c_all[0] = c0
+    h_steps, c_steps = h_all.unbind(0), c_all.unbind(0)
+    h_final, c_final = h0.clone(), c0.clone()
+    h, c = h_steps[0], c_steps[0]
+    n = batch
+    for t, x_t in enumerate(xp.unbind(0)):
+        if batch_sizes is not None:
+            n = batch_sizes[t]
+            if n == 0:
+                break
+        k = t if keep else 0
+        views = [v[k] for v in (gates_if, g, o, tanh_c, pre_clip, m, pre_proj)]
+        views += [h_steps[t + 1], c_steps[t + 1 if keep else (t + 1) % 2]]
+        if n < batch:
+            x_t, h, c = x_t[:n], h[:n], c[:n]
+            views = [v if v is none else v[:n] for v in views]
+        v_if, v_g, v_o, v_tanh, v_pre_clip, v_m, v_pre_proj, v_h, v_c = views
+        z = torch.addmm(x_t, h, recurrent_kernel)
+        kernels.forward_step(
+            z, c, w_if_k, w_o_k, float(cell_clip or 0.0),
+            v_if, v_g, v_o, v_c, v_tanh, v_h if proj is None else v_m, v_pre_clip,
+        )  # fmt: skip
+        if proj is not None:
+            if proj_clip:
+                torch.mm(v_m, proj, out=v_pre_proj)
+                torch.clamp(v_pre_proj, -proj_clip, proj_clip, out=v_h)
+            else:
+                torch.mm(v_m, proj, out=v_h)
+        h, c = v_h, v_c
+        if batch_sizes is not None:
+            ending = batch_sizes[t + 1] if t + 1 < steps else 0
+            if ending < n:  # rows [ending:n] have run their last step
+                h_final[ending:n] = h[ending:n]
+                c_final[ending:n] = c[ending:n]
+    if batch_sizes is None:
+        h_final, c_final = h.clone(), c.clone()
+    ctx.config = config
+    ctx.has_bias = bias is not None
+    if keep:
+        ctx.save_for_backward(
+            x, h0, c0, kernel, recurrent_kernel, w_if, w_o, proj,
+            full["if"], full["g"], full["o"], c_all, full["tanh_c"], h_all,
+            full["pre_clip"], full["m"], full["pre_proj"],
+        )  # fmt: skip
+    return h_all[1:], h_final, c_final
+
+
+def _backward_steps_with_kernels(kernels, config, d_outputs, d_h, d_c, saved):
+    """The backward pass's loop over the steps with one compiled kernel per
+    step: `(d_z, d_proj_out, dh0, dc0)`."""
+    (
+        x, h0, c0, kernel, recurrent_kernel, w_if, w_o, proj,
+        gates_if, g, o, c_all, tanh_c, h_all, pre_clip, m_all, pre_proj,
+    ) = saved  # fmt: skip
+    batch_sizes, _, cell_clip, proj_clip, _ = config
+    steps, batch, _ = x.shape
+    units = c0.shape[-1]
+    none = x.new_empty(0)
+    w_if_k = none if w_if is None else w_if.contiguous()
+    w_o_k = none if w_o is None else w_o.contiguous()
+    new = x.new_empty if batch_sizes is None else x.new_zeros
+    d_z = new(steps, batch, 4 * units)
+    d_proj_out = new(steps, batch, h0.shape[-1]) if proj is not None else None
+    dh = torch.zeros_like(h0) if d_h is None else d_h.contiguous().clone()
+    dc = torch.zeros_like(c0) if d_c is None else d_c.contiguous().clone()
+    recurrent_t = recurrent_kernel.t()
+    proj_t = proj.t() if proj is not None else None
+    proj_inside = None
+    if proj_clip:
+        proj_inside = ((pre_proj >= -proj_clip) & (pre_proj <= proj_clip)).to(x.dtype)
+
+    def per_step(tensor):
+        return [none] * steps if tensor is None else tensor.unbind(0)
+
+    if d_outputs is not None:
+        d_outputs = d_outputs.contiguous()
+    step_views = list(
+        zip(
+            per_step(d_outputs), per_step(d_z), per_step(d_proj_out),
+            per_step(proj_inside), per_step(gates_if), per_step(g), per_step(o),
+            per_step(tanh_c), per_step(c_all[:-1]), per_step(pre_clip),
+            strict=True,
+        )
+    )  # fmt: skip
+    n = batch
+    for t in range(steps - 1, -1, -1):
+        views = step_views[t]
+        if batch_sizes is not None:
+            n = batch_sizes[t]
+            if n == 0:
+                continue
+        if n < batch:
+            views = [v if v is none else v[:n] for v in views]
+            dh_n, dc_n = dh[:n], dc[:n]
+        else:
+            dh_n, dc_n = dh, dc
+        d_out, dz, d_pout, p_in, v_if, v_g, v_o, v_tanh, v_c, v_pre_clip = views
+        if proj is not None:
+            if d_out is not none:
+                dh_n += d_out
+            if p_in is not none:
+                torch.mul(dh_n, p_in, out=d_pout)
+            else:
+                d_pout.copy_(dh_n)
+            dm, d_out = torch.mm(d_pout, proj_t), none
+        else:
+            dm = dh_n
+        kernels.backward_step(
+            dm, d_out, v_if, v_g, v_o, v_tanh, v_c, v_pre_clip, w_if_k, w_o_k,
+            float(cell_clip or 0.0), dc_n, dz,
+        )  # fmt: skip
+        torch.mm(dz, recurrent_t, out=dh_n)
+    return d_z, d_proj_out, dh, dc

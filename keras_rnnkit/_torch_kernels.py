@@ -1,0 +1,71 @@
+"""Optional compiled kernels for the torch LSTM loop (opt-in).
+
+`_torch_lstm.LSTMSequence` runs each step's element-wise work (gates,
+peepholes, clipping and their gradients) as about ten torch operations in
+Python. With ``KERAS_RNNKIT_TORCH_KERNELS=1`` in the environment it runs
+them as one C++ kernel per step instead (`_torch_lstm_kernels.cpp`),
+compiled on first use by `torch.utils.cpp_extension` (a C++ compiler and
+ninja needed; about 25 s once, then cached by torch under
+``~/.cache/torch_extensions`` or ``$TORCH_EXTENSIONS_DIR``). float32 only;
+other dtypes, and any build failure (warned once), use the Python loop.
+The numbers agree with the Python loop's to float32 rounding (tested).
+"""
+
+import os
+import pathlib
+import threading
+import warnings
+
+VARIABLE = "KERAS_RNNKIT_TORCH_KERNELS"
+SOURCE = pathlib.Path(__file__).with_name("_torch_lstm_kernels.cpp")
+FLAGS = ["-O3", "-march=native", "-ffast-math", "-fopenmp-simd"]
+
+_lock = threading.Lock()
+_module = None
+_failure = None
+
+
+def requested():
+    """Whether the environment asks for the compiled kernels."""
+    return os.environ.get(VARIABLE, "").strip().lower() not in ("", "0", "false")
+
+
+def failure():
+    """Why the kernels did not build (a line), or None."""
+    return _failure
+
+
+def load():
+    """The compiled module when requested and built, else None."""
+    global _module, _failure
+    if not requested() or _failure is not None:
+        return None
+    if _module is None:
+        with _lock:
+            if _module is None and _failure is None:
+                _module, _failure = _build()
+                if _failure is not None:
+                    warnings.warn(
+                        f"{VARIABLE} is set, but keras_rnnkit's torch LSTM kernels "
+                        f"could not be compiled ({_failure}); the Python loop "
+                        "runs instead.",
+                        RuntimeWarning,
+                        stacklevel=2,
+                    )
+    return _module
+
+
+def _build():
+    try:
+        from torch.utils import cpp_extension
+
+        module = cpp_extension.load(
+            name="keras_rnnkit_lstm_kernels",
+            sources=[str(SOURCE)],
+            extra_cflags=FLAGS,
+            verbose=False,
+        )
+    except Exception as error:  # a compiler, ninja or a header missing
+        first = str(error).strip().splitlines()[:1] or [""]
+        return None, f"{type(error).__name__}: {first[0][:300]}"
+    return module, None
