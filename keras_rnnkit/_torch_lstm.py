@@ -297,146 +297,59 @@ def _forward_with_kernels(
     ctx, kernels, xp, x, h0, c0, kernel, recurrent_kernel, bias, w_if, w_o, proj,
     config,
 ):  # fmt: skip
-    """`LSTMSequence.forward` with each step's element-wise work in one
-    compiled kernel (`_torch_kernels`): per step one matmul and one kernel
-    (plus the projection's matmul), writing into buffers made once."""
+    """`LSTMSequence.forward` as one call of the compiled loop
+    (`_torch_kernels`): per step one matmul and one element-wise kernel
+    (plus the projection's matmul), no Python."""
     batch_sizes, _, cell_clip, proj_clip, keep = config
-    steps, batch, _ = x.shape
-    units, out_size = c0.shape[-1], h0.shape[-1]
     none = x.new_empty(0)
-    w_if_k = none if w_if is None else w_if.contiguous()
-    w_o_k = none if w_o is None else w_o.contiguous()
-    # rows past a row's end stay zero, as the Python loop's assembly leaves them
-    new = x.new_empty if batch_sizes is None else x.new_zeros
-    length = steps if keep else 1  # without a backward pass: one step's room
-
-    full = {}  # name -> (length, batch, ...) buffer
-
-    def buffer(name, *tail, wanted=True):
-        if not wanted:
-            full[name] = None
-            return [none] * length
-        full[name] = new(length, batch, *tail)
-        return full[name].unbind(0)
-
-    gates_if, g = buffer("if", 2, units), buffer("g", units)
-    o, tanh_c = buffer("o", units), buffer("tanh_c", units)
-    pre_clip = buffer("pre_clip", units, wanted=bool(cell_clip))
-    m = buffer("m", units, wanted=proj is not None)
-    pre_proj = buffer("pre_proj", out_size, wanted=bool(proj_clip))
-    h_all = new(steps + 1, batch, out_size)
-    h_all[0] = h0
-    c_all = new(steps + 1 if keep else 2, batch, units)
-    c_all[0] = c0
-    h_steps, c_steps = h_all.unbind(0), c_all.unbind(0)
-    h_final, c_final = h0.clone(), c0.clone()
-    h, c = h_steps[0], c_steps[0]
-    n = batch
-    for t, x_t in enumerate(xp.unbind(0)):
-        if batch_sizes is not None:
-            n = batch_sizes[t]
-            if n == 0:
-                break
-        k = t if keep else 0
-        views = [v[k] for v in (gates_if, g, o, tanh_c, pre_clip, m, pre_proj)]
-        views += [h_steps[t + 1], c_steps[t + 1 if keep else (t + 1) % 2]]
-        if n < batch:
-            x_t, h, c = x_t[:n], h[:n], c[:n]
-            views = [v if v is none else v[:n] for v in views]
-        v_if, v_g, v_o, v_tanh, v_pre_clip, v_m, v_pre_proj, v_h, v_c = views
-        z = torch.addmm(x_t, h, recurrent_kernel)
-        kernels.forward_step(
-            z, c, w_if_k, w_o_k, float(cell_clip or 0.0),
-            v_if, v_g, v_o, v_c, v_tanh, v_h if proj is None else v_m, v_pre_clip,
-        )  # fmt: skip
-        if proj is not None:
-            if proj_clip:
-                torch.mm(v_m, proj, out=v_pre_proj)
-                torch.clamp(v_pre_proj, -proj_clip, proj_clip, out=v_h)
-            else:
-                torch.mm(v_m, proj, out=v_h)
-        h, c = v_h, v_c
-        if batch_sizes is not None:
-            ending = batch_sizes[t + 1] if t + 1 < steps else 0
-            if ending < n:  # rows [ending:n] have run their last step
-                h_final[ending:n] = h[ending:n]
-                c_final[ending:n] = c[ending:n]
-    if batch_sizes is None:
-        h_final, c_final = h.clone(), c.clone()
+    (
+        h_all, c_all, gates_if, g, o, tanh_c, pre_clip, m, pre_proj,
+        h_final, c_final,
+    ) = kernels.forward_sequence(
+        xp, h0.contiguous(), c0.contiguous(), recurrent_kernel.contiguous(),
+        none if w_if is None else w_if.contiguous(),
+        none if w_o is None else w_o.contiguous(),
+        none if proj is None else proj.contiguous(),
+        float(cell_clip or 0.0), float(proj_clip or 0.0),
+        [] if batch_sizes is None else [int(n) for n in batch_sizes], keep,
+    )  # fmt: skip
     ctx.config = config
     ctx.has_bias = bias is not None
     if keep:
+
+        def optional(tensor):
+            return tensor if tensor.numel() else None
+
         ctx.save_for_backward(
             x, h0, c0, kernel, recurrent_kernel, w_if, w_o, proj,
-            full["if"], full["g"], full["o"], c_all, full["tanh_c"], h_all,
-            full["pre_clip"], full["m"], full["pre_proj"],
+            gates_if, g, o, c_all, tanh_c, h_all,
+            optional(pre_clip), optional(m), optional(pre_proj),
         )  # fmt: skip
     return h_all[1:], h_final, c_final
 
 
 def _backward_steps_with_kernels(kernels, config, d_outputs, d_h, d_c, saved):
-    """The backward pass's loop over the steps with one compiled kernel per
-    step: `(d_z, d_proj_out, dh0, dc0)`."""
+    """The backward pass's loop over the steps as one call of the compiled
+    loop: `(d_z, d_proj_out, dh0, dc0)`."""
     (
         x, h0, c0, kernel, recurrent_kernel, w_if, w_o, proj,
         gates_if, g, o, c_all, tanh_c, h_all, pre_clip, m_all, pre_proj,
     ) = saved  # fmt: skip
     batch_sizes, _, cell_clip, proj_clip, _ = config
-    steps, batch, _ = x.shape
-    units = c0.shape[-1]
     none = x.new_empty(0)
-    w_if_k = none if w_if is None else w_if.contiguous()
-    w_o_k = none if w_o is None else w_o.contiguous()
-    new = x.new_empty if batch_sizes is None else x.new_zeros
-    d_z = new(steps, batch, 4 * units)
-    d_proj_out = new(steps, batch, h0.shape[-1]) if proj is not None else None
     dh = torch.zeros_like(h0) if d_h is None else d_h.contiguous().clone()
     dc = torch.zeros_like(c0) if d_c is None else d_c.contiguous().clone()
-    recurrent_t = recurrent_kernel.t()
-    proj_t = proj.t() if proj is not None else None
-    proj_inside = None
+    proj_inside = none
     if proj_clip:
         proj_inside = ((pre_proj >= -proj_clip) & (pre_proj <= proj_clip)).to(x.dtype)
 
-    def per_step(tensor):
-        return [none] * steps if tensor is None else tensor.unbind(0)
+    def given(tensor):
+        return none if tensor is None else tensor.contiguous()
 
-    if d_outputs is not None:
-        d_outputs = d_outputs.contiguous()
-    step_views = list(
-        zip(
-            per_step(d_outputs), per_step(d_z), per_step(d_proj_out),
-            per_step(proj_inside), per_step(gates_if), per_step(g), per_step(o),
-            per_step(tanh_c), per_step(c_all[:-1]), per_step(pre_clip),
-            strict=True,
-        )
+    d_z, d_proj_out = kernels.backward_sequence(
+        given(d_outputs), dh, dc, gates_if, g, o, tanh_c, c_all, given(pre_clip),
+        recurrent_kernel.contiguous(), given(w_if), given(w_o), given(proj),
+        proj_inside, float(cell_clip or 0.0),
+        [] if batch_sizes is None else [int(n) for n in batch_sizes],
     )  # fmt: skip
-    n = batch
-    for t in range(steps - 1, -1, -1):
-        views = step_views[t]
-        if batch_sizes is not None:
-            n = batch_sizes[t]
-            if n == 0:
-                continue
-        if n < batch:
-            views = [v if v is none else v[:n] for v in views]
-            dh_n, dc_n = dh[:n], dc[:n]
-        else:
-            dh_n, dc_n = dh, dc
-        d_out, dz, d_pout, p_in, v_if, v_g, v_o, v_tanh, v_c, v_pre_clip = views
-        if proj is not None:
-            if d_out is not none:
-                dh_n += d_out
-            if p_in is not none:
-                torch.mul(dh_n, p_in, out=d_pout)
-            else:
-                d_pout.copy_(dh_n)
-            dm, d_out = torch.mm(d_pout, proj_t), none
-        else:
-            dm = dh_n
-        kernels.backward_step(
-            dm, d_out, v_if, v_g, v_o, v_tanh, v_c, v_pre_clip, w_if_k, w_o_k,
-            float(cell_clip or 0.0), dc_n, dz,
-        )  # fmt: skip
-        torch.mm(dz, recurrent_t, out=dh_n)
-    return d_z, d_proj_out, dh, dc
+    return d_z, (d_proj_out if proj is not None else None), dh, dc

@@ -283,11 +283,12 @@ def build(
     return model
 
 
-def decoding_model(model, beam_width=1, max_steps=MAX_STEPS):
+def decoding_model(model, beam_width=1, max_steps=MAX_STEPS, length_penalty_weight=0.0):
     """A model ``source -> [ids, lengths]`` that decodes with `model`'s own
     layers (shared, not copied): greedy (`seq2seq.BasicDecoder` with a
     `GreedyEmbeddingSampler`) or, with `beam_width` > 1, beam search
-    (`seq2seq.BeamSearchDecoder`, no length penalty, the best beam kept).
+    (`seq2seq.BeamSearchDecoder`, the best beam kept; no length penalty
+    unless `length_penalty_weight`, GNMT's, is given).
 
     `ids` is int32 ``(rows, max_steps)``, the phonemes written up to and
     including the end symbol (then anything: see `lengths`, the number of
@@ -308,6 +309,7 @@ def decoding_model(model, beam_width=1, max_steps=MAX_STEPS):
             embedding_fn=embedding,
             output_layer=projection,
             end_token=END,
+            length_penalty_weight=length_penalty_weight,
             maximum_iterations=max_steps,
         )
         kwargs = {"start_tokens": start}
@@ -332,14 +334,20 @@ def decoding_model(model, beam_width=1, max_steps=MAX_STEPS):
     return keras.Model(source, [ids, lengths])
 
 
-def decode(model, source, beam_width=1, max_steps=MAX_STEPS, batch_size=256):
+def decode(
+    model,
+    source,
+    beam_width=1,
+    max_steps=MAX_STEPS,
+    batch_size=256,
+    length_penalty_weight=0.0,
+):
     """The phoneme ids `model` writes for every row of `source`, greedily or
     with beam search (`decoding_model`), as an int32 array ``(rows,
     max_steps)`` with the end symbol repeated after the end (`spell` turns
     a row into phonemes)."""
-    ids, lengths = decoding_model(model, beam_width, max_steps).predict(
-        source, batch_size=batch_size, verbose=0
-    )
+    decoder = decoding_model(model, beam_width, max_steps, length_penalty_weight)
+    ids, lengths = decoder.predict(source, batch_size=batch_size, verbose=0)
     ids = np.asarray(ids, "int32")
     steps = np.arange(ids.shape[1])[None]
     return np.where(steps < np.asarray(lengths)[:, None], ids, END).astype("int32")
@@ -363,6 +371,38 @@ def alignments(model, source, written):
     ends = np.where(ended.any(1), ended.argmax(1) + 1, written.shape[1])
     decoder_in[np.arange(decoder_in.shape[1])[None] >= ends[:, None]] = PAD
     return keras_rnnkit.attention_weights(model, [source, decoder_in])
+
+
+def evaluate(model, part="validation", beam_width=5, length_penalty_weight=0.0):
+    """WER, PER and the WER accepting any listed pronunciation of a trained
+    (or saved: a path) model on the recipe's validation or test words,
+    decoded greedily (`beam_width=1`) or with beam search; for choosing the
+    decoding on the validation words, then measuring it once on the test
+    words. Returns a dict and prints one line.
+
+        from keras_rnnkit.recipes import encoder_decoder as r
+        r.evaluate("runs/encoder-decoder/encoder_decoder.keras", beam_width=10)
+    """
+    if part not in ("validation", "test"):
+        raise ValueError(f"`part` must be 'validation' or 'test', got part={part!r}.")
+    if not isinstance(model, keras.Model):
+        model = keras.saving.load_model(model)
+    words = lexicon(datasets.load_cmudict())
+    _, val, test = split_words(words)
+    chosen = val if part == "validation" else test
+    source = encode(chosen, [words[w][0] for w in chosen])[0]
+    ids = decode(model, source, beam_width, length_penalty_weight=length_penalty_weight)
+    written = [spell(row) for row in ids]
+    wer, per = error_rates(written, [words[w][0] for w in chosen])
+    any_variant = float(
+        np.mean([p not in words[w] for p, w in zip(written, chosen, strict=True)])
+    )
+    print(
+        f"{part} words ({len(chosen):,}), beam {beam_width}, length penalty "
+        f"{length_penalty_weight}: WER {wer:.4f}, PER {per:.4f}, "
+        f"WER any listed variant {any_variant:.4f}"
+    )
+    return {"wer": wer, "per": per, "wer_any_variant": any_variant}
 
 
 def edit_distance(a, b):
