@@ -159,21 +159,19 @@ def _forward(
             kept = (jnp.where(m_t, new_h, h), jnp.where(m_t, new_c, c))
         if not keep:
             return kept, (new_h, None)
-        # only what the backward pass reads (None for what it will not);
-        # without a mask the previous state is the previous step's output
-        # and cell, which the backward pass shifts into place instead
-        residual = dict(
-            h=h if m_t is not None else None,
-            c=c if m_t is not None else None,
-            i=i,
-            f=f,
-            g=g,
-            o=o,
-            tanh_c=tanh_c,
-            new_c=new_c if (w_o is not None or m_t is None) else None,
-            pre_clip=pre_clip if cell_clip else None,
-            m=m if proj is not None else None,
-            pre_proj=pre_proj if proj_clip else None,
+        # only what the backward pass reads (None for what it will not)
+        residual = (
+            h,
+            c,
+            i,
+            f,
+            g,
+            o,
+            tanh_c,
+            new_c if w_o is not None else None,
+            pre_clip if cell_clip else None,
+            m if proj is not None else None,
+            pre_proj if proj_clip else None,
         )
         return kept, (new_h, residual)
 
@@ -205,10 +203,10 @@ def _lstm_with_gradients(config):
         outputs, h, c, residuals = _forward(
             config, x, h0, c0, mask, *weights, keep=True
         )
-        return (outputs, h, c), (x, h0, c0, mask, weights, residuals, outputs)
+        return (outputs, h, c), (x, h0, c0, mask, weights, residuals)
 
     def backward(saved, cotangents):
-        x, h0, c0, mask, weights, residuals, outputs = saved
+        x, h0, c0, mask, weights, residuals = saved
         kernel, recurrent, bias, w_i, w_f, w_o, proj = weights
         d_outputs, d_h, d_c = cotangents
         steps_mask = (
@@ -218,23 +216,11 @@ def _lstm_with_gradients(config):
         )
         recurrent_t = recurrent.T
         proj_t = None if proj is None else proj.T
-        if mask is None:  # the states before each step, shifted into place
-            h_prev = jnp.concatenate([h0[None], outputs[:-1]])
-            c_prev = jnp.concatenate([c0[None], residuals["new_c"][:-1]])
-        else:
-            h_prev, c_prev = residuals["h"], residuals["c"]
-        per_step = (
-            c_prev,
-            *(
-                residuals[name]
-                for name in ("i", "f", "g", "o", "tanh_c", "pre_clip", "pre_proj")
-            ),
-        )
 
         def step(carry, inputs):
             dh_after, dc_after = carry
             d_out, m_t, res = inputs
-            c_prev, i, f, g, o, tanh_c, pre_clip, pre_proj = res
+            h_prev, c_prev, i, f, g, o, tanh_c, new_c, pre_clip, m, pre_proj = res
             # A masked step carried the state: its gradient passes through.
             dh = d_out + m_t * dh_after
             dc_new = m_t * dc_after
@@ -268,10 +254,10 @@ def _lstm_with_gradients(config):
         (dh0, dc0), (dz, d_pre_proj) = jax.lax.scan(
             step,
             (jnp.zeros_like(h0) if d_h is None else d_h, d_c),
-            (d_outputs, steps_mask, per_step),
+            (d_outputs, steps_mask, residuals),
             reverse=True,
         )
-        new_c, m = residuals["new_c"], residuals["m"]
+        h_prev, c_prev, *_, new_c, _, m, _ = residuals
         units = c0.shape[-1]
         dx = jnp.einsum("tbg,dg->tbd", dz, kernel)
         d_kernel = jnp.einsum("tbd,tbg->dg", x, dz)
