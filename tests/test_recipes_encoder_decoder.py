@@ -199,6 +199,37 @@ def test_decoder_dropout_and_smoothing_train_decode_and_reload(tmp_path):
     )
 
 
+def test_evaluate_a_saved_model_in_a_fresh_process(tmp_path):
+    """`evaluate` on a `.keras` path in a new process that imports only the
+    recipe module (the kit's classes must be registered before loading),
+    the same figures as on the model in memory."""
+    import json
+    import subprocess
+    import sys
+
+    _cmudict()
+    keras.utils.set_random_seed(2)
+    model = recipe.build(units=8, attention=True)
+    source = np.ones((2, 3), "int32")
+    model.train_on_batch([source, source], source)
+    here = recipe.evaluate(model, "test", beam_width=2, limit=30)
+    assert set(here) == {"wer", "per", "wer_any_variant"}
+    assert 0 <= here["wer_any_variant"] <= here["wer"] <= 1
+    model.save(tmp_path / "m.keras")
+    code = (
+        "import json; from keras_rnnkit.recipes import encoder_decoder as r; "
+        f"print(json.dumps(r.evaluate({str(tmp_path / 'm.keras')!r}, 'test', "
+        "beam_width=2, limit=30)))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=300
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert json.loads(result.stdout.splitlines()[-1]) == here
+    with pytest.raises(ValueError, match="part='train'"):
+        recipe.evaluate(model, "train")
+
+
 @pytest.mark.slow
 def test_quick_run(tmp_path):
     _cmudict()

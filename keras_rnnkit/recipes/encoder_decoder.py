@@ -373,12 +373,15 @@ def alignments(model, source, written):
     return keras_rnnkit.attention_weights(model, [source, decoder_in])
 
 
-def evaluate(model, part="validation", beam_width=5, length_penalty_weight=0.0):
+def evaluate(
+    model, part="validation", beam_width=5, length_penalty_weight=0.0, limit=None
+):
     """WER, PER and the WER accepting any listed pronunciation of a trained
     (or saved: a path) model on the recipe's validation or test words,
     decoded greedily (`beam_width=1`) or with beam search; for choosing the
     decoding on the validation words, then measuring it once on the test
-    words. Returns a dict and prints one line.
+    words. `limit`: only the first words of the part (a smoke test).
+    Returns a dict and prints one line.
 
         from keras_rnnkit.recipes import encoder_decoder as r
         r.evaluate("runs/encoder-decoder/encoder_decoder.keras", beam_width=10)
@@ -386,10 +389,14 @@ def evaluate(model, part="validation", beam_width=5, length_penalty_weight=0.0):
     if part not in ("validation", "test"):
         raise ValueError(f"`part` must be 'validation' or 'test', got part={part!r}.")
     if not isinstance(model, keras.Model):
+        # This module imported Keras while being imported itself, so the
+        # kit's classes register on first use (keras_rnnkit/__init__.py):
+        # now, before the file names them.
+        keras_rnnkit._import_all()
         model = keras.saving.load_model(model)
     words = lexicon(datasets.load_cmudict())
     _, val, test = split_words(words)
-    chosen = val if part == "validation" else test
+    chosen = (val if part == "validation" else test)[:limit]
     source = encode(chosen, [words[w][0] for w in chosen])[0]
     ids = decode(model, source, beam_width, length_penalty_weight=length_penalty_weight)
     written = [spell(row) for row in ids]
