@@ -1,16 +1,19 @@
 """Optional compiled kernels for the torch LSTM loop (opt-in).
 
-`_torch_lstm.LSTMSequence` runs each step's element-wise work (gates,
-peepholes, clipping and their gradients) as about ten torch operations in
-Python. With ``KERAS_RNNKIT_TORCH_KERNELS=1`` in the environment it runs
-them as one C++ kernel per step instead (`_torch_lstm_kernels.cpp`),
-compiled on first use by `torch.utils.cpp_extension` (a C++ compiler and
-ninja needed; about 25 s once, then cached by torch under
-``~/.cache/torch_extensions`` or ``$TORCH_EXTENSIONS_DIR``). float32 only;
-other dtypes, and any build failure (warned once), use the Python loop.
-The numbers agree with the Python loop's to float32 rounding (tested).
+`_torch_lstm.LSTMSequence` runs its time loop in Python, each step's
+element-wise work (gates, peepholes, clipping and their gradients) as
+about ten torch operations. With ``KERAS_RNNKIT_TORCH_KERNELS=1`` in the
+environment it runs the forward and backward loops in C++ instead
+(`_torch_lstm_kernels.cpp`: per step one matmul and one element-wise
+kernel), compiled on first use by `torch.utils.cpp_extension` (a C++
+compiler and ninja needed; about 20 s once, then cached by torch under
+``~/.cache/torch_extensions`` or ``$TORCH_EXTENSIONS_DIR``, one build per
+CPU type). float32 only; other dtypes, and any build failure (warned
+once), use the Python loop. The numbers agree with the Python loop's to
+float32 rounding (tested).
 """
 
+import hashlib
 import os
 import pathlib
 import threading
@@ -55,12 +58,26 @@ def load():
     return _module
 
 
+def _cpu_key():
+    """A short key of this CPU's instruction sets: `-march=native` builds
+    for this CPU, and torch's cache of builds (a folder per name, maybe in
+    a home shared between machines) must not hand it to another."""
+    try:
+        with open("/proc/cpuinfo") as info:
+            flags = next((line for line in info if line.startswith("flags")), "")
+    except OSError:
+        import platform
+
+        flags = platform.processor() or platform.machine()
+    return hashlib.sha256(flags.encode()).hexdigest()[:10]
+
+
 def _build():
     try:
         from torch.utils import cpp_extension
 
         module = cpp_extension.load(
-            name="keras_rnnkit_lstm_kernels",
+            name=f"keras_rnnkit_lstm_kernels_{_cpu_key()}",
             sources=[str(SOURCE)],
             extra_cflags=FLAGS,
             verbose=False,

@@ -4,8 +4,8 @@ _torch_lstm_kernels.cpp), switched on by KERAS_RNNKIT_TORCH_KERNELS=1.
 With them, `PeepholeLSTMCell` and `keras.layers.LSTMCell` in `DynamicRNN`
 must give what the Python loop gives (the same fused function without
 them): outputs, final states and every gradient, over the cells' config
-space, with lengths (rows ending at different steps), both directions,
-training and inference. The kernels must really run (their calls are
+space, with lengths (rows ending at different steps, NaN in the
+padding), both directions, training and inference. The kernels must really run (their calls are
 counted), float64 must keep the Python loop, and a failed build must warn
 once and fall back.
 """
@@ -92,11 +92,14 @@ def test_kernels_equal_the_python_loop(
     x = rng.normal(size=(batch, timesteps, features)).astype("float32")
     states = random_states(rng, layer.cell, batch)
     lengths = draw_lengths(data, batch, timesteps) if masked else None
+    if lengths is not None:  # padding holds NaN: read by neither loop
+        x[np.arange(timesteps)[None] >= np.asarray(lengths)[:, None]] = np.nan
     plain, compiled, (forward, backward) = both_ways(
         kernels, layer, x, states, lengths, training
     )
     assert len(plain) == len(compiled)
     for p, c in zip(plain, compiled, strict=True):
+        assert np.isfinite(c).all()
         np.testing.assert_allclose(c, p, rtol=1e-5, atol=1e-6)
     # Cells that compute what PyTorch's LSTM computes run that instead.
     fused_by_torch = (
