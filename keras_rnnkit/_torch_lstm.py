@@ -19,6 +19,10 @@ rows still running at each step (`batch_sizes`, non-increasing). Step `t`
 then computes only rows `[:batch_sizes[t]]`: padded steps cost nothing,
 their inputs are never read (NaN or not), their outputs are zeros, and each
 row's final state is its state after its last valid step.
+
+With ``KERAS_RNNKIT_TORCH_KERNELS=1`` (float32), both time loops run in
+C++ instead (`_torch_kernels.py`), keeping the same buffers for
+`_weight_gradients`, which both paths share.
 """
 
 import torch
