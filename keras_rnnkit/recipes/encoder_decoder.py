@@ -546,7 +546,12 @@ def plot_results(histories, table, path):
     return path
 
 
-def _train(model, data, quick, epochs, seed):
+def train_model(model, data, epochs, seed=0, quick=False):
+    """Trains `model` (from `build`) as the recipe does: batches of similar
+    length from `data["train"]` (`encode`'s arrays), early stopping on
+    `data["val"]` (patience 2, the best weights restored), the learning
+    rate divided by 3.3 after an epoch without progress. Returns the
+    `History` and the seconds it took."""
     with _common.Timer() as fit_time:
         history = model.fit(
             batches(*data["train"], shuffle=True, seed=seed, fixed=quick),
@@ -570,13 +575,15 @@ def run(
     train_words=50_000,
     decoder_dropout=0.0,
     label_smoothing=0.0,
+    units=128,
 ):
     """The recipe (see the module docstring); returns its figures.
 
     `train_words`: how many of the 99,942 training words to train on (a
     random choice, seed 0; None: all of them); `epochs`: the most epochs
-    (default 8; 1 with `quick`); `decoder_dropout` and `label_smoothing`:
-    as in `build`, for both models (the long run's settings).
+    (default 8; 1 with `quick`); `decoder_dropout`, `label_smoothing` and
+    `units` (a direction of the encoder; the decoder has twice as many): as
+    in `build`, for both models.
     """
     out = _common.setup(out, seed)
     _common.header("encoder-decoder: English spelling -> phonemes, unseen words")
@@ -609,12 +616,13 @@ def run(
             _common.header(f"training the encoder-decoder, {name}")
             keras.utils.set_random_seed(seed)
             models[name] = build(
+                units=units,
                 attention=attention,
                 decoder_dropout=decoder_dropout,
                 label_smoothing=label_smoothing,
             )
-            histories[name], seconds[name] = _train(
-                models[name], data, quick, epochs, seed
+            histories[name], seconds[name] = train_model(
+                models[name], data, epochs, seed, quick
             )
 
         _common.header("unseen test words: decoding")
