@@ -401,9 +401,7 @@ def evaluate(
     ids = decode(model, source, beam_width, length_penalty_weight=length_penalty_weight)
     written = [spell(row) for row in ids]
     wer, per = error_rates(written, [words[w][0] for w in chosen])
-    any_variant = float(
-        np.mean([p not in words[w] for p, w in zip(written, chosen, strict=True)])
-    )
+    any_variant = any_variant_rate(written, chosen, words)
     print(
         f"{part} words ({len(chosen):,}), beam {beam_width}, length penalty "
         f"{length_penalty_weight}: WER {wer:.4f}, PER {per:.4f}, "
@@ -439,6 +437,14 @@ def error_rates(written, references):
     wer = np.mean([tuple(w) != tuple(r) for w, r in pairs])
     errors = sum(edit_distance(w, r) for w, r in pairs)
     return float(wer), errors / sum(len(r) for _, r in pairs)
+
+
+def any_variant_rate(written, queried, words):
+    """The word error rate when a word is right if its `written`
+    pronunciation is any of those `words` lists for it (`queried`: the
+    words, in the order of `written`)."""
+    pairs = zip(written, queried, strict=True)
+    return float(np.mean([tuple(p) not in words[w] for p, w in pairs]))
 
 
 def nearest_spellings(train_words, queries):
@@ -648,15 +654,7 @@ def run(
         written = {"nearest spelling": [words[train[i]][0] for i in nearest]}
         written.update({k: [spell(row) for row in v] for k, v in decoded.items()})
         rates = {k: error_rates(written[k], gold) for k in SYSTEMS}
-        # a word is right if it matches any of its listed pronunciations
-        any_variant = {
-            k: float(
-                np.mean(
-                    [p not in words[w] for p, w in zip(written[k], test, strict=True)]
-                )
-            )
-            for k in SYSTEMS
-        }
+        any_variant = {k: any_variant_rate(written[k], test, words) for k in SYSTEMS}
         print(f"{len(test):,} test words, none of them in training")
         print(f"{'':34s}" + "".join(f"{k:>19s}" for k in SYSTEMS))
         for label, values in (
