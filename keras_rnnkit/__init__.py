@@ -2,9 +2,12 @@
 
 `import keras_rnnkit` is cheap: it imports neither Keras nor a backend. Each
 public name loads on first use, and every class registers with Keras
-serialization as soon as Keras is imported (at once if it already is, else
-right after `import keras` finishes), so that `.keras` files that use the
-kit's classes reload without `custom_objects` after `import keras_rnnkit`.
+serialization as soon as Keras is imported: at once if it already is, else
+right after `import keras` finishes or, when a module of the kit imports
+Keras (`import keras_rnnkit.dynamic_rnn` first), right after that module's
+import finishes. So `.keras` files that use the kit's classes reload
+without `custom_objects` after `import keras_rnnkit` or the import of any
+of its modules.
 """
 
 import importlib
@@ -126,12 +129,27 @@ def _import_keras():
         raise error from e
 
 
+# Whether every public name has been imported (the classes are registered),
+# and whether `_import_all` is running (the imports it makes do not start it
+# again).
+_registered = False
+_registering = False
+
+
 def _import_all():
     """Imports Keras and every public name (the classes register with Keras
     serialization)."""
+    global _registered, _registering
     _import_keras()
-    for name in _EXPORTS:
-        __getattr__(name)
+    _registering = True
+    try:
+        for name in _EXPORTS:
+            __getattr__(name)
+    finally:
+        _registering = False
+    _registered = True
+    for finder in [f for f in sys.meta_path if isinstance(f, _RegisterAfterImport)]:
+        sys.meta_path.remove(finder)  # the kit's imports cost nothing more
 
 
 def __getattr__(name):
@@ -151,13 +169,15 @@ def __dir__():
     return sorted(set(globals()) | set(_EXPORTS))
 
 
-def _importing_a_submodule():
-    """Whether a module of this package is being imported right now (a
-    module imported directly, `import keras_rnnkit.dynamic_rnn`, that
-    imports Keras first): the others then cannot be imported before it
-    ends, and register when a public name is first used."""
+def _importing_a_submodule(besides=None):
+    """Whether a module of this package other than `besides` is being
+    imported right now (a module imported directly,
+    `import keras_rnnkit.dynamic_rnn`, that imports Keras first): the
+    others cannot be imported before it ends, so the classes register when
+    it does (`_RegisterAfterImport`)."""
     return any(
         name.startswith(__name__ + ".")
+        and module is not besides
         and getattr(getattr(module, "__spec__", None), "_initializing", False)
         for name, module in list(sys.modules.items())
     )
@@ -191,7 +211,47 @@ class _RegisterAfterKeras(importlib.abc.MetaPathFinder):
         return spec
 
 
+class _RegisterAfterImport(importlib.abc.MetaPathFinder):
+    """Finds the modules of this package as the finders after it do, and has
+    every public name imported when the outermost import of them has
+    finished, if Keras is imported by then (the module imported Keras, and
+    `_RegisterAfterKeras` could not import the others while it ran).
+
+    Removed from `sys.meta_path` once every public name is imported."""
+
+    def find_spec(self, name, path=None, target=None):
+        if not name.startswith(__name__ + "."):
+            return None
+        finders = list(sys.meta_path)
+        after = finders[finders.index(self) + 1 :] if self in finders else finders
+        for finder in after:
+            find_spec = getattr(finder, "find_spec", None)
+            spec = None if find_spec is None else find_spec(name, path, target)
+            if spec is not None:
+                break
+        else:
+            return None
+        exec_module = getattr(spec.loader, "exec_module", None)
+        if exec_module is None or hasattr(exec_module, "registers_the_kit"):
+            return spec  # no module code, or a loader shared and wrapped already
+
+        def exec_then_register(module):
+            exec_module(module)  # a failed import raises: nothing registers
+            if (
+                not _registered
+                and not _registering
+                and "keras" in sys.modules
+                and not _importing_a_submodule(besides=module)
+            ):
+                _import_all()
+
+        exec_then_register.registers_the_kit = True
+        spec.loader.exec_module = exec_then_register
+        return spec
+
+
 if "keras" in sys.modules:
     _import_all()
 else:
     sys.meta_path.insert(0, _RegisterAfterKeras())
+    sys.meta_path.insert(0, _RegisterAfterImport())

@@ -129,6 +129,88 @@ def test_every_class_registers_once_keras_is_imported(kit_first):
     assert names == sorted(f"keras_rnnkit>{name}" for name in registered)
 
 
+def _every_registered_name():
+    """The names under which the kit's public classes register."""
+    import keras
+
+    import keras_rnnkit
+
+    return sorted(
+        keras.saving.get_registered_name(getattr(module, name))
+        for module in (keras_rnnkit, keras_rnnkit.seq2seq)
+        for name in module.__all__
+        if isinstance(getattr(module, name), type)
+        and keras.saving.get_registered_name(getattr(module, name)).startswith(
+            "keras_rnnkit>"
+        )
+    )
+
+
+@pytest.mark.parametrize(
+    "first, backend",
+    [
+        ("import keras_rnnkit.dynamic_rnn", "tensorflow"),
+        ("import keras_rnnkit.dynamic_rnn", "torch"),
+        ("from keras_rnnkit.recipes import encoder_decoder", "tensorflow"),
+    ],
+)
+def test_every_class_registers_after_a_kit_module_that_imports_keras(first, backend):
+    # The first import is a module of the kit that imports Keras itself: the
+    # classes register when that import ends, before any public name is used
+    # (a `.keras` file using any of them then reloads).
+    code = _REGISTERED.format(
+        first=first,
+        second="import keras\n"
+        "assert keras.saving.get_registered_object("
+        "'keras_rnnkit>PeepholeLSTM') is not None",
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**clean_env(), "KERAS_BACKEND": backend},
+        cwd=ROOT,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    keras_before, names = json.loads(result.stdout.splitlines()[-1])
+    assert keras_before
+    assert names == _every_registered_name()
+
+
+_FAILED_IMPORT = """
+import sys
+sys.modules['keras_rnnkit.peephole_lstm_cell'] = None  # its import fails
+try:
+    import keras_rnnkit.peephole_lstm
+except ImportError as e:
+    print(e.name)
+import keras
+print(keras.saving.get_registered_object('keras_rnnkit>DynamicRNN') is not None)
+print(keras.saving.get_registered_object('keras_rnnkit>CRF') is not None)
+del sys.modules['keras_rnnkit.peephole_lstm_cell']
+import keras_rnnkit.peephole_lstm
+print(keras.saving.get_registered_object('keras_rnnkit>CRF') is not None)
+"""
+
+
+def test_a_failed_kit_import_raises_and_registers_nothing_more():
+    # The failed module's error comes through; the modules it imported
+    # before failing (dynamic_rnn) keep their classes, but the others
+    # register only once a kit import succeeds.
+    result = subprocess.run(
+        [sys.executable, "-c", _FAILED_IMPORT],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**clean_env(), "KERAS_BACKEND": "jax"},
+        cwd=ROOT,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    lines = result.stdout.splitlines()[-4:]
+    assert lines == ["keras_rnnkit.peephole_lstm_cell", "True", "False", "True"]
+
+
 def test_no_arguments_names_what_is_missing(capsys):
     with pytest.raises(SystemExit) as exit_info:
         recipes.main([])
