@@ -389,10 +389,6 @@ def evaluate(
     if part not in ("validation", "test"):
         raise ValueError(f"`part` must be 'validation' or 'test', got part={part!r}.")
     if not isinstance(model, keras.Model):
-        # This module imported Keras while being imported itself, so the
-        # kit's classes register on first use (keras_rnnkit/__init__.py):
-        # now, before the file names them.
-        keras_rnnkit._import_all()
         model = keras.saving.load_model(model)
     words = lexicon(datasets.load_cmudict())
     _, val, test = split_words(words)
