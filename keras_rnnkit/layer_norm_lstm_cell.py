@@ -5,6 +5,7 @@ from typing import Any
 import keras
 from keras import ops
 
+from keras_rnnkit import _float64
 from keras_rnnkit import _validation as check
 from keras_rnnkit._lstm_cell import LSTMCellBase
 from keras_rnnkit._registration import register
@@ -239,9 +240,10 @@ class LayerNormLSTMCell(LSTMCellBase):
         if groups > 1:
             x = ops.reshape(x, (-1, groups, self.units))
         # Not ops.moments: on torch it takes E[x^2] - E[x]^2, which rounds
-        # below 0 and, under an epsilon of 1e-12, gives NaN.
-        centered = x - ops.mean(x, axis=-1, keepdims=True)
-        variance = ops.mean(ops.square(centered), axis=-1, keepdims=True)
+        # below 0 and, under an epsilon of 1e-12, gives NaN. Not ops.mean:
+        # it sums float64 in float32 on torch (see `_float64`).
+        centered = x - _float64.mean(x)
+        variance = _float64.mean(ops.square(centered))
         x = centered * ops.rsqrt(variance + self.epsilon)
         if groups > 1:
             x = ops.reshape(x, (-1, groups * self.units))
@@ -260,8 +262,8 @@ class LayerNormLSTMCell(LSTMCellBase):
             else:
                 candidate_mask = self.get_recurrent_dropout_mask(h_tm1)
 
-        x_part = ops.matmul(inputs, self.kernel)
-        h_part = ops.matmul(h_tm1, self.recurrent_kernel)
+        x_part = _float64.matmul(inputs, self.kernel)
+        h_part = _float64.matmul(h_tm1, self.recurrent_kernel)
         if fused:
             z = self._normalize(x_part, "kernel_norm")
             z = z + self._normalize(h_part, "recurrent_norm")

@@ -244,6 +244,62 @@ def test_fused_matches_addons_layer_norm_lstm_cell(
     _compare(layer, x, want)
 
 
+# JAX has float64 only with jax_enable_x64, and Keras's "tanh" then still
+# computes in float32 (keras.backend.result_type maps float64 to float32).
+@pytest.mark.skipif(
+    keras.backend.backend() == "jax", reason="Keras computes float64 in float32"
+)
+@pytest.mark.parametrize("norm", ["fused", "per_gate"])
+def test_float64_step_matches_the_transcription_to_float64_rounding(norm):
+    # Keras 3.15's torch `ops.matmul` computes float64 in float32, and its
+    # `ops.mean` sums float64 in float32: the step was 1e-7 off (2e-5 in
+    # gradients), float32 rounding that the 1e-5 tests above let through.
+    units, input_dim = 4, 3
+    rng = np.random.default_rng(11)
+    x = rng.normal(size=(2, 4, input_dim))
+    kernel = rng.normal(size=(input_dim, 4 * units))
+    recurrent_kernel = rng.normal(size=(units, 4 * units))
+
+    def norm_pair(size):
+        return rng.uniform(0.5, 1.5, size=size), rng.normal(size=size) * 0.3
+
+    cell = LayerNormLSTMCell(units, norm=norm, use_bias=False, dtype="float64")
+    layer = keras.layers.RNN(
+        cell, return_sequences=True, return_state=True, dtype="float64"
+    )
+    layer.build(x.shape)
+    if norm == "fused":
+        v = {
+            "kernel": kernel,
+            "recurrent_kernel": recurrent_kernel,
+            "bias": np.zeros(4 * units),
+            "kernel_norm": norm_pair(4 * units),
+            "recurrent_norm": norm_pair(4 * units),
+            "state_norm": norm_pair(units),
+        }
+        want = _run(lambda xt, c, h: addons_step(xt, c, h, v), x, units)
+        weights = [kernel, recurrent_kernel]
+        for name in ("kernel_norm", "recurrent_norm", "state_norm"):
+            weights += list(v[name])
+    else:
+        gate_norm, state_norm = norm_pair(4 * units), norm_pair(units)
+        v = {"kernel": np.concatenate([kernel, recurrent_kernel])}
+        for k, scope in enumerate(("input", "forget", "transform", "output")):
+            part = slice(k * units, (k + 1) * units)
+            v[f"{scope}/gamma"], v[f"{scope}/beta"] = (p[part] for p in gate_norm)
+        v["state/gamma"], v["state/beta"] = state_norm
+        i, f, j, o = np.split(v["kernel"], 4, axis=1)
+        v["kernel"] = np.concatenate([i, j, f, o], axis=1)  # Keras -> TF1 order
+        want = _run(lambda xt, c, h: contrib_step(xt, c, h, v, 0.0), x, units)
+        weights = [kernel, recurrent_kernel, *gate_norm, *state_norm]
+    layer.set_weights(weights)
+    got = layer(x)
+    for g, w, name in zip(got, want, ("outputs", "h", "c"), strict=True):
+        g = keras.ops.convert_to_numpy(g)
+        assert g.dtype == np.float64, name
+        np.testing.assert_allclose(g, w, rtol=1e-12, atol=1e-12, err_msg=name)
+
+
 def test_default_epsilons_and_override():
     assert LayerNormLSTMCell(2).epsilon == 1e-3
     assert LayerNormLSTMCell(2, norm="per_gate").epsilon == 1e-12

@@ -176,8 +176,13 @@ def test_fused_lstm_equals_the_cells_own_step(
     assume(config.get("proj_clip") is None or config.get("num_proj") is not None)
     # The layer norm divides by a standard deviation that may be small: its
     # float32 rounding differs with the order of operations, so it is
-    # compared in float64, where only the math can differ.
+    # compared in float64, where only the math can differ (both paths
+    # compute in float64: a float32 step, as Keras's torch `ops.matmul`
+    # made it, is 1e-7 to 1e-5 away).
     dtype = "float64" if cls is LayerNormLSTMCell else "float32"
+    tolerance = dict(rtol=2e-5, atol=2e-6)
+    if dtype == "float64":
+        tolerance = dict(rtol=1e-9, atol=1e-9)
     # A layer norm over one unit is a constant (its shift); what rounding
     # leaves of the centred value then meets an epsilon of 1e-12.
     assume(units > 1 or cls is not LayerNormLSTMCell)
@@ -200,7 +205,31 @@ def test_fused_lstm_equals_the_cells_own_step(
     got = run(fast, x, states, lengths, seed=1)
     want = run(slow, x, states, lengths, seed=1)
     for g, w in zip(got, want, strict=True):
-        np.testing.assert_allclose(g, w, rtol=2e-5, atol=2e-6)
+        np.testing.assert_allclose(g, w, **tolerance)
+
+
+@pytest.mark.parametrize("norm", ["fused", "per_gate"])
+@pytest.mark.parametrize("use_bias", [False, True])
+def test_float64_layer_norm_lstm_step_is_computed_in_float64(norm, use_bias):
+    # Found by the thorough profile of the test above (fused, no bias):
+    # Keras's torch `ops.matmul` computed the float64 step's products in
+    # float32 (and `ops.mean` its sums), 2e-5 away from the fused loop.
+    config = dict(norm=norm, use_bias=use_bias)
+    fast_cell, slow_cell = make_pair(LayerNormLSTMCell, config, 5, "float64")
+    options = dict(return_sequences=True, return_state=True, dtype="float64")
+    fast, slow = DynamicRNN(fast_cell, **options), DynamicRNN(slow_cell, **options)
+    fast.build((None, 2, 2))
+    slow.build((None, 2, 2))
+    rng = np.random.default_rng(0)
+    slow.set_weights([w * 2 for w in fast.get_weights()])
+    fast.set_weights(slow.get_weights())
+    x = rng.normal(size=(3, 2, 2))
+    states = random_states(rng, fast_cell, 3, "float64")
+    got = run(fast, x, states, None, seed=1)
+    want = run(slow, x, states, None, seed=1)
+    for g, w in zip(got, want, strict=True):
+        assert g.dtype == w.dtype == np.float64
+        np.testing.assert_allclose(g, w, rtol=1e-10, atol=1e-10)
 
 
 WRAPPERS = {

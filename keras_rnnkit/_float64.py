@@ -1,0 +1,41 @@
+"""`matmul` and `mean` that keep float64 in float64 on torch.
+
+Keras 3.15's `keras.backend.result_type` maps float64 to float32 on every
+backend but TensorFlow (keras-team/keras#23704), and some ops follow it on
+float64 inputs. On torch, `ops.matmul` (and `dot`, `tensordot`) computes in
+float32 and returns float32, and `ops.mean` sums in float32 before casting
+back. A float64 cell built on those ops computes its step at float32
+precision, while the kit's torch loop (`_torch_loop.py`) computes its fused
+form in float64: the two then differ by float32 rounding, which the
+normalisations of `LayerNormLSTMCell` can amplify to 1e-5.
+
+The cells' steps use these instead. For any dtype other than float64 they
+are Keras's ops, unchanged. (JAX has float64 only with `jax_enable_x64`,
+where Keras's `ops.mean` and `ops.tanh`, the `"tanh"` activation, compute
+in float32 too; `mean` here helps, the activation is left to Keras.)
+"""
+
+import keras
+from keras import ops
+
+
+def _is_float64(x):
+    return keras.backend.standardize_dtype(x.dtype) == "float64"
+
+
+def matmul(x, y):
+    """`ops.matmul(x, y)`, computed in float64 when both are float64."""
+    x, y = ops.convert_to_tensor(x), ops.convert_to_tensor(y)
+    if keras.backend.backend() == "torch" and _is_float64(x) and _is_float64(y):
+        import torch
+
+        return torch.matmul(x, y)
+    return ops.matmul(x, y)
+
+
+def mean(x, axis=-1):
+    """`ops.mean(x, axis, keepdims=True)` over one axis of static size,
+    summed in float64 when `x` is float64."""
+    if _is_float64(x):
+        return ops.sum(x, axis=axis, keepdims=True) / x.shape[axis]
+    return ops.mean(x, axis=axis, keepdims=True)
