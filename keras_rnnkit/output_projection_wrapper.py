@@ -3,10 +3,9 @@
 from typing import Any
 
 import keras
-from keras import ops
 
+from keras_rnnkit import _float64, cell_protocol
 from keras_rnnkit import _validation as check
-from keras_rnnkit import cell_protocol
 from keras_rnnkit._cell_wrapper import CellWrapper, call_cell
 from keras_rnnkit._registration import register
 from keras_rnnkit._types import (
@@ -123,7 +122,7 @@ class OutputProjectionWrapper(CellWrapper):
     def call(self, inputs: Tensor, states: States, training: bool = False):
         check.step_fits(self, inputs, states)
         output, new_states = call_cell(self.cell, inputs, states, training)
-        output = ops.matmul(output, self.kernel)
+        output = _float64.matmul(output, self.kernel)
         if self.use_bias:
             output = output + self.bias
         return self.activation(output), new_states

@@ -5,6 +5,7 @@ from typing import Any
 import keras
 from keras import ops
 
+from keras_rnnkit import _float64
 from keras_rnnkit import _validation as check
 from keras_rnnkit._lstm_cell import LSTMCellBase
 from keras_rnnkit._registration import register
@@ -210,8 +211,8 @@ class PeepholeLSTMCell(LSTMCellBase):
         if training and self.recurrent_dropout > 0.0:
             h_tm1 = h_tm1 * self.get_recurrent_dropout_mask(h_tm1)
 
-        z = ops.matmul(inputs, self.kernel)
-        z = ops.add(z, ops.matmul(h_tm1, self.recurrent_kernel))
+        z = _float64.matmul(inputs, self.kernel)
+        z = ops.add(z, _float64.matmul(h_tm1, self.recurrent_kernel))
         if self.use_bias:
             z = ops.add(z, self.bias)
         z_i, z_f, z_c, z_o = ops.split(z, 4, axis=-1)
@@ -224,15 +225,15 @@ class PeepholeLSTMCell(LSTMCellBase):
         c = self.recurrent_activation(z_f) * c_tm1
         c = c + self.recurrent_activation(z_i) * self.activation(z_c)
         if self.cell_clip is not None:
-            c = ops.clip(c, -self.cell_clip, self.cell_clip)
+            c = _float64.clip(c, self.cell_clip)
         if self.use_peepholes:
             z_o = z_o + self.output_gate_peephole_weights * c
         h = self.recurrent_activation(z_o) * self.activation(c)
 
         if self.num_proj is not None:
-            h = ops.matmul(h, self.projection_kernel)
+            h = _float64.matmul(h, self.projection_kernel)
             if self.proj_clip is not None:
-                h = ops.clip(h, -self.proj_clip, self.proj_clip)
+                h = _float64.clip(h, self.proj_clip)
         return h, [h, c]
 
     # The config keys that cannot change what `fused_form` computes (a test

@@ -232,6 +232,40 @@ def test_float64_layer_norm_lstm_step_is_computed_in_float64(norm, use_bias):
         np.testing.assert_allclose(g, w, rtol=1e-10, atol=1e-10)
 
 
+FLOAT64_CELLS = {
+    "peepholes": lambda cls: cls(4, dtype="float64"),
+    "clips+projection": lambda cls: cls(
+        4, cell_clip=0.3, num_proj=2, proj_clip=0.2, dtype="float64"
+    ),
+    "torch's own lstm": lambda cls: cls(4, use_peepholes=False, dtype="float64"),
+    "projection wrapper": lambda cls: OutputProjectionWrapper(
+        cls(4, dtype="float64"), 2, "tanh", dtype="float64"
+    ),
+}
+
+
+@pytest.mark.parametrize("name", sorted(FLOAT64_CELLS))
+def test_float64_lstm_step_is_computed_in_float64(name):
+    # Keras's torch `ops.matmul` computed float64 in float32, and `ops.clip`
+    # clipped at float32(0.3): the step was 1e-7 away from the fused loop.
+    make = FLOAT64_CELLS[name]
+    options = dict(return_sequences=True, return_state=True, dtype="float64")
+    fast = DynamicRNN(make(PeepholeLSTMCell), **options)
+    slow = DynamicRNN(make(_PeepholeLSTMCell), **options)
+    fast.build((None, 4, 3))
+    slow.build((None, 4, 3))
+    rng = np.random.default_rng(0)
+    slow.set_weights([w * 2 for w in fast.get_weights()])  # larger: clips act
+    fast.set_weights(slow.get_weights())
+    x = rng.normal(size=(3, 4, 3))
+    states = random_states(rng, fast.cell, 3, "float64")
+    got = run(fast, x, states, None, seed=1)
+    want = run(slow, x, states, None, seed=1)
+    for g, w in zip(got, want, strict=True):
+        assert g.dtype == w.dtype == np.float64
+        np.testing.assert_allclose(g, w, rtol=1e-10, atol=1e-10)
+
+
 WRAPPERS = {
     "projection": lambda cell, units: OutputProjectionWrapper(cell, 2, "tanh"),
     "residual": lambda cell, units: ResidualWrapper(cell),
