@@ -167,14 +167,14 @@ def compute_attention(
 
 
 def _output_depth(wrapper, index, layer, depth):
-    """The last dimension of `layer`'s output for inputs `(None, depth)`."""
+    """The last dimension of `layer`'s output for inputs `(None, depth)`:
+    its `compute_output_shape` (tfa's rule), else a symbolic call (which
+    builds the layer for those inputs, as the wrapper's `build` would)."""
     try:
-        shape = layer.compute_output_shape((None, depth))
+        shape = tuple(layer.compute_output_shape((None, depth)))
     except NotImplementedError:
-        spec = layer.compute_output_spec(
-            keras.KerasTensor((None, depth), dtype=wrapper.compute_dtype)
-        )
-        shape = spec.shape
+        spec = layer(keras.KerasTensor((None, depth), dtype=wrapper.compute_dtype))
+        shape = tuple(spec.shape) if hasattr(spec, "shape") else None
     size = shape[-1] if shape else None
     if not isinstance(size, int):
         raise ValueError(
@@ -435,6 +435,7 @@ class AttentionWrapper(CellWrapper):
                 seed=mechanisms[self._noisy[0]].sigmoid_noise_seed
             )
         self.attention_layers = user_layers
+        self._output_depths = {}  # (mechanism, memory depth) -> layer's output
         if sizes is not None:
             self.attention_layers = [
                 keras.layers.Dense(
@@ -539,14 +540,16 @@ class AttentionWrapper(CellWrapper):
         if self.attention_layers is None:
             return depths
         query_depth = output_size(self.cell)
-        return [
-            None
-            if depth is None
-            else _output_depth(self, i, layer, query_depth + depth)
-            for i, (layer, depth) in enumerate(
-                zip(self.attention_layers, depths, strict=True)
-            )
-        ]
+        sizes = []
+        for i, (layer, depth) in enumerate(
+            zip(self.attention_layers, depths, strict=True)
+        ):
+            if depth is not None and (i, depth) not in self._output_depths:
+                self._output_depths[(i, depth)] = _output_depth(
+                    self, i, layer, query_depth + depth
+                )
+            sizes.append(None if depth is None else self._output_depths[(i, depth)])
+        return sizes
 
     @property
     def attention_size(self):
