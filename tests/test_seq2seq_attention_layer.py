@@ -265,6 +265,7 @@ def test_unregistered_attention_fns_save_as_keras_saves_them():
         )
     with pytest.raises(ValueError, match="attention_fn.*safe_mode=False"):
         keras.saving.deserialize_keras_object(config)
+    assert config_of(seq2seq.compute_attention)["config"]["attention_fn"] is None
     config = config_of(unregistered_attention)
     with pytest.raises(ValueError, match="attention_fn.*register_keras_serializable"):
         keras.saving.deserialize_keras_object(config)

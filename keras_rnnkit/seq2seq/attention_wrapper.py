@@ -280,7 +280,8 @@ class AttentionWrapper(CellWrapper):
             saves with Keras's warning and reloads only with
             `safe_mode=False` (as in a `keras.layers.Lambda`); an
             unregistered named function saves, and reloading fails with
-            "Could not locate function".
+            "Could not locate function". `compute_attention` given
+            explicitly is the default, and saved as None.
         **kwargs: Standard layer arguments (`name`, `dtype`, ...).
 
     Call arguments:
@@ -786,8 +787,9 @@ class AttentionWrapper(CellWrapper):
             else keras.saving.serialize_keras_object(self.cell_input_fn),
             "output_attention": self.output_attention,
             "attention_layer": None,
+            # compute_attention given explicitly is the default: saved as None
             "attention_fn": None
-            if self.attention_fn is None
+            if self.attention_fn in (None, compute_attention)
             else keras.saving.serialize_keras_object(self.attention_fn),
         }
         if self._layer_sizes is None and self.attention_layers is not None:
