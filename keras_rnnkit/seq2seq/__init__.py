@@ -14,7 +14,11 @@ from keras_rnnkit.seq2seq.attention_mechanism import (
     monotonic_attention,
     safe_cumprod,
 )
-from keras_rnnkit.seq2seq.attention_wrapper import AttentionWrapper
+from keras_rnnkit.seq2seq.attention_wrapper import (
+    AttentionWrapper,
+    BoundMechanism,
+    compute_attention,
+)
 from keras_rnnkit.seq2seq.bahdanau_attention import (
     BahdanauAttention,
     BahdanauMonotonicAttention,
@@ -57,6 +61,7 @@ __all__ = [
     "BeamSearchDecoder",
     "BeamSearchDecoderOutput",
     "BeamSearchDecoderState",
+    "BoundMechanism",
     "CustomSampler",
     "Decoder",
     "FinalBeamSearchDecoderOutput",
@@ -71,6 +76,7 @@ __all__ = [
     "SequenceLoss",
     "TrainingSampler",
     "WithMemory",
+    "compute_attention",
     "dynamic_decode",
     "gather_tree",
     "hardmax",

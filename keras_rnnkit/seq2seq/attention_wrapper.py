@@ -80,6 +80,112 @@ def _concat_inputs(inputs, attention):
     return ops.concatenate([inputs, attention], axis=-1)
 
 
+class BoundMechanism:
+    """An attention mechanism together with the memory bound for this call:
+    what an `attention_fn` receives as its `attention_mechanism` argument.
+
+    tensorflow-addons' mechanisms held their memory, so its attention
+    functions called `attention_mechanism([query, state])` and read
+    `attention_mechanism.values`; here the memory is bound per call, and
+    this object gives the same interface:
+
+    - `bound([query, state])` (or `bound(query, state=state)`):
+      `(alignments, next_state)`, each `(batch, max_time)`;
+    - `values`: the memory, zero where padded, `(batch, max_time, depth)`;
+      `keys`: its projection by the memory layer; `mask`: the boolean
+      `(batch, max_time)` mask of the valid positions, or None;
+    - `mechanism`: the mechanism itself; its other attributes (`units`,
+      `name`, ...) are read through.
+    """
+
+    def __init__(self, mechanism, memory, training=False, noise=None):
+        self.mechanism = mechanism
+        self.memory = memory
+        self.training = training
+        self.noise = noise
+
+    @property
+    def values(self):
+        return self.memory.values
+
+    @property
+    def keys(self):
+        return self.memory.keys
+
+    @property
+    def mask(self):
+        return self.memory.mask
+
+    def __call__(self, inputs, state=None):
+        query = inputs
+        if state is None and isinstance(inputs, (list, tuple)):
+            query, state = inputs
+        return self.mechanism.align(
+            query, state, self.memory, training=self.training, noise=self.noise
+        )
+
+    def __getattr__(self, name):
+        if name in ("mechanism", "memory", "training", "noise"):
+            raise AttributeError(name)  # not yet set (copy, pickle)
+        return getattr(self.mechanism, name)
+
+    def __repr__(self):
+        return f"<BoundMechanism of {self.mechanism.name!r}>"
+
+
+def compute_attention(
+    attention_mechanism, cell_output, attention_state, attention_layer
+):
+    """The default `attention_fn` of `AttentionWrapper` (tfa's
+    `_compute_attention`): one mechanism's attention for one step.
+
+    Args:
+        attention_mechanism: The mechanism bound to its memory (a
+            `BoundMechanism`).
+        cell_output: Float tensor `(batch, query_depth)`, the wrapped cell's
+            output (the query).
+        attention_state: Float tensor `(batch, max_time)`, the mechanism's
+            previous state.
+        attention_layer: The mechanism's attention layer, or None.
+
+    Returns:
+        `(attention, alignments, next_attention_state)`: the attention is
+        `attention_layer(concat([cell_output, context]))` (or the context
+        when there is no layer), where `context = alignments @ values`.
+    """
+    alignments, next_attention_state = attention_mechanism(
+        [cell_output, attention_state]
+    )
+    context = ops.squeeze(
+        ops.matmul(ops.expand_dims(alignments, 1), attention_mechanism.values), 1
+    )
+    if attention_layer is not None:
+        attention = attention_layer(ops.concatenate([cell_output, context], axis=-1))
+    else:
+        attention = context
+    return attention, alignments, next_attention_state
+
+
+def _output_depth(wrapper, index, layer, depth):
+    """The last dimension of `layer`'s output for inputs `(None, depth)`:
+    its `compute_output_shape` (tfa's rule), else a symbolic call (which
+    builds the layer for those inputs, as the wrapper's `build` would)."""
+    try:
+        shape = tuple(layer.compute_output_shape((None, depth)))
+    except NotImplementedError:
+        spec = layer(keras.KerasTensor((None, depth), dtype=wrapper.compute_dtype))
+        shape = tuple(spec.shape) if hasattr(spec, "shape") else None
+    size = shape[-1] if shape else None
+    if not isinstance(size, int):
+        raise ValueError(
+            f"AttentionWrapper '{wrapper.name}': the output size of "
+            f"attention_layer[{index}] ({layer.name!r}) for inputs of shape "
+            f"(None, {depth}) (the cell output and the context, concatenated) "
+            f"must be a known integer. Received: output shape {shape}"
+        )
+    return size
+
+
 @register
 class AttentionWrapper(CellWrapper):
     """Wraps an RNN cell with attention over a memory (tfa's `AttentionWrapper`).
@@ -150,6 +256,32 @@ class AttentionWrapper(CellWrapper):
             (tensors), used when none is bound with the memory. It is a
             tensor, so it is not part of the config: in a model, pass it to
             `WithMemory(...)(..., initial_cell_state=...)` instead.
+        attention_layer: None (default), a Keras layer, or a list of them,
+            one per mechanism (tfa's `attention_layer`): the layer applied to
+            `concat([cell_output, context])` to make the mechanism's
+            attention, instead of the `Dense` of `attention_layer_size`
+            (exclusive with it). The attention's size is the layer's output
+            size (its `compute_output_shape`). The layers are built by the
+            wrapper, their weights are the wrapper's, and they are saved in
+            its config.
+        attention_fn: None (default: `compute_attention`) or a function
+            `(attention_mechanism, cell_output, attention_state,
+            attention_layer) -> (attention, alignments,
+            next_attention_state)` computing one mechanism's step (tfa's
+            `attention_fn`). `attention_mechanism` is a `BoundMechanism`: the
+            mechanism with this call's memory, called as
+            `attention_mechanism([query, state])` with `.values` the memory,
+            as in tfa; `attention_layer` is the mechanism's attention layer
+            or None. The attention must have the size given by the attention
+            layer (or the memory's depth without one), the alignments and
+            the next state `(batch, max_time)`. As `cell_input_fn`, it is
+            saved with Keras's serializer: a function registered with
+            `keras.saving.register_keras_serializable` reloads; a `lambda`
+            saves with Keras's warning and reloads only with
+            `safe_mode=False` (as in a `keras.layers.Lambda`); an
+            unregistered named function saves, and reloading fails with
+            "Could not locate function". `compute_attention` given
+            explicitly is the default, and saved as None.
         **kwargs: Standard layer arguments (`name`, `dtype`, ...).
 
     Call arguments:
@@ -164,9 +296,13 @@ class AttentionWrapper(CellWrapper):
         ValueError: At construction: a `cell` that is not an RNN cell, an
             `attention_mechanism` that is not a mechanism (or an empty
             list), an `attention_layer_size` that is not None, a positive
-            integer or a list of one per mechanism, non-boolean flags, or a
-            `cell_input_fn` that is not callable. At build or call: no
-            memory bound (call the RNN through `WithMemory`).
+            integer or a list of one per mechanism, both
+            `attention_layer_size` and `attention_layer`, an
+            `attention_layer` that is not a layer or a list of one per
+            mechanism, non-boolean flags, or a `cell_input_fn` or
+            `attention_fn` that is not callable. At build or call: no memory
+            bound (call the RNN through `WithMemory`), or an `attention_fn`
+            whose attention has the wrong size.
 
     Examples:
         >>> import numpy as np, keras
@@ -196,6 +332,10 @@ class AttentionWrapper(CellWrapper):
         cell_input_fn: Callable | None = None,
         output_attention: bool = True,
         initial_cell_state: Any = None,
+        attention_layer: keras.layers.Layer
+        | Sequence[keras.layers.Layer]
+        | None = None,
+        attention_fn: Callable | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(cell, **kwargs)
@@ -213,6 +353,47 @@ class AttentionWrapper(CellWrapper):
                 f"{attention_mechanism!r}"
             )
         self.attention_mechanisms = mechanisms
+        if attention_layer_size is not None and attention_layer is not None:
+            raise ValueError(
+                "Only one of `attention_layer_size` and `attention_layer` may be "
+                "given (`attention_layer_size` makes a Dense(size, use_bias=False) "
+                "per mechanism; `attention_layer` is the layer itself). Received: "
+                f"attention_layer_size={attention_layer_size!r}, "
+                f"attention_layer={attention_layer!r}"
+            )
+        self._layer_is_list = isinstance(attention_layer, (list, tuple))
+        user_layers = None
+        if attention_layer is not None:
+            user_layers = (
+                list(attention_layer) if self._layer_is_list else [attention_layer]
+            )
+            if len(user_layers) != len(mechanisms):
+                raise ValueError(
+                    "Argument `attention_layer` must be one Keras layer per "
+                    f"attention mechanism ({len(mechanisms)}): a layer, or a list "
+                    f"of {len(mechanisms)} layers. Received: attention_layer="
+                    f"{attention_layer!r}"
+                )
+            for i, layer in enumerate(user_layers):
+                if not isinstance(layer, keras.layers.Layer):
+                    where = (
+                        f"attention_layer[{i}]"
+                        if self._layer_is_list
+                        else ("attention_layer")
+                    )
+                    raise ValueError(
+                        f"Argument `{where}` must be a Keras layer (applied to "
+                        "concat([cell_output, context])). Received: "
+                        f"{where}={layer!r}"
+                    )
+        if attention_fn is not None and not callable(attention_fn):
+            raise ValueError(
+                "Argument `attention_fn` must be None or a function "
+                "(attention_mechanism, cell_output, attention_state, "
+                "attention_layer) -> (attention, alignments, "
+                f"next_attention_state). Received: attention_fn={attention_fn!r}"
+            )
+        self.attention_fn = attention_fn
         self.attention_layer_size = attention_layer_size
         if attention_layer_size is None:
             sizes = None
@@ -254,7 +435,8 @@ class AttentionWrapper(CellWrapper):
             self.seed_generator = keras.random.SeedGenerator(
                 seed=mechanisms[self._noisy[0]].sigmoid_noise_seed
             )
-        self.attention_layers = None
+        self.attention_layers = user_layers
+        self._output_depths = {}  # (mechanism, memory depth) -> layer's output
         if sizes is not None:
             self.attention_layers = [
                 keras.layers.Dense(
@@ -350,14 +532,33 @@ class AttentionWrapper(CellWrapper):
             return [None] * len(self.attention_mechanisms)
         return [memory.values.shape[1] for memory in stack[-1].memories]
 
+    def _attention_sizes(self):
+        """Each mechanism's attention size (None where the memory's depth is
+        not known yet and the size depends on it)."""
+        if self._layer_sizes is not None:
+            return list(self._layer_sizes)
+        depths = self._memory_depths()
+        if self.attention_layers is None:
+            return depths
+        query_depth = output_size(self.cell)
+        sizes = []
+        for i, (layer, depth) in enumerate(
+            zip(self.attention_layers, depths, strict=True)
+        ):
+            if depth is not None and (i, depth) not in self._output_depths:
+                self._output_depths[(i, depth)] = _output_depth(
+                    self, i, layer, query_depth + depth
+                )
+            sizes.append(None if depth is None else self._output_depths[(i, depth)])
+        return sizes
+
     @property
     def attention_size(self):
         """The size of the attention vector (None until the memory's depth
-        is known when there is no attention layer)."""
-        if self._layer_sizes is not None:
-            return sum(self._layer_sizes)
-        depths = self._memory_depths()
-        return None if None in depths else sum(depths)
+        is known when it depends on it: no attention layer, or
+        `attention_layer` layers)."""
+        sizes = self._attention_sizes()
+        return None if None in sizes else sum(sizes)
 
     @property
     def state_size(self):
@@ -496,25 +697,23 @@ class AttentionWrapper(CellWrapper):
         noise = [None] * k
         if training and self._noisy:
             noise = self._step_numbers(inputs, bound.memories)
+        attend = self.attention_fn or compute_attention
+        next_attention_states = []
         for i, (mechanism, memory) in enumerate(
             zip(self.attention_mechanisms, bound.memories, strict=True)
         ):
-            weights, _ = mechanism.align(
+            layer = None if self.attention_layers is None else self.attention_layers[i]
+            attention, weights, next_attention_state = attend(
+                BoundMechanism(mechanism, memory, training, noise[i]),
                 cell_output,
                 attention_states[i],
-                memory,
-                training=training,
-                noise=noise[i],
+                layer,
             )
-            context = ops.squeeze(
-                ops.matmul(ops.expand_dims(weights, 1), memory.values), 1
-            )
-            if self.attention_layers is not None:
-                context = self.attention_layers[i](
-                    ops.concatenate([cell_output, context], axis=-1)
-                )
-            attentions.append(context)
+            if self.attention_fn is not None:
+                self._check_attention(i, attention)
+            attentions.append(attention)
             alignments.append(weights)
+            next_attention_states.append(next_attention_state)
         attention = attentions[0] if k == 1 else ops.concatenate(attentions, -1)
         output = attention if self.output_attention else cell_output
         if self.alignment_history or bound.alignment_history:
@@ -523,9 +722,21 @@ class AttentionWrapper(CellWrapper):
             *keras.tree.flatten(next_cell_state),
             attention,
             *alignments,
-            *alignments,  # the next attention state: these alignments
+            *next_attention_states,
         ]
         return output, new_states
+
+    def _check_attention(self, index, attention):
+        """An `attention_fn`'s attention must have the size the state has."""
+        want = self._attention_sizes()[index]
+        got = attention.shape[-1] if len(attention.shape) == 2 else None
+        if want is not None and got is not None and got != want:
+            raise ValueError(
+                f"AttentionWrapper '{self.name}': attention_fn returned an "
+                f"attention of shape {tuple(attention.shape)} for mechanism "
+                f"{index}; it must be (batch, {want}), the size of its attention "
+                "layer (or of the memory when there is none)."
+            )
 
     # -- dropout masks of the wrapped cell --------------------------------------
 
@@ -575,7 +786,18 @@ class AttentionWrapper(CellWrapper):
             if self.cell_input_fn is None
             else keras.saving.serialize_keras_object(self.cell_input_fn),
             "output_attention": self.output_attention,
+            "attention_layer": None,
+            # compute_attention given explicitly is the default: saved as None
+            "attention_fn": None
+            if self.attention_fn in (None, compute_attention)
+            else keras.saving.serialize_keras_object(self.attention_fn),
         }
+        if self._layer_sizes is None and self.attention_layers is not None:
+            layers = [
+                keras.saving.serialize_keras_object(layer)
+                for layer in self.attention_layers
+            ]
+            config["attention_layer"] = layers if self._layer_is_list else layers[0]
         return {**super().get_config(), **config}
 
     @classmethod
@@ -590,9 +812,18 @@ class AttentionWrapper(CellWrapper):
             ]
         else:
             mechanism = load_nested(cls, config, "attention_mechanism", mechanism)
-        if config.get("cell_input_fn") is not None:
-            config["cell_input_fn"] = load_nested(
-                cls, config, "cell_input_fn", config["cell_input_fn"]
+        for key in ("cell_input_fn", "attention_fn"):
+            if config.get(key) is not None:
+                config[key] = load_nested(cls, config, key, config[key])
+        layers = config.get("attention_layer")
+        if isinstance(layers, list):
+            config["attention_layer"] = [
+                load_nested(cls, config, f"attention_layer[{i}]", layer)
+                for i, layer in enumerate(layers)
+            ]
+        elif layers is not None:
+            config["attention_layer"] = load_nested(
+                cls, config, "attention_layer", layers
             )
         return construct(cls, config, cell, mechanism, **config)
 
