@@ -239,6 +239,30 @@ def test_a_misfit_is_named_and_nothing_is_written(tmp_path, variables, match):
         np.testing.assert_array_equal(old, new)
 
 
+def test_a_decoder_with_its_own_attention_layer_is_named(tmp_path):
+    # TF1 checkpoints hold the layers of attention_layer_size; a user's
+    # attention_layer is refused by name, and nothing is written.
+    path = _save(tmp_path / "nmt.ckpt", _bahdanau_variables(np.random.default_rng(4)))
+    wrapper = AttentionWrapper(
+        keras_rnnkit.PeepholeLSTMCell(5),
+        BahdanauAttention(4),
+        attention_layer=keras.layers.Dense(7, use_bias=False),
+    )
+    decoder = WithMemory(keras_rnnkit.DynamicRNN(wrapper, return_sequences=True))
+    rng = np.random.default_rng(1)
+    decoder(
+        rng.normal(size=(2, 5, IN)).astype("float32"),
+        rng.normal(size=(2, T, MEM)).astype("float32"),
+    )
+    before = _weights(decoder)
+    with pytest.raises(
+        ValueError, match=r"its own `attention_layer`.*attention_layer_size"
+    ):
+        tf1.load_checkpoint(decoder, path, scope=S)
+    for old, new in zip(before, _weights(decoder), strict=True):
+        np.testing.assert_array_equal(old, new)
+
+
 def test_the_decoder_scope_is_found_or_asked_for(tmp_path):
     rng = np.random.default_rng(4)
     variables = {

@@ -127,7 +127,15 @@ def _plan_attention_wrapper(wrapper, scope, plan):
             need(p + "attention_g", mechanism.attention_g, what + ", scale")
         if isinstance(mechanism, (BahdanauMonotonicAttention, LuongMonotonicAttention)):
             need(p + "attention_score_bias", mechanism.attention_score_bias, what)
+    if wrapper.attention_layer_size is None and wrapper.attention_layers:
+        plan.problem(
+            "the target's AttentionWrapper has its own `attention_layer` layers; "
+            "only those made by `attention_layer_size` (TF1's) are read from a "
+            "TF1 checkpoint: build it with attention_layer_size instead"
+        )
     for i, layer in enumerate(wrapper.attention_layers or ()):
+        if wrapper.attention_layer_size is None:
+            break
         need(
             join(inner, _numbered("attention_layer", i)) + "/kernel",
             layer.kernel,
