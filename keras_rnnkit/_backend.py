@@ -1,5 +1,5 @@
 """Backend facts the kit's code must know: whether a call is being traced
-into a graph of fixed structure, and two operations spelled per backend.
+into a graph of fixed structure, and operations spelled per backend.
 
 The kit takes data-dependent shortcuts where the backend allows them
 (skipping padded sentences, sorting rows by length in its torch loop,
@@ -31,17 +31,58 @@ def jax_tracing(*tensors):
     return any(isinstance(t, jax.core.Tracer) for t in tensors)
 
 
-def take_along_time(x, index):
-    """`x[b, index[b, t], ...]` for `x` `(batch, time, ...)` and an integer
-    `index` `(batch, steps)`. `keras.ops.take_along_axis`, except while torch
-    traces: its `take_along_dim` has no ONNX conversion there, `gather` has."""
+def take_along_axis(x, index, axis):
+    """`keras.ops.take_along_axis(x, index, axis)` for an integer `index` of
+    `x`'s rank, except while torch traces: there torch's `take_along_dim`
+    has no ONNX conversion and `gather` has. `gather` does not broadcast, so
+    the axes where `index` has size 1 are expanded to `x`'s size first."""
     if torch_tracing():
         import torch
 
-        index = index.long().reshape(*index.shape, *[1] * (x.ndim - 2))
-        return torch.gather(x, 1, index.expand(*index.shape[:2], *x.shape[2:]))
+        axis = axis % x.ndim
+        index = index.long()
+        index = torch.where(index < 0, index + x.shape[axis], index)
+        shape = [
+            x.shape[d] if d != axis and index.shape[d] == 1 else index.shape[d]
+            for d in range(x.ndim)
+        ]
+        return torch.gather(x, axis, index.expand(*shape))
+    return keras.ops.take_along_axis(x, index, axis=axis)
+
+
+def take_along_time(x, index):
+    """`x[b, index[b, t], ...]` for `x` `(batch, time, ...)` and an integer
+    `index` `(batch, steps)` (`take_along_axis` on axis 1)."""
     shape = (*keras.ops.shape(index), *[1] * (len(x.shape) - 2))
-    return keras.ops.take_along_axis(x, keras.ops.reshape(index, shape), axis=1)
+    return take_along_axis(x, keras.ops.reshape(index, shape), axis=1)
+
+
+def all_true(x):
+    """`keras.ops.all(x)` over every axis. Keras's torch `all` passes
+    `dim=None`, which torch's ONNX exporter cannot convert ("'NoneType'
+    object has no attribute 'view'"); while torch traces this calls
+    `torch.all(x)`, which it converts."""
+    if torch_tracing():
+        import torch
+
+        return torch.all(x)
+    return keras.ops.all(x)
+
+
+def where(condition, x, y):
+    """`keras.ops.where(condition, x, y)`, except while torch traces boolean
+    `x` and `y`: onnxruntime has no `Where` kernel for booleans ("Could not
+    find an implementation for Where(16)"), so there it is
+    `(condition and x) or (not condition and y)`."""
+    if torch_tracing() and x.dtype == y.dtype and str(x.dtype) == "torch.bool":
+        import torch
+
+        condition = condition.bool()
+        return torch.logical_or(
+            torch.logical_and(condition, x),
+            torch.logical_and(torch.logical_not(condition), y),
+        )
+    return keras.ops.where(condition, x, y)
 
 
 def rank_positions(rank, position):

@@ -68,6 +68,7 @@ import numpy as np
 from keras import ops
 
 from keras_rnnkit import _validation as check
+from keras_rnnkit._backend import take_along_axis
 from keras_rnnkit._types import Tensor
 
 __all__ = [
@@ -400,8 +401,8 @@ def _previous_valid(tags, mask, prefix):
     order = ops.cast(ops.argsort(keys, axis=1), "int32")
     before = ops.cumsum(ops.cast(mask, "int32"), axis=1) - ops.cast(mask, "int32")
     slot = ops.maximum(before - 1, 0)
-    position = ops.take_along_axis(order, slot, axis=1)
-    return ops.take_along_axis(tags, position, axis=1), before > 0
+    position = take_along_axis(order, slot, axis=1)
+    return take_along_axis(tags, position, axis=1), before > 0
 
 
 def _binary(tags, mask, transitions, prefix):
@@ -420,7 +421,7 @@ def path_score(potentials, tags, mask, transitions, start=None, end=None, prefix
     valid steps and the optional start/end scores. `prefix=True` promises
     that each row's valid steps come first (lengths)."""
     zero = ops.zeros((), "float32")
-    picked = ops.take_along_axis(potentials, tags[..., None], axis=2)[..., 0]
+    picked = take_along_axis(potentials, tags[..., None], axis=2)[..., 0]
     score = ops.sum(ops.where(mask, picked, zero), axis=1)
     binary, has_previous = _binary(tags, mask, transitions, prefix)
     score = score + binary
@@ -519,7 +520,7 @@ def viterbi_top_k(potentials, mask, transitions, top_k, start=None, end=None):
 
     def backward(state, x):
         (pointer,) = x  # (batch, N * top_k): the previous state of each state
-        previous = ops.take_along_axis(pointer, state, axis=1)
+        previous = take_along_axis(pointer, state, axis=1)
         return previous, state // top_k  # the tag of each path at this step
 
     last = ops.cast(last, index)
@@ -570,7 +571,7 @@ def crf_unary_score(tag_indices: Tensor, sequence_lengths: Tensor, inputs: Tenso
     """
     inputs, _, mask = _prepare(inputs, sequence_lengths)
     tags = _tags("tag_indices", tag_indices, inputs, mask)
-    picked = ops.take_along_axis(inputs, tags[..., None], axis=2)[..., 0]
+    picked = take_along_axis(inputs, tags[..., None], axis=2)[..., 0]
     return ops.sum(ops.where(mask, picked, ops.zeros_like(picked)), axis=1)
 
 

@@ -563,3 +563,42 @@ def test_bad_inputs():
         match=r"CRFLoss expects `sample_weight` of shape \(batch,\) or \(batch, time\)",
     ):
         CRFLoss()(np.zeros((2, 5), "int32"), tags, np.ones((2, 5, 1)))
+
+
+@pytest.mark.skipif(
+    BACKEND != "torch", reason=f"ONNX export from torch, running {BACKEND}"
+)
+@pytest.mark.parametrize("top_k", [None, 2], ids=["best", "top2"])
+def test_onnx_from_torch_decodes_like_predict(tmp_path, top_k):
+    import warnings
+
+    pytest.importorskip("onnxscript", reason="onnx export from torch needs onnxscript")
+    onnxruntime = pytest.importorskip(
+        "onnxruntime", reason="onnx export from torch needs onnxruntime"
+    )
+    x = keras.Input((None, 4), name="x")
+    lengths = keras.Input((), dtype="int32", name="lengths")
+    tags = CRF(5, top_k=top_k)(keras.layers.Dense(5)(x), sequence_length=lengths)
+    model = keras.Model([x, lengths], tags)
+    # traced per step: the length is fixed at export, the batch is free
+    signature = [
+        [
+            keras.InputSpec(shape=(None, 7, 4), dtype="float32", name="x"),
+            keras.InputSpec(shape=(None,), dtype="int32", name="lengths"),
+        ]
+    ]
+    path = str(tmp_path / "crf.onnx")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # torch's TracerWarnings
+        model.export(path, format="onnx", verbose=False, input_signature=signature)
+    session = onnxruntime.InferenceSession(path, providers=["CPUExecutionProvider"])
+    names = [i.name for i in session.get_inputs()]
+    rng = np.random.default_rng(0)
+    for batch in (1, 4):
+        inputs = [
+            rng.normal(size=(batch, 7, 4)).astype("float32"),
+            rng.integers(0, 8, batch).astype("int32"),
+        ]
+        (got,) = session.run(None, dict(zip(names, inputs, strict=True)))
+        want = model.predict(inputs, verbose=0, batch_size=batch)
+        np.testing.assert_array_equal(got, want, err_msg=f"{batch=}")

@@ -1,6 +1,8 @@
-"""A decoding model served from a TensorFlow SavedModel (docs/deploy.md)."""
+"""A decoding model served from a TensorFlow SavedModel, and from ONNX
+exported on torch (docs/deploy.md, "Serving a decoder")."""
 
 import importlib.util
+import warnings
 
 import keras
 import numpy as np
@@ -62,3 +64,37 @@ def test_saved_model_serves_every_batch_size_and_length(tmp_path, beam_width):
         for g, w in zip(got, want, strict=True):
             np.testing.assert_array_equal(np.asarray(g), w)
         assert want[0].shape == (shape[0], 8)
+
+
+@pytest.mark.skipif(
+    keras.backend.backend() != "torch",
+    reason=f"ONNX export of a decoder from torch, running {keras.backend.backend()}",
+)
+@pytest.mark.parametrize("beam_width", [0, 3], ids=["greedy", "beam3"])
+def test_onnx_from_torch_serves_every_batch_size(tmp_path, beam_width):
+    # what Keras's torch ONNX export needs (the `export` extra)
+    pytest.importorskip("onnxscript", reason="onnx export from torch needs onnxscript")
+    onnxruntime = pytest.importorskip(
+        "onnxruntime", reason="onnx export from torch needs onnxruntime"
+    )
+    model = translator(beam_width)
+    # The traced LSTM encoder serves the source length it was traced with
+    # (docs/deploy.md, note 6): fix it, leave the batch free.
+    path = str(tmp_path / "translator.onnx")
+    signature = [keras.InputSpec(shape=(None, 6), dtype="int32")]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # torch's TracerWarnings
+        model.export(path, format="onnx", verbose=False, input_signature=signature)
+    session = onnxruntime.InferenceSession(path, providers=["CPUExecutionProvider"])
+    (source,) = session.get_inputs()
+    assert isinstance(source.shape[0], str) and source.shape[1] == 6
+    rng = np.random.default_rng(0)
+    for batch in (1, 3, 8):
+        words = rng.integers(1, 12, (batch, 6)).astype("int32")
+        words[: batch // 2, 4:] = 0  # padding in half the rows
+        got = session.run(None, {source.name: words})
+        want = model.predict(words, verbose=0, batch_size=batch)
+        assert len(got) == len(want) == 2
+        for g, w in zip(got, want, strict=True):
+            np.testing.assert_array_equal(g, w, err_msg=f"{batch=}")
+        assert want[0].shape == (batch, 8)

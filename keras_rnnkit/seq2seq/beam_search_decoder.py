@@ -33,6 +33,7 @@ import numpy as np
 from keras import ops
 
 from keras_rnnkit import _validation as check
+from keras_rnnkit._backend import all_true, take_along_axis
 from keras_rnnkit._registration import register
 from keras_rnnkit.seq2seq.basic_decoder import build_step_layers
 from keras_rnnkit.seq2seq.decoder import (
@@ -185,9 +186,9 @@ def gather_tree(step_ids, parent_ids, max_sequence_lengths, end_token):
     def back(beam, x):
         ids, parents, level = x
         valid = ops.less(level, lengths)[:, None]
-        here = ops.take_along_axis(ids, beam, axis=1)
+        here = take_along_axis(ids, beam, axis=1)
         out = ops.where(valid, here, ops.full_like(here, end_token))
-        beam = ops.where(valid, ops.take_along_axis(parents, beam, axis=1), beam)
+        beam = ops.where(valid, take_along_axis(parents, beam, axis=1), beam)
         return beam, out
 
     _, out = ops.scan(back, beams, (step_ids, parent_ids, levels), reverse=True)
@@ -465,7 +466,7 @@ class BeamSearchDecoder(BaseDecoder):
         finished = next_state.finished
         embedded = self._merge(call.embed(output.predicted_ids))
         next_inputs = ops.where(
-            ops.all(finished),
+            all_true(finished),
             call.start_inputs,
             ops.cast(embedded, call.start_inputs.dtype),
         )
@@ -509,20 +510,18 @@ class BeamSearchDecoder(BaseDecoder):
         indices = ops.cast(indices, "int32")
         word_ids = indices % vocab
         parent_ids = indices // vocab
-        next_log_probs = ops.take_along_axis(
+        next_log_probs = take_along_axis(
             ops.reshape(total, (-1, width * vocab)), indices, axis=1
         )
-        parent_finished = ops.take_along_axis(finished, parent_ids, axis=1)
+        parent_finished = take_along_axis(finished, parent_ids, axis=1)
         next_finished = ops.logical_or(parent_finished, word_ids == end)
-        next_lengths = ops.take_along_axis(state.lengths, parent_ids, axis=1)
+        next_lengths = take_along_axis(state.lengths, parent_ids, axis=1)
         next_lengths = next_lengths + ops.cast(
             ops.logical_not(parent_finished), "int32"
         )
         next_attention = ()
         if attention is not None:
-            next_attention = ops.take_along_axis(
-                attention, parent_ids[:, :, None], axis=1
-            )
+            next_attention = take_along_axis(attention, parent_ids[:, :, None], axis=1)
         # the parents' rows of the flat (batch * beam_width, ...) states
         rows = parent_ids + ops.expand_dims(
             ops.arange(ops.shape(parent_ids)[0], dtype="int32") * width, 1

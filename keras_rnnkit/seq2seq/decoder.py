@@ -44,7 +44,7 @@ import keras
 from keras import ops
 
 from keras_rnnkit import _validation as check
-from keras_rnnkit._backend import jax_tracing, torch_tracing
+from keras_rnnkit._backend import all_true, jax_tracing, torch_tracing, where
 
 __all__ = ["BaseDecoder", "Decoder", "dynamic_decode"]
 
@@ -349,12 +349,12 @@ def _decode(
             next_finished = ops.logical_or(next_finished, over)
         if impute_finished:
             outputs = keras.tree.map_structure(
-                lambda o: ops.where(_expand_like(finished, o), ops.zeros_like(o), o),
+                lambda o: where(_expand_like(finished, o), ops.zeros_like(o), o),
                 outputs,
             )
             next_state = keras.tree.map_structure(
                 lambda new, old: (
-                    ops.where(_expand_like(finished, new), old, new)
+                    where(_expand_like(finished, new), old, new)
                     if _same_leading(finished, new)
                     else new
                 ),
@@ -443,7 +443,7 @@ def _eager_loop(
 
 
 def _where_tree(flag, new, old):
-    return keras.tree.map_structure(lambda n, o: ops.where(flag, n, o), new, old)
+    return keras.tree.map_structure(lambda n, o: where(flag, n, o), new, old)
 
 
 def _compiled_loop(
@@ -457,9 +457,9 @@ def _compiled_loop(
     if maximum == 0:
         stacked = keras.tree.map_structure(lambda o: ops.stack([o], 0)[:0], outputs)
         return _finish(decoder, stacked, state, lengths, time_major)
-    live = ops.logical_not(ops.all(finished))
+    live = ops.logical_not(all_true(finished))
     outputs = keras.tree.map_structure(
-        lambda o: ops.where(live, o, ops.zeros_like(o)), outputs
+        lambda o: where(live, o, ops.zeros_like(o)), outputs
     )
     state, inputs, finished, lengths = _where_tree(
         live,
@@ -496,13 +496,13 @@ def _compiled_loop(
 
         def body(time, carry):
             return ops.cond(
-                ops.all(carry[3]), lambda: carry, lambda: advance(time, *carry)
+                all_true(carry[3]), lambda: carry, lambda: advance(time, *carry)
             )
 
         carry = ops.fori_loop(1, maximum, body, carry)
     else:  # torch, traced or symbolic: every step, masked once all finished
         for time in range(1, maximum):
-            live = ops.logical_not(ops.all(carry[3]))
+            live = ops.logical_not(all_true(carry[3]))
             carry = _where_tree(live, advance(time, *carry), carry)
     buffers, state, inputs, finished, lengths = carry
     return _finish(decoder, buffers, state, lengths, time_major)

@@ -31,6 +31,7 @@ from keras import ops
 
 from keras_rnnkit import _compat
 from keras_rnnkit import _validation as check
+from keras_rnnkit._backend import all_true
 from keras_rnnkit._registration import register
 from keras_rnnkit.seq2seq.decoder import begin_call, current_call, per_call
 
@@ -331,7 +332,7 @@ class TrainingSampler(Sampler):
             zero_inputs=ops.zeros_like(inputs[:, 0]),
         )
         finished = ops.less_equal(call.sequence_length, 0)
-        first = ops.where(ops.all(finished), call.zero_inputs, inputs[:, 0])
+        first = ops.where(all_true(finished), call.zero_inputs, inputs[:, 0])
         return finished, first
 
     inputs = per_call("inputs", "The current call's inputs, batch-major.")
@@ -356,7 +357,7 @@ class TrainingSampler(Sampler):
         call = self._call()
         next_time = ops.cast(time, "int32") + 1
         finished = ops.greater_equal(next_time, call.sequence_length)
-        nxt = ops.where(ops.all(finished), call.zero_inputs, self._read(call, time))
+        nxt = ops.where(all_true(finished), call.zero_inputs, self._read(call, time))
         return finished, nxt, state
 
 
@@ -404,7 +405,7 @@ class ScheduledEmbeddingTrainingSampler(TrainingSampler):
         finished, base, state = super().next_inputs(time, outputs, state, sample_ids)
         sampled = self._call().embed(ops.maximum(sample_ids, 0))
         nxt = ops.where((sample_ids >= 0)[:, None], ops.cast(sampled, base.dtype), base)
-        nxt = ops.where(ops.all(finished), base, nxt)
+        nxt = ops.where(all_true(finished), base, nxt)
         return finished, nxt, state
 
 
@@ -474,7 +475,7 @@ class ScheduledOutputTrainingSampler(TrainingSampler):
             index = ops.minimum(ops.cast(time, "int32") + 1, last)
             fed = ops.concatenate([fed, ops.take(aux, index, axis=1)], axis=-1)
         nxt = ops.where(sample_ids[:, None], ops.cast(fed, base.dtype), base)
-        nxt = ops.where(ops.all(finished), base, nxt)
+        nxt = ops.where(all_true(finished), base, nxt)
         return finished, nxt, state
 
 
@@ -537,7 +538,7 @@ class GreedyEmbeddingSampler(Sampler):
         call = self._call()
         finished = ops.equal(sample_ids, call.end_token)
         embedded = ops.cast(call.embed(sample_ids), call.start_inputs.dtype)
-        nxt = ops.where(ops.all(finished), call.start_inputs, embedded)
+        nxt = ops.where(all_true(finished), call.start_inputs, embedded)
         return finished, nxt, state
 
 
