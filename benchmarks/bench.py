@@ -37,8 +37,10 @@ Suites:
             all of the words) padded to 2, 4, 8 and 20 sentence slots
             (Masking gives the mask): the kit's BidirectionalEncoder(GRUCell)
             at both levels (A-D), and Keras's Bidirectional(GRU) (E, F);
-            ratios to the same encoders on 2 slots. Shapes: batch, real
-            sentences, words, features, units.
+            the same documents as token ids (G, H: an Embedding of 64
+            with mask_zero=True gives the vectors and the mask; the usual
+            text model); ratios to the same encoders on 2 slots. Shapes:
+            batch, real sentences, words, features, units.
 
 Each backend runs in a subprocess of its own (KERAS_BACKEND is read once).
 """
@@ -179,7 +181,8 @@ def hierarchical_suite(units):
 
 
 def padding_suite(units):
-    """Entries carry a third item: the number of sentence slots."""
+    """Entries carry a third item, the number of sentence slots, and rows
+    on token ids a fourth, "ids" (else the documents are feature vectors)."""
     import keras
 
     import keras_rnnkit as kit
@@ -188,6 +191,13 @@ def padding_suite(units):
         def make(inputs):
             masked = keras.layers.Masking(0.0)(inputs)
             return kit.HierarchicalEncoder(encoder(), encoder())(masked)
+
+        return make
+
+    def embedded(encoder):
+        def make(inputs):  # token ids, 0 for padding
+            vectors = keras.layers.Embedding(VOCABULARY, 64, mask_zero=True)(inputs)
+            return kit.HierarchicalEncoder(encoder(), encoder())(vectors)
 
         return make
 
@@ -200,6 +210,7 @@ def padding_suite(units):
         )
 
     kit_base, keras_base = "A kit BiGRU, 2 slots", "E keras BiGRU, 2 slots"
+    ids_base = "G kit BiGRU, token ids, 2 slots"
     return {
         kit_base: (padded(kit_bigru), kit_base, 2),
         "B kit BiGRU, 4 slots": (padded(kit_bigru), kit_base, 4),
@@ -207,20 +218,31 @@ def padding_suite(units):
         "D kit BiGRU, 20 slots": (padded(kit_bigru), kit_base, 20),
         keras_base: (padded(bigru), keras_base, 2),
         "F keras BiGRU, 20 slots": (padded(bigru), keras_base, 20),
+        ids_base: (embedded(kit_bigru), ids_base, 2, "ids"),
+        "H kit BiGRU, token ids, 20 slots": (embedded(kit_bigru), ids_base, 20, "ids"),
     }
+
+
+VOCABULARY = 1000  # token ids of the padding suite's G and H rows
 
 
 def padded_documents(rng, batch, real, words, features, slots):
     """`real` sentences of 3/4 to all of `words` words, zero-padded to
-    `slots` sentences (a Masking layer turns the zeros into the mask)."""
+    `slots` sentences (a Masking layer turns the zeros into the mask), and
+    the same documents as token ids (0 for padding, an Embedding with
+    `mask_zero=True` makes the mask): `(vectors, ids)`."""
     import numpy as np
 
     x = np.zeros((batch, slots, words, features), "float32")
+    ids = np.zeros((batch, slots, words), "int32")
     lengths = rng.integers(words - words // 4, words + 1, size=(batch, real))
     for document, sentence in np.ndindex(batch, real):
         length = lengths[document, sentence]
         x[document, sentence, :length] = rng.normal(size=(length, features))
-    return x
+    for document, sentence in np.ndindex(batch, real):
+        length = lengths[document, sentence]
+        ids[document, sentence, :length] = rng.integers(1, VOCABULARY, length)
+    return x, ids
 
 
 TORCH_LSTM = "A torch.nn.LSTM (plain PyTorch)"
@@ -313,7 +335,9 @@ def run_backend(suite, shape_names, repeats, jit_compile):
         rng = np.random.default_rng(0)
         if suite == "padding":
             batch, real, words, features, units = PADDING_SHAPES[shape_name]
-            documents = padded_documents(rng, batch, real, words, features, 20)
+            documents, token_ids = padded_documents(
+                rng, batch, real, words, features, 20
+            )
         elif suite == "hierarchical":
             batch, *shape, units = HIERARCHICAL_SHAPES[shape_name]
         else:
@@ -326,12 +350,13 @@ def run_backend(suite, shape_names, repeats, jit_compile):
         compiled = {}
         for name, (make, _, *slots) in models.items():
             if slots:  # padding: the same documents in fewer sentence slots
-                x = np.ascontiguousarray(documents[:, : slots[0]])
+                source = token_ids if slots[1:] == ["ids"] else documents
+                x = np.ascontiguousarray(source[:, : slots[0]])
             y = rng.normal(size=(batch, 1)).astype("float32")
             if name == TORCH_LSTM:
                 compiled[name] = torch_lstm_model(x, y, units)
             else:
-                inputs = keras.Input(x.shape[1:])
+                inputs = keras.Input(x.shape[1:], dtype=str(x.dtype))
                 model = keras.Model(inputs, make(inputs))
                 model.compile(optimizer="adam", loss="mse", jit_compile=jit_compile)
                 y = rng.normal(size=(batch, model.output_shape[-1]))
