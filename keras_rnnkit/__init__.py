@@ -148,7 +148,7 @@ def _import_all():
     finally:
         _registering = False
     _registered = True
-    for finder in [f for f in sys.meta_path if isinstance(f, _RegisterAfterImport)]:
+    for finder in [f for f in sys.meta_path if isinstance(f, _RegisterWhenImported)]:
         sys.meta_path.remove(finder)  # the kit's imports cost nothing more
 
 
@@ -174,7 +174,7 @@ def _importing_a_submodule(besides=None):
     imported right now (a module imported directly,
     `import keras_rnnkit.dynamic_rnn`, that imports Keras first): the
     others cannot be imported before it ends, so the classes register when
-    it does (`_RegisterAfterImport`)."""
+    it does (`_RegisterWhenImported`)."""
     return any(
         name.startswith(__name__ + ".")
         and module is not besides
@@ -183,44 +183,31 @@ def _importing_a_submodule(besides=None):
     )
 
 
-class _RegisterAfterKeras(importlib.abc.MetaPathFinder):
-    """Finds `keras` as the finders after it do, and has every public name
-    of this package imported as soon as Keras's own import has finished."""
-
-    def find_spec(self, name, path=None, target=None):
-        if name != "keras":
-            return None
-        sys.meta_path.remove(self)  # once: the next search finds Keras itself
-        spec = importlib.util.find_spec(name)
-        if spec is None or spec.loader is None:
-            return spec
-        exec_module = spec.loader.exec_module
-
-        def exec_then_register(module):
-            try:
-                exec_module(module)
-            except ModuleNotFoundError as e:
-                error = _missing_backend(e)
-                if error is e:
-                    raise
-                raise error from e
-            if not _importing_a_submodule():
-                _import_all()
-
-        spec.loader.exec_module = exec_then_register
-        return spec
+def _register_when_ready(besides=None):
+    """Imports every public name (registers the classes) unless that is done
+    or under way, Keras is not imported yet, or a module of this package
+    other than `besides` is still being imported (it could not import the
+    others while it runs)."""
+    if not (
+        _registered
+        or _registering
+        or "keras" not in sys.modules
+        or _importing_a_submodule(besides=besides)
+    ):
+        _import_all()
 
 
-class _RegisterAfterImport(importlib.abc.MetaPathFinder):
-    """Finds the modules of this package as the finders after it do, and has
-    every public name imported when the outermost import of them has
-    finished, if Keras is imported by then (the module imported Keras, and
-    `_RegisterAfterKeras` could not import the others while it ran).
+class _RegisterWhenImported(importlib.abc.MetaPathFinder):
+    """Finds `keras` and the modules of this package as the finders after it
+    do, and registers the classes as soon as an import of them that makes
+    it possible has finished: Keras's own, or the outermost import of a
+    module of this package that imported Keras. A failed import registers
+    nothing; a missing Keras backend raises an error naming its extra.
 
     Removed from `sys.meta_path` once every public name is imported."""
 
     def find_spec(self, name, path=None, target=None):
-        if not name.startswith(__name__ + "."):
+        if name != "keras" and not name.startswith(__name__ + "."):
             return None
         finders = list(sys.meta_path)
         after = finders[finders.index(self) + 1 :] if self in finders else finders
@@ -236,14 +223,14 @@ class _RegisterAfterImport(importlib.abc.MetaPathFinder):
             return spec  # no module code, or a loader shared and wrapped already
 
         def exec_then_register(module):
-            exec_module(module)  # a failed import raises: nothing registers
-            if (
-                not _registered
-                and not _registering
-                and "keras" in sys.modules
-                and not _importing_a_submodule(besides=module)
-            ):
-                _import_all()
+            try:
+                exec_module(module)
+            except ModuleNotFoundError as e:
+                error = _missing_backend(e) if name == "keras" else e
+                if error is e:
+                    raise
+                raise error from e
+            _register_when_ready(besides=module)
 
         exec_then_register.registers_the_kit = True
         spec.loader.exec_module = exec_then_register
@@ -253,5 +240,4 @@ class _RegisterAfterImport(importlib.abc.MetaPathFinder):
 if "keras" in sys.modules:
     _import_all()
 else:
-    sys.meta_path.insert(0, _RegisterAfterKeras())
-    sys.meta_path.insert(0, _RegisterAfterImport())
+    sys.meta_path.insert(0, _RegisterWhenImported())
