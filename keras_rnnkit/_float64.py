@@ -27,11 +27,12 @@ def _is_float64(x):
 
 def matmul(x, y):
     """`ops.matmul(x, y)`, computed in float64 when both are float64."""
-    x, y = ops.convert_to_tensor(x), ops.convert_to_tensor(y)
-    if keras.backend.backend() == "torch" and _is_float64(x) and _is_float64(y):
-        import torch
+    if keras.backend.backend() == "torch":
+        x, y = ops.convert_to_tensor(x), ops.convert_to_tensor(y)
+        if _is_float64(x) and _is_float64(y):
+            import torch
 
-        return torch.matmul(x, y)
+            return torch.matmul(x, y)
     return ops.matmul(x, y)
 
 
