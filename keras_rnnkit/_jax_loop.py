@@ -13,6 +13,9 @@ a cell that describes its math (`fused_form`, see
   once after the loop, as one matmul or reduction over all steps (as the
   torch loop's `_torch_lstm.py` does). At inference it is a plain scan, so
   exporters see no custom rule.
+- On a GPU, an `LSTMForm` that is exactly cuDNN's LSTM (no peepholes,
+  clipping or projection; float32; no mask) runs cuDNN's fused kernels
+  instead (`_jax_cudnn.py`), as `keras.layers.LSTM` does.
 - The wrapper forms (projection, residual, per-sequence dropout masks,
   stacks) run their cell's whole sequence, then their own part on all steps
   at once.
@@ -30,7 +33,7 @@ import jax
 import jax.numpy as jnp
 import keras
 
-from keras_rnnkit import cell_protocol
+from keras_rnnkit import _jax_cudnn, cell_protocol
 from keras_rnnkit.cell_protocol import (
     LSTMForm,
     MaskedForm,
@@ -98,6 +101,7 @@ def _lstm(form, dtype, training):
         return None
     config = (form.forget_bias, form.cell_clip, form.proj_clip)
     sequence = _lstm_with_gradients(config) if training else _lstm_plain(config)
+    cudnn = _jax_cudnn.enabled() and _jax_cudnn.is_cudnn_lstm(form, dtype)
 
     def run_lstm(x, state, mask):
         peepholes = form.peepholes or (None, None, None)
@@ -111,6 +115,11 @@ def _lstm(form, dtype, training):
                 form.projection,
             )
         ]
+        if cudnn and mask is None:
+            result = _jax_cudnn.try_lstm(form, x, *state, *weights[:3])
+            if result is not None:
+                outputs, h, c = result
+                return outputs, [h, c]
         outputs, h, c = sequence(x, state[0], state[1], mask, *weights)
         return outputs, [h, c]
 
