@@ -128,12 +128,12 @@ def _lstm(form, dtype):
             w_i, w_f, w_o = (_value(w, dtype) for w in form.peepholes)
             w_if = torch.stack([w_i, w_f])
         projection = _value(form.projection, dtype)
-        if (w_if, projection, form.cell_clip, form.forget_bias) == (
-            None,
-            None,
-            None,
-            0.0,
-        ):
+        if (w_if, projection, form.cell_clip) == (None, None, None):
+            if form.forget_bias:  # TF1's: a constant on the forget gate's bias
+                units = recurrent_kernel.shape[0]
+                offset = torch.zeros(4 * units, dtype=dtype, device=x.device)
+                offset[units : 2 * units] = form.forget_bias
+                bias = offset if bias is None else bias + offset
             return _run_torch_lstm(
                 kernel, recurrent_kernel, bias, x, state, batch_sizes
             )
@@ -322,7 +322,8 @@ def _by_length(runner, sequences, initial_state, lengths):
 def _run_torch_lstm(kernel, recurrent_kernel, bias, sequences, state, batch_sizes):
     """PyTorch's own LSTM (the function behind `torch.nn.LSTM`), for cells
     that compute exactly what it computes: same gate order (i, f, c, o),
-    sigmoid gates, tanh, no peepholes, clip or projection. Rows sorted by
+    sigmoid gates, tanh, no peepholes, clip or projection (TF1's forget
+    bias is in `bias`). On a GPU it runs cuDNN's kernels. Rows sorted by
     length run as a packed sequence."""
     weights = [kernel.t(), recurrent_kernel.t()]
     if bias is not None:

@@ -57,7 +57,8 @@ class LSTMSequence(torch.autograd.Function):
         xp = xp.view(steps, batch, -1)
         if forget_bias:
             xp[..., units : 2 * units] += forget_bias
-        kernels = _torch_kernels.load() if x.dtype == torch.float32 else None
+        on_cpu = x.dtype == torch.float32 and x.device.type == "cpu"
+        kernels = _torch_kernels.load() if on_cpu else None  # CPU code
         ctx.kernels = kernels
         if kernels is not None:
             return _forward_with_kernels(

@@ -336,6 +336,42 @@ def test_lstm_cells_take_the_fused_path(config):
                 stepped(x, **kwargs)
 
 
+# what PyTorch's own LSTM (cuDNN's on a GPU) computes, and what it does not
+TORCH_LSTM_CONFIGS = {
+    "no peepholes": True,
+    "no peepholes, no bias": True,
+    "no peepholes, tf1 forget bias": True,
+    "peepholes": False,
+    "clip": False,
+    "projection": False,
+}
+
+
+@pytest.mark.parametrize("config", sorted(TORCH_LSTM_CONFIGS))
+def test_lstms_that_are_pytorchs_run_pytorchs_lstm(config):
+    from keras_rnnkit import _torch_loop
+
+    settings = dict(FUSED_CONFIGS[config])
+    if config == "no peepholes, no bias":
+        settings["forget_bias"] = 0.5  # folded into a bias of its own
+    fast, slow = make_pair(PeepholeLSTMCell, settings, 4)
+    layer, reference = DynamicRNN(fast), DynamicRNN(slow)
+    layer.build((None, 5, 2))
+    reference.build((None, 5, 2))
+    rng = np.random.default_rng(0)
+    layer.set_weights([rng.normal(size=w.shape) for w in layer.get_weights()])
+    reference.set_weights(layer.get_weights())
+    x = rng.normal(size=(3, 5, 2)).astype("float32")
+    states = random_states(rng, fast, 3)
+    real = _torch_loop._run_torch_lstm
+    with mock.patch.object(_torch_loop, "_run_torch_lstm", side_effect=real) as spy:
+        got = run(layer, x, states, None, seed=2)
+    assert spy.called == TORCH_LSTM_CONFIGS[config]
+    want = run(reference, x, states, None, seed=2)
+    for g, w in zip(got, want, strict=True):
+        np.testing.assert_allclose(g, w, rtol=2e-5, atol=2e-6)
+
+
 def test_dropout_while_training_takes_the_per_step_loop():
     from keras_rnnkit import _torch_loop
 
