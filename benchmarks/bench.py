@@ -5,12 +5,13 @@ them for several repeats and prints medians and the ratio of each model to
 its baseline (named in the last column). Only ratios mean anything: shared
 machines drift by tens of percent between runs.
 
-    python benchmarks/bench.py                           # every suite, TF and JAX
+    python benchmarks/bench.py                  # every suite but cudnn, TF and JAX
     python benchmarks/bench.py --suite peephole --backends jax --shapes small
     python benchmarks/bench.py --suite wrappers --backends tensorflow
     python benchmarks/bench.py --suite hierarchical --shapes han
     python benchmarks/bench.py --suite torch --backends torch
     python benchmarks/bench.py --suite padding --backends tensorflow,jax,torch
+    python benchmarks/bench.py --suite cudnn --backends tensorflow,jax,torch
 
 Suites:
   peephole  PeepholeLSTM (and with num_proj) against keras.layers.LSTM (A);
@@ -41,6 +42,12 @@ Suites:
             with mask_zero=True gives the vectors and the mask; the usual
             text model); ratios to the same encoders on 2 slots. Shapes:
             batch, real sentences, words, features, units.
+  cudnn     on a GPU: each backend's training step against cuDNN, i.e.
+            keras.layers.LSTM (A) and, on torch, torch.nn.LSTM (T): the
+            LSTM cells that compute exactly cuDNN's LSTM (B, C: they run
+            cuDNN's kernels on JAX and torch), the peephole LSTM (D), with
+            a projection (E) and the layer-normalised LSTM (F), which run
+            the kit's own loops. Shapes small, large and gpu.
 
 Each backend runs in a subprocess of its own (KERAS_BACKEND is read once).
 """
@@ -60,6 +67,7 @@ SHAPES = {  # batch, timesteps, features, units (notes/performance.md)
     "t100": (64, 100, 32, 128),
     "t200": (64, 200, 32, 128),
     "t400": (64, 400, 32, 128),
+    "gpu": (256, 200, 128, 512),  # cudnn: a size where a GPU pays
 }
 HIERARCHICAL_SHAPES = {  # batch, sentences, words, features, units
     "han": (32, 15, 40, 64, 50),
@@ -294,14 +302,48 @@ def torch_suite(units):
     }
 
 
+def cudnn_suite(units):
+    import keras
+
+    import keras_rnnkit as kit
+
+    lstm = "A keras LSTM"
+    baselines = (lstm, TORCH_LSTM) if keras.backend.backend() == "torch" else lstm
+    models = {
+        lstm: (_layer(lambda: keras.layers.LSTM(units)), lstm),
+        "B PeepholeLSTM(use_peepholes=F)": (
+            _layer(lambda: kit.PeepholeLSTM(units, use_peepholes=False)),
+            baselines,
+        ),
+        "C DynamicRNN(LSTMCell)": (
+            _layer(lambda: kit.DynamicRNN(keras.layers.LSTMCell(units))),
+            baselines,
+        ),
+        "D PeepholeLSTM": (_layer(lambda: kit.PeepholeLSTM(units)), baselines),
+        "E PeepholeLSTM num_proj=units/2": (
+            _layer(lambda: kit.PeepholeLSTM(units, num_proj=units // 2)),
+            baselines,
+        ),
+        "F DynamicRNN(LayerNormLSTMCell)": (
+            _layer(lambda: kit.DynamicRNN(kit.LayerNormLSTMCell(units))),
+            baselines,
+        ),
+    }
+    if keras.backend.backend() == "torch":
+        models[TORCH_LSTM] = (None, TORCH_LSTM)
+    return models
+
+
 def torch_lstm_model(x, y, units):
-    """Train and predict steps of the same model in plain PyTorch."""
+    """Train and predict steps of the same model in plain PyTorch (on the
+    GPU when there is one, as Keras's torch backend)."""
     import torch
 
-    lstm = torch.nn.LSTM(x.shape[-1], units, batch_first=True)
-    head = torch.nn.Linear(units, y.shape[-1])
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    lstm = torch.nn.LSTM(x.shape[-1], units, batch_first=True).to(device)
+    head = torch.nn.Linear(units, y.shape[-1]).to(device)
     optimizer = torch.optim.Adam([*lstm.parameters(), *head.parameters()])
-    x, y = torch.from_numpy(x), torch.from_numpy(y)
+    x, y = torch.from_numpy(x).to(device), torch.from_numpy(y).to(device)
 
     def train():
         optimizer.zero_grad()
@@ -309,10 +351,11 @@ def torch_lstm_model(x, y, units):
         loss = torch.mean((head(h[0]) - y) ** 2)
         loss.backward()
         optimizer.step()
+        return loss.item()  # waits for the GPU, as Keras's train_on_batch
 
     def predict():
         with torch.no_grad():
-            return head(lstm(x)[1][0][0]).numpy()
+            return head(lstm(x)[1][0][0]).cpu().numpy()
 
     return train, predict
 
@@ -323,6 +366,7 @@ SUITES = {
     "hierarchical": hierarchical_suite,
     "torch": torch_suite,
     "padding": padding_suite,
+    "cudnn": cudnn_suite,
 }
 
 
@@ -360,9 +404,12 @@ def run_backend(suite, shape_names, repeats, jit_compile):
                 model = keras.Model(inputs, make(inputs))
                 model.compile(optimizer="adam", loss="mse", jit_compile=jit_compile)
                 y = rng.normal(size=(batch, model.output_shape[-1]))
+                data = x, y.astype("float32")
+                if suite == "cudnn":  # on the device already, as torch.nn.LSTM's
+                    data = tuple(map(keras.ops.convert_to_tensor, data))
                 compiled[name] = (
-                    functools.partial(model.train_on_batch, x, y.astype("float32")),
-                    functools.partial(model.predict_on_batch, x),
+                    functools.partial(model.train_on_batch, *data),
+                    functools.partial(model.predict_on_batch, data[0]),
                 )
                 if name == KERNELS_ROW:
                     from keras_rnnkit import _torch_kernels
@@ -403,7 +450,8 @@ def run_backend(suite, shape_names, repeats, jit_compile):
                     f"{predict * 1e3:9.1f} {predict / base['predict']:6.2f}  "
                     f"{baseline}"
                 )
-    print("\n".join(rows), flush=True)
+        print("\n".join(rows), flush=True)  # each shape's rows when measured
+        rows = []
 
 
 def main():
@@ -424,7 +472,8 @@ def main():
     )
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
-    suites = list(SUITES) if args.suite == "all" else [args.suite]
+    every = [name for name in SUITES if name != "cudnn"]  # cudnn: on a GPU
+    suites = every if args.suite == "all" else [args.suite]
     if args.worker:
         jit = {"auto": "auto", "true": True, "false": False}[args.jit_compile]
         run_backend(suites[0], args.shapes.split(","), args.repeats, jit)
@@ -433,6 +482,7 @@ def main():
         "hierarchical": "han",
         "padding": "han",
         "torch": "t100,t200,t400",
+        "cudnn": "small,large,gpu",
     }
     print(
         f"repeats={args.repeats} jit_compile={args.jit_compile}; medians in ms, "

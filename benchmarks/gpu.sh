@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# The GPU checks, in one run (docs/performance.md, "On a GPU"): what the
+# machine has, the GPU-only tests (cuDNN on JAX, the torch loop on CUDA),
+# then the cudnn suite of bench.py on every backend installed. Writes each
+# part's output to $1 (default: the current folder) as it goes.
+#
+#     bash benchmarks/gpu.sh /tmp/gpu-run
+set -uo pipefail
+cd "$(dirname "$0")/.."
+out=${1:-.}
+mkdir -p "$out"
+export PYTHONUNBUFFERED=1 TF_CPP_MIN_LOG_LEVEL=3
+python=${PYTHON:-python3}
+nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv | tee "$out/machine.txt"
+backends=()
+for backend in tensorflow jax torch; do
+    if "$python" -c "import $backend" 2>/dev/null; then backends+=("$backend"); fi
+done
+"$python" - <<'PY' 2>&1 | tee -a "$out/machine.txt"
+import importlib
+for name in ("keras", "tensorflow", "jax", "torch"):
+    try:
+        module = importlib.import_module(name)
+    except ImportError:
+        print(f"{name}: not installed")
+        continue
+    print(f"{name}: {module.__version__}")
+    if name == "jax":
+        print("  devices:", module.devices())
+    if name == "torch":
+        print("  cuda:", module.cuda.is_available(), "cudnn:", module.backends.cudnn.version())
+PY
+for backend in "${backends[@]}"; do
+    tests=tests/test_jax_cudnn.py
+    [ "$backend" = torch ] && tests=tests/test_torch_cuda.py
+    [ "$backend" = tensorflow ] && continue  # Keras's own cuDNN path there
+    KERAS_BACKEND=$backend timeout 300 "$python" -m pytest -q -p no:cacheprovider \
+        -o addopts="-ra --strict-markers" "$tests" 2>&1 | tail -20 | tee -a "$out/tests.txt"
+done
+IFS=, eval 'list="${backends[*]}"'
+timeout 900 "$python" benchmarks/bench.py --suite cudnn --backends "$list" \
+    --shapes "${SHAPES:-small,large,gpu}" --repeats "${REPEATS:-7}" 2>&1 | tee "$out/bench.txt"
