@@ -142,6 +142,17 @@ def floating_inputs(layer, name, x):
         )
 
 
+def integer_inputs(layer, name, x):
+    """Raises a TypeError unless `x` holds integers (token ids)."""
+    dtype = keras.backend.standardize_dtype(x.dtype)
+    if "int" not in dtype:
+        raise TypeError(
+            f"Layer '{layer.name}' ({type(layer).__name__}) with an `embedding` "
+            f"expects integer token ids as `{name}`. Received: {name}.dtype="
+            f"{dtype}. Without `embedding`, give it the vectors instead."
+        )
+
+
 def shapes_agree(got, want):
     """True when shapes `got` and `want` have the same rank and agree on
     every dimension known in both."""

@@ -41,6 +41,17 @@ def _encoder(name, layer):
     return layer
 
 
+def _embedding(value):
+    if value is not None and not isinstance(value, keras.layers.Layer):
+        raise TypeError(
+            "Argument `embedding` must be None or a Keras layer mapping token "
+            "ids (n, words) to vectors (n, words, features), such as "
+            "keras.layers.Embedding(vocabulary, dim, mask_zero=True). "
+            f"Received: embedding={value!r}"
+        )
+    return value
+
+
 def _pool(mode, sequences, mask, attention, with_weights=False):
     """Pools encoder outputs over time; rows without valid steps give 0.
     With `with_weights` (attention only), `(pooled, weights)`."""
@@ -160,12 +171,24 @@ class HierarchicalEncoder(keras.layers.Layer):
             slot, with the same results: for graphs that need static shapes,
             such as a LiteRT export (`docs/deploy.md`), or to compile the
             encoders only once on JAX.
+        embedding: Optional Keras layer mapping token ids `(n, words)` to
+            word vectors `(n, words, features)`, typically
+            `keras.layers.Embedding(vocabulary, dim, mask_zero=True)`. The
+            layer then takes token ids `(batch, sentences, words)` and looks
+            up only the sentences it encodes: the same results as the
+            embedding before the layer, but under JAX `jit` the lookup, its
+            gradient and the packing follow the real sentences instead of
+            every slot (see `docs/performance.md`). The mask comes from the
+            embedding (`mask_zero=True`: id 0 is padding) unless one is
+            passed; the ids at padded words are never looked up, whatever
+            they hold. Default None: the inputs are word vectors.
         **kwargs: Base layer keyword arguments, such as `name` and `dtype`.
 
     Call arguments:
-        inputs: Float tensor `(batch, sentences, words, features)`; for
-            token ids `(batch, sentences, words)`, put
-            `keras.layers.Embedding(..., mask_zero=True)` before this layer.
+        inputs: Float tensor `(batch, sentences, words, features)`; with an
+            `embedding`, integer token ids `(batch, sentences, words)`
+            (without one, put `keras.layers.Embedding(..., mask_zero=True)`
+            before this layer).
         mask: Optional boolean tensor `(batch, sentences, words)`.
         training: Python boolean, passed on to the encoders (dropout).
         return_weights: Boolean (default `False`): also return the attention
@@ -185,16 +208,19 @@ class HierarchicalEncoder(keras.layers.Layer):
     Raises:
         ValueError: At construction, an encoder that does not fit its
             pooling or does not handle masks, or the same layer at both
-            levels. At call, inputs not of rank 4, inputs without a sentence
-            slot or without a word slot (`(batch, 0, words, features)` or
+            levels. At call, inputs not of rank 4 (3 with an
+            `embedding`), inputs without a sentence slot or without a word
+            slot (`(batch, 0, words, features)` or
             `(batch, sentences, 0, features)`, on every backend: like
             `DynamicRNN` given no time step, the encoders would have nothing
             to return; an empty batch, `(0, sentences, words, features)`,
             gives `(0, units)`),
             a mask not shaped like their first three axes, or
             `return_weights=True` without attention pooling at both levels.
-        TypeError: Integer inputs (embed token ids first); a
-            `return_weights` that is not a boolean.
+        TypeError: Integer inputs without an `embedding` (embed token ids
+            first, or pass one), float inputs with one; an `embedding` that
+            is not a Keras layer; a `return_weights` that is not a
+            boolean.
 
     Examples:
         >>> import numpy as np, keras, keras_rnnkit
@@ -210,6 +236,16 @@ class HierarchicalEncoder(keras.layers.Layer):
         >>> _, words, sentences = encoder(embedding(ids), return_weights=True)
         >>> keras.ops.convert_to_numpy(sentences)[1]  # one valid sentence
         array([1., 0.], dtype=float32)
+
+        The embedding inside the layer, token ids in:
+
+        >>> inside = keras_rnnkit.HierarchicalEncoder(
+        ...     keras_rnnkit.BidirectionalEncoder(keras.layers.GRUCell(8)),
+        ...     keras_rnnkit.BidirectionalEncoder(keras.layers.GRUCell(6)),
+        ...     embedding=keras.layers.Embedding(10, 5, mask_zero=True),
+        ... )
+        >>> tuple(inside(ids).shape)
+        (2, 12)
     """
 
     def __init__(
@@ -220,9 +256,11 @@ class HierarchicalEncoder(keras.layers.Layer):
         sentence_pooling: str = "attention",
         attention_units: int | None = None,
         skip_padded_sentences: bool = True,
+        embedding: keras.layers.Layer | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
+        self.embedding = _embedding(embedding)
         self.word_encoder = _encoder("word_encoder", word_encoder)
         self.sentence_encoder = _encoder("sentence_encoder", sentence_encoder)
         if word_encoder is sentence_encoder:
@@ -272,10 +310,19 @@ class HierarchicalEncoder(keras.layers.Layer):
 
     def _check_shape(self, input_shape):
         input_shape = tuple(input_shape)
-        if len(input_shape) != 4 or input_shape[-1] is None:
+        if self.embedding is not None and len(input_shape) != 3:
+            raise ValueError(
+                f"Layer '{self.name}' (HierarchicalEncoder) with an `embedding` "
+                "expects token ids of shape (batch, sentences, words). "
+                f"Received: input_shape={input_shape}"
+            )
+        if self.embedding is None and (
+            len(input_shape) != 4 or input_shape[-1] is None
+        ):
             hint = (
                 " Token ids (batch, sentences, words) go through "
-                "keras.layers.Embedding(vocabulary, dim, mask_zero=True) first."
+                "keras.layers.Embedding(vocabulary, dim, mask_zero=True) first, "
+                "or into the layer's `embedding` argument."
                 if len(input_shape) == 3
                 else ""
             )
@@ -296,7 +343,12 @@ class HierarchicalEncoder(keras.layers.Layer):
     def build(self, input_shape):
         input_shape = tuple(input_shape)
         self._check_shape(input_shape)
-        _, sentences, words, features = input_shape
+        _, sentences, words, *features = input_shape
+        if self.embedding is not None:
+            if not self.embedding.built:
+                self.embedding.build((None, words))
+            features = self.embedding.compute_output_shape((None, words))[2:]
+        features = features[0]
         word_out = self._encoded_shape(
             "word", self.word_encoder, self.word_pooling, (None, words, features)
         )
@@ -319,7 +371,10 @@ class HierarchicalEncoder(keras.layers.Layer):
         training: bool = False,
         return_weights: bool = False,
     ):
-        check.floating_inputs(self, "inputs", inputs)
+        if self.embedding is None:
+            check.floating_inputs(self, "inputs", inputs)
+        else:
+            check.integer_inputs(self, "inputs", inputs)
         self._check_shape(inputs.shape)  # build saw only the first call's
         self._check_weights(return_weights)
         if inputs.shape[0] == 0:  # no documents: nothing to encode
@@ -331,7 +386,9 @@ class HierarchicalEncoder(keras.layers.Layer):
         shape = ops.shape(inputs)
         batch, sentences = shape[0], shape[1]
         words = inputs.shape[2] if inputs.shape[2] is not None else shape[2]
-        flat = ops.reshape(inputs, (-1, words, inputs.shape[3]))
+        flat = ops.reshape(inputs, (-1, words, *inputs.shape[3:]))  # ids: 2 axes
+        if mask is None and self.embedding is not None:
+            mask = self.embedding.compute_mask(inputs)  # mask_zero=True: ids != 0
 
         word_mask = sentence_mask = None
         if mask is not None:
@@ -355,14 +412,13 @@ class HierarchicalEncoder(keras.layers.Layer):
             return self._call_in_tiers(
                 flat, word_mask, sentence_mask, inputs.shape, training, return_weights
             )
-        if word_mask is not None:
-            flat = ops.where(word_mask[..., None], flat, ops.zeros_like(flat))
         if skip:
             vectors, word_weights = self._encode_valid_sentences(
                 flat, word_mask, sentence_mask, training, return_weights
             )
             sentence_mask = ops.reshape(sentence_mask, (batch, sentences))
         else:
+            flat = self._word_vectors(flat, word_mask)
             encoded = self.word_encoder(flat, mask=word_mask, training=training)
             vectors = _pool(
                 self.word_pooling,
@@ -401,6 +457,19 @@ class HierarchicalEncoder(keras.layers.Layer):
         padding = ops.zeros((batch, sentences), dtype=sentence_weights.dtype)
         sentence_weights = ops.concatenate([sentence_weights, padding], axis=1)
         return documents, word_weights, sentence_weights[:, :sentences]
+
+    def _word_vectors(self, rows, row_mask):
+        """The vectors of the words in `rows` (`(n, words)` token ids through
+        the `embedding`, or the inputs' `(n, words, features)`), padded words
+        zeroed (their ids replaced by 0 before the lookup: whatever padding
+        holds reaches no table row)."""
+        if self.embedding is not None:
+            if row_mask is not None:
+                rows = ops.where(row_mask, rows, ops.zeros_like(rows))
+            rows = self.embedding(rows)
+        if row_mask is not None:
+            rows = ops.where(row_mask[..., None], rows, ops.zeros_like(rows))
+        return rows
 
     def _check_weights(self, return_weights):
         """Raises unless both levels pool with attention when weights are
@@ -447,8 +516,8 @@ class HierarchicalEncoder(keras.layers.Layer):
         none_valid = ops.logical_not(ops.any(sentence_mask))
         selected = ops.logical_or(sentence_mask, ops.logical_and(first, none_valid))
         valid = ops.nonzero(selected)[0]
-        rows = ops.take(flat, valid, axis=0)
         row_mask = ops.take(word_mask, valid, axis=0)
+        rows = self._word_vectors(ops.take(flat, valid, axis=0), row_mask)
         encoded = self.word_encoder(rows, mask=row_mask, training=training)
         pooled = _pool(
             self.word_pooling, encoded, row_mask, self.word_attention, return_weights
@@ -500,9 +569,9 @@ class HierarchicalEncoder(keras.layers.Layer):
 
         def words_level(capacity, flat, word_mask):
             chosen = order[:capacity]
-            rows, row_mask = jnp.take(flat, chosen, 0), jnp.take(word_mask, chosen, 0)
-            # padded words zeroed here, on the chosen rows only
-            rows = jnp.where(row_mask[..., None], rows, jnp.zeros_like(rows))
+            row_mask = jnp.take(word_mask, chosen, 0)
+            # embedded and padded words zeroed here, on the chosen rows only
+            rows = self._word_vectors(jnp.take(flat, chosen, 0), row_mask)
             encoded = self.word_encoder(rows, mask=row_mask, training=training)
             pooled = _pool(
                 self.word_pooling,
@@ -520,7 +589,7 @@ class HierarchicalEncoder(keras.layers.Layer):
             _jax_tiers.smallest_fitting(capacities, count),
             capacities,
             self,
-            [self.word_encoder, self.word_attention],
+            [self.embedding, self.word_encoder, self.word_attention],
             words_level,
             flat,
             word_mask,
@@ -608,12 +677,16 @@ class HierarchicalEncoder(keras.layers.Layer):
             "sentence_pooling": self.sentence_pooling,
             "attention_units": self.attention_units,
             "skip_padded_sentences": self.skip_padded_sentences,
+            "embedding": None
+            if self.embedding is None
+            else keras.saving.serialize_keras_object(self.embedding),
         }
         return {**super().get_config(), **config}
 
     @classmethod
     def from_config(cls, config):
         config = dict(config)
-        for key in ("word_encoder", "sentence_encoder"):
-            config[key] = load_nested(cls, config, key, config[key])
+        for key in ("word_encoder", "sentence_encoder", "embedding"):
+            if config.get(key) is not None:
+                config[key] = load_nested(cls, config, key, config[key])
         return construct(cls, config, **config)
