@@ -40,7 +40,10 @@ Suites:
             at both levels (A-D), and Keras's Bidirectional(GRU) (E, F);
             the same documents as token ids (G, H: an Embedding of 64
             with mask_zero=True gives the vectors and the mask; the usual
-            text model); ratios to the same encoders on 2 slots. Shapes:
+            text model), and the same Embedding inside the encoder (I, J:
+            `HierarchicalEncoder(embedding=...)`, which looks up only the
+            sentences it encodes); ratios to the same encoders on 2 slots.
+            Shapes:
             batch, real sentences, words, features, units.
   cudnn     on a GPU: each backend's training step against cuDNN, i.e.
             keras.layers.LSTM (A) and, on torch, torch.nn.LSTM (T): the
@@ -209,6 +212,15 @@ def padding_suite(units):
 
         return make
 
+    def embedded_inside(encoder):
+        def make(inputs):  # token ids, looked up by the encoder
+            embedding = keras.layers.Embedding(VOCABULARY, 64, mask_zero=True)
+            return kit.HierarchicalEncoder(encoder(), encoder(), embedding=embedding)(
+                inputs
+            )
+
+        return make
+
     def kit_bigru():
         return kit.BidirectionalEncoder(keras.layers.GRUCell(units))
 
@@ -219,6 +231,7 @@ def padding_suite(units):
 
     kit_base, keras_base = "A kit BiGRU, 2 slots", "E keras BiGRU, 2 slots"
     ids_base = "G kit BiGRU, token ids, 2 slots"
+    inside_base = "I embedding= inside, 2 slots"
     return {
         kit_base: (padded(kit_bigru), kit_base, 2),
         "B kit BiGRU, 4 slots": (padded(kit_bigru), kit_base, 4),
@@ -228,10 +241,17 @@ def padding_suite(units):
         "F keras BiGRU, 20 slots": (padded(bigru), keras_base, 20),
         ids_base: (embedded(kit_bigru), ids_base, 2, "ids"),
         "H kit BiGRU, token ids, 20 slots": (embedded(kit_bigru), ids_base, 20, "ids"),
+        inside_base: (embedded_inside(kit_bigru), inside_base, 2, "ids"),
+        "J embedding= inside, 20 slots": (
+            embedded_inside(kit_bigru),
+            inside_base,
+            20,
+            "ids",
+        ),
     }
 
 
-VOCABULARY = 1000  # token ids of the padding suite's G and H rows
+VOCABULARY = 1000  # token ids of the padding suite's G to J rows
 
 
 def padded_documents(rng, batch, real, words, features, slots):

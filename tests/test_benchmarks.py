@@ -46,11 +46,12 @@ def test_bench_script_prints_a_ratio_for_every_model():
         "kit BiGRU, 20 slots",
         "keras BiGRU, 20 slots",
         "kit BiGRU, token ids, 20 slots",
+        "embedding= inside, 20 slots",
     ):
         assert model in names
     assert "PeepholeLSTM(use_peepholes=F)" in names
     assert "PeepholeLSTMCell, Keras's loop" in names
-    assert len(rows) == 24
+    assert len(rows) == 26
 
 
 @pytest.mark.skipif(
