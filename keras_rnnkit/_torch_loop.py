@@ -32,6 +32,8 @@ row's end, the last valid output) from the valid steps alone, as on the
 other backends.
 """
 
+import warnings
+
 import keras
 import torch
 
@@ -319,6 +321,18 @@ def _by_length(runner, sequences, initial_state, lengths):
     )
 
 
+def _pytorch_lstm(*args):
+    """`torch._VF.lstm(*args)`. On CUDA, cuDNN warns at every call that the
+    weights are not one contiguous buffer (it copies them into one: cheap
+    next to the LSTM); `torch.nn.LSTM` keeps them so, the kit's cells keep
+    Keras's variables."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings(
+            "ignore", "RNN module weights are not part of single contiguous"
+        )
+        return torch_lstm()(*args)
+
+
 def _run_torch_lstm(kernel, recurrent_kernel, bias, sequences, state, batch_sizes):
     """PyTorch's own LSTM (the function behind `torch.nn.LSTM`), for cells
     that compute exactly what it computes: same gate order (i, f, c, o),
@@ -329,9 +343,12 @@ def _run_torch_lstm(kernel, recurrent_kernel, bias, sequences, state, batch_size
     if bias is not None:
         weights += [bias, torch.zeros_like(bias)]
     h0, c0 = state[0][None], state[1][None]
+    # cuDNN keeps what its backward pass needs only in training mode (no
+    # dropout here either way)
+    train = torch.is_grad_enabled()
     if batch_sizes is None:
-        outputs, h, c = torch_lstm()(
-            sequences, (h0, c0), weights, bias is not None, 1, 0.0, False, False, True
+        outputs, h, c = _pytorch_lstm(
+            sequences, (h0, c0), weights, bias is not None, 1, 0.0, train, False, True
         )
         return outputs, [h[0], c[0]]
     running = batch_sizes[0]  # rows of length 0 never run
@@ -344,7 +361,7 @@ def _run_torch_lstm(kernel, recurrent_kernel, bias, sequences, state, batch_size
     packed = torch.nn.utils.rnn.pack_padded_sequence(
         sequences[:running], lengths, batch_first=True
     )
-    data, h, c = torch_lstm()(
+    data, h, c = _pytorch_lstm(
         packed.data,
         packed.batch_sizes,
         (h0[:, :running], c0[:, :running]),
@@ -352,7 +369,7 @@ def _run_torch_lstm(kernel, recurrent_kernel, bias, sequences, state, batch_size
         bias is not None,
         1,
         0.0,
-        False,
+        train,
         False,
     )
     outputs, _ = torch.nn.utils.rnn.pad_packed_sequence(

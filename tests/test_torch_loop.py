@@ -372,6 +372,38 @@ def test_lstms_that_are_pytorchs_run_pytorchs_lstm(config):
         np.testing.assert_allclose(g, w, rtol=2e-5, atol=2e-6)
 
 
+@pytest.mark.parametrize("lengths", [None, [5, 2, 0]])
+def test_pytorchs_lstm_runs_in_training_mode_when_gradients_are_wanted(lengths):
+    """cuDNN keeps what its backward pass needs only in training mode."""
+    from keras_rnnkit import _compat, _torch_loop
+
+    seen = []
+
+    def spy():
+        real = _compat.torch_lstm()
+
+        def call(*args):
+            seen.append(args[6] if lengths is None else args[7])
+            return real(*args)
+
+        return call
+
+    layer = DynamicRNN(PeepholeLSTMCell(3, use_peepholes=False))
+    x = np.ones((3, 5, 2), "float32")
+    kwargs = {} if lengths is None else {"sequence_length": np.array(lengths)}
+    with mock.patch.object(_torch_loop, "torch_lstm", spy):
+        layer(x, **kwargs)
+        with torch_no_grad():
+            layer(x, **kwargs)
+    assert seen == [True, False]
+
+
+def torch_no_grad():
+    import torch
+
+    return torch.no_grad()
+
+
 def test_dropout_while_training_takes_the_per_step_loop():
     from keras_rnnkit import _torch_loop
 
