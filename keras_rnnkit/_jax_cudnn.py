@@ -27,9 +27,14 @@ VARIABLE = "KERAS_RNNKIT_CUDNN"
 
 
 def enabled():
-    """Whether cuDNN may run here: JAX's default backend is a GPU and
-    `KERAS_RNNKIT_CUDNN` is not "0"."""
-    return os.environ.get(VARIABLE, "1") != "0" and jax.default_backend() == "gpu"
+    """Whether cuDNN may run here: JAX's default backend is an NVIDIA GPU
+    (CUDA; ROCm's MIOpen orders the gates otherwise) and `KERAS_RNNKIT_CUDNN`
+    is not "0"."""
+    if os.environ.get(VARIABLE, "1") == "0" or jax.default_backend() != "gpu":
+        return False
+    from jax.extend import backend
+
+    return "cuda" in backend.get_backend().platform_version.lower()
 
 
 def is_cudnn_lstm(form, dtype):
@@ -84,9 +89,10 @@ def lstm(form, x, h0, c0, kernel, recurrent, bias, implementation=None):
 
 
 def try_lstm(form, x, h0, c0, kernel, recurrent, bias):
-    """`lstm`, or None (with a warning, once) where this JAX cannot run
-    cuDNN's LSTM: the caller then runs its own scan, as Keras's LSTM falls
-    back to its loop."""
+    """`lstm`, or None (with a warning, once) where this JAX cannot trace
+    cuDNN's LSTM (no GPU plugin with it): the caller then runs its own
+    scan, as Keras's LSTM falls back to its loop. Errors of the compiled
+    kernel itself (memory, sizes cuDNN refuses) are not caught."""
     try:
         return lstm(form, x, h0, c0, kernel, recurrent, bias)
     except (AttributeError, NotImplementedError, RuntimeError) as error:

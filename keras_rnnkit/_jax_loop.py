@@ -12,10 +12,11 @@ a cell that describes its math (`fused_form`, see
   the steps carrying only `dh` and `dc`, and computes every weight gradient
   once after the loop, as one matmul or reduction over all steps (as the
   torch loop's `_torch_lstm.py` does). At inference it is a plain scan, so
-  exporters see no custom rule.
+  exporters see no custom rule (unless cuDNN runs it, below).
 - On a GPU, an `LSTMForm` that is exactly cuDNN's LSTM (no peepholes,
   clipping or projection; float32; no mask) runs cuDNN's fused kernels
-  instead (`_jax_cudnn.py`), as `keras.layers.LSTM` does.
+  instead (`_jax_cudnn.py`), as `keras.layers.LSTM` does: a GPU custom
+  call in exported graphs (`KERAS_RNNKIT_CUDNN=0` exports the scan).
 - The wrapper forms (projection, residual, per-sequence dropout masks,
   stacks) run their cell's whole sequence, then their own part on all steps
   at once.

@@ -54,12 +54,19 @@ def compare(make_cell, training, lengths=None, go_backwards=False, dtype="float3
     layer.set_weights([rng.normal(size=w.shape) for w in layer.get_weights()])
     x = rng.normal(size=(2, 5, 3)).astype(dtype)
     states = [rng.normal(size=(2, 4)).astype(dtype) for _ in range(2)]
+    import jax
+
+    # full float32 on both sides wherever this runs (a GPU's default is TF32)
     with (
+        jax.default_matmul_precision("highest"),
         mock.patch.object(_jax_cudnn, "enabled", lambda: True),
         mock.patch.object(_jax_cudnn.rnn, "lstm", counted),
     ):
         got = outputs_and_gradients(layer, x, states, lengths, training)
-    with mock.patch.object(_jax_cudnn, "enabled", lambda: False):
+    with (
+        jax.default_matmul_precision("highest"),
+        mock.patch.object(_jax_cudnn, "enabled", lambda: False),
+    ):
         want = outputs_and_gradients(layer, x, states, lengths, training)
     return got, want, len(calls)
 
@@ -142,6 +149,24 @@ def test_without_cudnn_the_scan_runs_with_a_warning():
     ):
         tried = np.asarray(layer(x))
     np.testing.assert_array_equal(tried, np.asarray(layer(x)))
+
+
+@pytest.mark.parametrize(
+    "backend, version, expected",
+    [("gpu", "cuda 12080", True), ("gpu", "rocm 60300", False), ("cpu", "cpu", False)],
+)
+def test_only_nvidia_gpus_run_cudnn(monkeypatch, backend, version, expected):
+    """ROCm's MIOpen takes the gates in another order: its GPUs run the scan."""
+    import jax
+    from jax.extend import backend as backends
+
+    from keras_rnnkit import _jax_cudnn
+
+    monkeypatch.delenv(_jax_cudnn.VARIABLE, raising=False)
+    monkeypatch.setattr(jax, "default_backend", lambda: backend)
+    fake = type("Backend", (), {"platform_version": version})()
+    monkeypatch.setattr(backends, "get_backend", lambda *a: fake)
+    assert _jax_cudnn.enabled() is expected
 
 
 def test_switched_off_by_the_variable(monkeypatch):
