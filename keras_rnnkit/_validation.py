@@ -149,7 +149,8 @@ def integer_inputs(layer, name, x):
         raise TypeError(
             f"Layer '{layer.name}' ({type(layer).__name__}) with an `embedding` "
             f"expects integer token ids as `{name}`. Received: {name}.dtype="
-            f"{dtype}. Without `embedding`, give it the vectors instead."
+            f"{dtype} (a keras.Input of token ids needs dtype='int32'). "
+            "Without `embedding`, give it the vectors instead."
         )
 
 

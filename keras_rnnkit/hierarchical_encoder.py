@@ -179,8 +179,10 @@ class HierarchicalEncoder(keras.layers.Layer):
             embedding before the layer, but under JAX `jit` the lookup, its
             gradient and the packing follow the real sentences instead of
             every slot (see `docs/performance.md`). The mask comes from the
-            embedding (`mask_zero=True`: id 0 is padding) unless one is
-            passed; the ids at padded words are never looked up, whatever
+            embedding's `compute_mask` (`Embedding(mask_zero=True)`: id 0 is
+            padding) unless one is passed (needed for a layer that makes no
+            mask, such as a `keras.Sequential`: without one every word is
+            valid); the ids at padded words are never looked up, whatever
             they hold. Default None: the inputs are word vectors.
         **kwargs: Base layer keyword arguments, such as `name` and `dtype`.
 
@@ -388,7 +390,8 @@ class HierarchicalEncoder(keras.layers.Layer):
         words = inputs.shape[2] if inputs.shape[2] is not None else shape[2]
         flat = ops.reshape(inputs, (-1, words, *inputs.shape[3:]))  # ids: 2 axes
         if mask is None and self.embedding is not None:
-            mask = self.embedding.compute_mask(inputs)  # mask_zero=True: ids != 0
+            # Embedding(mask_zero=True): ids != 0; None from a layer without
+            mask = self.embedding.compute_mask(inputs, None)
 
         word_mask = sentence_mask = None
         if mask is not None:

@@ -158,6 +158,24 @@ def test_reloads_with_its_embedding(tmp_path):
     )
 
 
+def test_a_sequential_embedding_takes_the_mask_it_is_given():
+    """A layer that makes no mask (a Sequential) sees every word valid
+    unless a mask is passed; with the mask, what the Embedding gives."""
+    ids = token_ids()
+    table = keras.layers.Embedding(VOCABULARY, DIM)
+    sequential = keras.Sequential([table])
+    plain = encoder(keras.layers.Embedding(VOCABULARY, DIM, mask_zero=True))
+    wrapped = encoder(sequential)
+    plain(ids)
+    wrapped(ids, mask=ids != 0)
+    wrapped.set_weights(plain.get_weights())
+    np.testing.assert_allclose(
+        as_numpy(wrapped(ids, mask=ids != 0)), as_numpy(plain(ids)), rtol=1e-6
+    )
+    unmasked = as_numpy(wrapped(ids))
+    assert not np.allclose(unmasked, as_numpy(plain(ids)), atol=1e-4)
+
+
 def test_weights_have_the_shape_of_the_ids():
     ids = token_ids()
     layer = encoder(keras.layers.Embedding(VOCABULARY, DIM, mask_zero=True))
@@ -172,7 +190,7 @@ def test_bad_embedding_and_inputs():
     with pytest.raises(TypeError, match="Argument `embedding` must be None or a"):
         encoder("embedding")
     layer = encoder(keras.layers.Embedding(VOCABULARY, DIM, mask_zero=True))
-    with pytest.raises(TypeError, match="integer token ids as `inputs`.*float32"):
+    with pytest.raises(TypeError, match="integer token ids as `inputs`.*dtype='int32'"):
         layer(np.ones((2, 3, 4), "float32"))
     with pytest.raises(ValueError, match=r"token ids of shape \(batch, sentences"):
         layer(np.ones((2, 3, 4, 5), "int32"))
