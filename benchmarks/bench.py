@@ -513,6 +513,7 @@ def main():
         f"{'pred ms':>9} {'ratio':>6}  baseline",
         flush=True,
     )
+    failed = []
     for suite in suites:
         for backend in args.backends.split(","):
             if suite == "torch" and backend != "torch":
@@ -532,7 +533,11 @@ def main():
                 "--jit-compile",
                 args.jit_compile,
             ]
-            subprocess.run(command, env=env, check=True)
+            done = subprocess.run(command, env=env)
+            if done.returncode:  # the other backends still run
+                failed.append(f"{suite} on {backend} (exit {done.returncode})")
+    if failed:
+        sys.exit("failed: " + ", ".join(failed))
 
 
 if __name__ == "__main__":
