@@ -21,7 +21,8 @@ import keras
 from keras import ops
 
 
-def _is_float64(x):
+def is_float64(x):
+    """Whether tensor `x` is float64."""
     return keras.backend.standardize_dtype(x.dtype) == "float64"
 
 
@@ -29,7 +30,7 @@ def matmul(x, y):
     """`ops.matmul(x, y)`, computed in float64 when both are float64."""
     if keras.backend.backend() == "torch":
         x, y = ops.convert_to_tensor(x), ops.convert_to_tensor(y)
-        if _is_float64(x) and _is_float64(y):
+        if is_float64(x) and is_float64(y):
             import torch
 
             return torch.matmul(x, y)
@@ -37,10 +38,11 @@ def matmul(x, y):
 
 
 def mean(x, axis=-1):
-    """`ops.mean(x, axis, keepdims=True)` over one axis of static size,
-    summed in float64 when `x` is float64."""
-    if _is_float64(x):
-        return ops.sum(x, axis=axis, keepdims=True) / x.shape[axis]
+    """`ops.mean(x, axis, keepdims=True)` over one axis, summed in float64
+    when `x` is float64."""
+    if is_float64(x):
+        count = ops.cast(ops.shape(x)[axis], x.dtype)
+        return ops.sum(x, axis=axis, keepdims=True) / count
     return ops.mean(x, axis=axis, keepdims=True)
 
 

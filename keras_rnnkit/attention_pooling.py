@@ -5,6 +5,7 @@ from typing import Any
 import keras
 from keras import ops
 
+from keras_rnnkit import _float64
 from keras_rnnkit import _validation as check
 from keras_rnnkit._registration import register
 from keras_rnnkit._types import Initializer, Tensor
@@ -15,9 +16,11 @@ def masked_softmax(scores, mask):
     """Softmax over the last axis, restricted to the positions where `mask`.
 
     Exactly 0 on masked positions; a row with no valid position gets all
-    zeros (no NaN, in values or gradients). Computed in float32.
+    zeros (no NaN, in values or gradients). Computed in float32 (float64
+    stays float64).
     """
-    scores = ops.cast(scores, "float32")
+    dtype = "float64" if _float64.is_float64(scores) else "float32"
+    scores = ops.cast(scores, dtype)
     if mask is not None:
         # Fill masked scores with the row's minimum: the row maximum is then
         # the maximum over valid positions, whatever the padding holds.
@@ -28,7 +31,7 @@ def masked_softmax(scores, mask):
     weights = ops.exp(shifted)
     if mask is None:  # (keras.ops.softmax warns on a time axis of size 1)
         return weights / ops.sum(weights, axis=-1, keepdims=True)
-    weights = weights * ops.cast(mask, "float32")
+    weights = weights * ops.cast(mask, dtype)
     total = ops.sum(weights, axis=-1, keepdims=True)
     return weights / ops.where(total > 0, total, ops.ones_like(total))
 
@@ -159,10 +162,10 @@ class AttentionPooling(check.LengthsCheckedFirst, keras.layers.Layer):
             mask = ops.cast(mask, "bool")
             # Padding may hold anything (even NaN): it never enters the sums.
             inputs = ops.where(mask[..., None], inputs, ops.zeros_like(inputs))
-        hidden = ops.matmul(inputs, self.kernel)
+        hidden = _float64.matmul(inputs, self.kernel)
         if self.use_bias:
             hidden = hidden + self.bias
-        scores = ops.squeeze(ops.matmul(ops.tanh(hidden), self.context), axis=-1)
+        scores = ops.squeeze(_float64.matmul(ops.tanh(hidden), self.context), -1)
         weights = ops.cast(masked_softmax(scores, mask), inputs.dtype)
         pooled = ops.einsum("bt,btf->bf", weights, inputs)
         return (pooled, weights) if return_weights else pooled

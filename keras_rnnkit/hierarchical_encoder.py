@@ -6,6 +6,7 @@ from typing import Any
 import keras
 from keras import ops
 
+from keras_rnnkit import _float64
 from keras_rnnkit import _validation as check
 from keras_rnnkit._backend import jax_tracing, torch_tracing
 from keras_rnnkit._registration import register
@@ -60,8 +61,9 @@ def _pool(mode, sequences, mask, attention, with_weights=False):
     if mode == "attention":
         return attention(sequences, mask=mask, return_weights=with_weights)
     if mask is None:
-        reduce = ops.mean if mode == "mean" else ops.max
-        return reduce(sequences, axis=1)
+        if mode == "mean":
+            return ops.squeeze(_float64.mean(sequences, axis=1), 1)
+        return ops.max(sequences, axis=1)
     valid = mask[..., None]
     if mode == "mean":
         zeros = ops.zeros_like(sequences)

@@ -79,6 +79,30 @@ def test_matches_the_equations_and_weights_are_masked(
     np.testing.assert_allclose(weights.sum(axis=1), mask.any(axis=1), atol=1e-5)
 
 
+@pytest.mark.skipif(
+    keras.backend.backend() == "jax",
+    reason="JAX has float64 only with jax_enable_x64, which the tests leave off",
+)
+def test_float64_is_computed_in_float64():
+    """On torch Keras's `ops.matmul` computes float64 in float32; the layer's
+    scores must not (a float32 step is 1e-8 to 1e-6 away here)."""
+    rng = np.random.default_rng(4)
+    x = rng.normal(size=(3, 5, 4))
+    mask = np.array([[1, 1, 1, 0, 0], [1] * 5, [0, 1, 0, 1, 0]], bool)
+    layer = AttentionPooling(6, dtype="float64")
+    layer.build((None, None, 4))
+    layer.set_weights([rng.normal(size=w.shape) for w in layer.get_weights()])
+    pooled, weights = layer(x, mask=mask, return_weights=True)
+    assert keras.backend.standardize_dtype(pooled.dtype) == "float64"
+    want_pooled, want_weights = numpy_attention(x, mask, *layer.get_weights())
+    np.testing.assert_allclose(
+        keras.ops.convert_to_numpy(weights), want_weights, rtol=1e-12, atol=1e-14
+    )
+    np.testing.assert_allclose(
+        keras.ops.convert_to_numpy(pooled), want_pooled, rtol=1e-12, atol=1e-14
+    )
+
+
 def test_padding_values_never_change_the_result():
     rng = np.random.default_rng(0)
     x = rng.normal(size=(3, 5, 4)).astype("float32")

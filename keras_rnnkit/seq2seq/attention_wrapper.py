@@ -24,7 +24,7 @@ from typing import Any
 import keras
 from keras import ops
 
-from keras_rnnkit import _step_noise, cell_protocol
+from keras_rnnkit import _float64, _step_noise, cell_protocol
 from keras_rnnkit import _validation as check
 from keras_rnnkit._cell_wrapper import (
     CellWrapper,
@@ -157,7 +157,8 @@ def compute_attention(
         [cell_output, attention_state]
     )
     context = ops.squeeze(
-        ops.matmul(ops.expand_dims(alignments, 1), attention_mechanism.values), 1
+        _float64.matmul(ops.expand_dims(alignments, 1), attention_mechanism.values),
+        1,
     )
     if attention_layer is not None:
         attention = attention_layer(ops.concatenate([cell_output, context], axis=-1))

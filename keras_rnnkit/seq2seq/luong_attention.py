@@ -4,6 +4,7 @@ from typing import Any
 
 from keras import ops
 
+from keras_rnnkit import _float64
 from keras_rnnkit import _validation as check
 from keras_rnnkit._registration import register
 from keras_rnnkit.seq2seq.attention_mechanism import (
@@ -89,7 +90,7 @@ class LuongAttention(AttentionMechanism):
             )
 
     def _score(self, query, keys):
-        score = ops.squeeze(ops.matmul(keys, ops.expand_dims(query, -1)), -1)
+        score = ops.squeeze(_float64.matmul(keys, ops.expand_dims(query, -1)), -1)
         if self.scale:
             score = self.attention_g * score
         return score
