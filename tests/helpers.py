@@ -172,3 +172,30 @@ def load_or_skip(loader, *args, **kwargs):
         return loader(*args, **kwargs)
     except DatasetNotAvailable as e:
         pytest.skip(f"{loader.__name__}: data set not available: {e}")
+
+
+def assert_matches_tfa_run(cell, outputs, states, fixtures, name, atol, both=False):
+    """Compares a run of the kit's `AttentionWrapper` `cell` (its `outputs`
+    and final `states`) with tensorflow-addons' run `name` in `fixtures`:
+    the outputs (and alignment histories), the cell's h and c, the
+    attention, each mechanism's alignments and, with `both`, its attention
+    state (fixtures that recorded it)."""
+    outputs = np.asarray(keras.ops.convert_to_numpy(outputs))
+    if cell.alignment_history:
+        outputs, histories = cell.split_alignment_history(outputs)
+        for i, history in enumerate(histories):
+            np.testing.assert_allclose(
+                history, fixtures[f"{name}/history_{i}"], atol=atol
+            )
+    np.testing.assert_allclose(outputs, fixtures[f"{name}/outputs"], atol=atol)
+    states = [np.asarray(keras.ops.convert_to_numpy(s)) for s in states]
+    layout = dict(zip(cell.state_layout(), states, strict=True))
+    expected = {"cell_state_0": "h", "cell_state_1": "c", "attention": "attention"}
+    for i in range(len(cell.attention_mechanisms)):
+        expected[f"alignments_{i}"] = f"alignments_{i}"
+        if both:
+            expected[f"attention_state_{i}"] = f"attention_state_{i}"
+    for key, fixture in expected.items():
+        np.testing.assert_allclose(
+            layout[key], fixtures[f"{name}/{fixture}"], atol=atol, err_msg=key
+        )

@@ -18,6 +18,7 @@ import keras
 import numpy as np
 import pytest
 from crf_oracle import gradients
+from helpers import assert_matches_tfa_run
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from keras import ops
@@ -192,24 +193,7 @@ def test_attention_wrapper_matches_tfa(name, rnn):
         FIXTURES[f"{name}/memory"],
         memory_sequence_length=LENGTHS,
     )
-    outputs = array(outputs)
-    if cell.alignment_history:
-        outputs, histories = cell.split_alignment_history(outputs)
-        for i, history in enumerate(histories):
-            np.testing.assert_allclose(
-                history, FIXTURES[f"{name}/history_{i}"], atol=ATOL
-            )
-    np.testing.assert_allclose(outputs, FIXTURES[f"{name}/outputs"], atol=ATOL)
-    layout = dict(zip(cell.state_layout(), map(array, states), strict=True))
-    np.testing.assert_allclose(layout["cell_state_0"], FIXTURES[f"{name}/h"], atol=ATOL)
-    np.testing.assert_allclose(layout["cell_state_1"], FIXTURES[f"{name}/c"], atol=ATOL)
-    np.testing.assert_allclose(
-        layout["attention"], FIXTURES[f"{name}/attention"], atol=ATOL
-    )
-    for i in range(len(cell.attention_mechanisms)):
-        np.testing.assert_allclose(
-            layout[f"alignments_{i}"], FIXTURES[f"{name}/alignments_{i}"], atol=ATOL
-        )
+    assert_matches_tfa_run(cell, outputs, states, FIXTURES, name, ATOL)
 
 
 def test_decoder_lengths_and_initial_cell_state_reach_the_loop():

@@ -13,6 +13,7 @@ import pathlib
 import keras
 import numpy as np
 import pytest
+from helpers import assert_matches_tfa_run
 from keras import ops
 
 import keras_rnnkit
@@ -102,23 +103,7 @@ def test_matches_tfa(name):
         for variable in layer.weights:
             variable.assign(FIXTURES[f"{name}/w/attention_layer_{i}/{variable.name}"])
     outputs, *states = decoder(inputs, memory, memory_sequence_length=LENGTHS)
-    outputs = array(outputs)
-    if cell.alignment_history:
-        outputs, histories = cell.split_alignment_history(outputs)
-        for i, history in enumerate(histories):
-            np.testing.assert_allclose(
-                history, FIXTURES[f"{name}/history_{i}"], atol=ATOL
-            )
-    np.testing.assert_allclose(outputs, FIXTURES[f"{name}/outputs"], atol=ATOL)
-    layout = dict(zip(cell.state_layout(), map(array, states), strict=True))
-    expected = {"cell_state_0": "h", "cell_state_1": "c", "attention": "attention"}
-    for i in range(len(mechanisms)):
-        expected[f"alignments_{i}"] = f"alignments_{i}"
-        expected[f"attention_state_{i}"] = f"attention_state_{i}"
-    for key, fixture in expected.items():
-        np.testing.assert_allclose(
-            layout[key], FIXTURES[f"{name}/{fixture}"], atol=ATOL
-        )
+    assert_matches_tfa_run(cell, outputs, states, FIXTURES, name, ATOL, both=True)
 
 
 # -- equivalent configurations ---------------------------------------------------
