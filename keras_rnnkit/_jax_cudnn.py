@@ -20,7 +20,6 @@ import warnings
 
 import jax
 import jax.numpy as jnp
-import keras
 from jax.experimental import rnn
 
 VARIABLE = "KERAS_RNNKIT_CUDNN"
@@ -40,15 +39,7 @@ def enabled():
 def is_cudnn_lstm(form, dtype):
     """Whether `form` over inputs of `dtype` is exactly cuDNN's LSTM (with
     no mask; whatever the device)."""
-    return (
-        jnp.dtype(dtype) == jnp.float32
-        and form.peepholes is None
-        and form.projection is None
-        and not form.cell_clip
-        and not form.proj_clip
-        and form.activation is keras.activations.tanh
-        and form.recurrent_activation is keras.activations.sigmoid
-    )
+    return jnp.dtype(dtype) == jnp.float32 and form.is_standard()
 
 
 def lstm(form, x, h0, c0, kernel, recurrent, bias, implementation=None):

@@ -130,7 +130,7 @@ def _lstm(form, dtype):
             w_i, w_f, w_o = (_value(w, dtype) for w in form.peepholes)
             w_if = torch.stack([w_i, w_f])
         projection = _value(form.projection, dtype)
-        if (w_if, projection, form.cell_clip) == (None, None, None):
+        if form.is_standard():
             if form.forget_bias:  # TF1's: a constant on the forget gate's bias
                 units = recurrent_kernel.shape[0]
                 offset = torch.zeros(4 * units, dtype=dtype, device=x.device)

@@ -228,6 +228,18 @@ class LSTMForm:
     activation: Callable = keras.activations.tanh
     recurrent_activation: Callable = keras.activations.sigmoid
 
+    def is_standard(self):
+        """Whether this is the LSTM of `torch.nn.LSTM` and cuDNN: no
+        peepholes, cell clip or projection, sigmoid gates and tanh (a
+        `forget_bias` goes into the bias)."""
+        return (
+            self.peepholes is None
+            and self.projection is None
+            and not self.cell_clip
+            and self.activation is keras.activations.tanh
+            and self.recurrent_activation is keras.activations.sigmoid
+        )
+
 
 @dataclasses.dataclass(frozen=True)
 class LayerNormLSTMForm:
