@@ -51,6 +51,13 @@ Keras or torch changes it (names and attributes included):
    removes the branch's ids from the sublayers, which would otherwise
    claim whatever new tensor reuses such an id once the branch's tensors
    are freed (a loss counted twice, seen in CI).
+9. `torch.ops.mkldnn._reorder_linear_weight` and
+   `torch.ops.mkldnn._linear_pointwise` (with its `.binary` overload),
+   the oneDNN linear operations that `torch.compile`'s CPU backend calls:
+   `_torch_gemm.py` packs the torch LSTM loop's fixed matrices once per
+   call and multiplies by them (`onednn_linear`; the compiled loop,
+   `_torch_lstm_kernels.cpp`, calls `mkldnn::_linear_pointwise` by name).
+   Where they are missing or fail their check, `torch.mm` runs.
 
 Keras makes no promise about `keras.src`: these pieces are why pyproject.toml
 caps Keras (``keras>=3.10,<3.16``) at the newest version the tests passed on.
@@ -148,6 +155,17 @@ def torch_lstm():
     import torch
 
     return torch._VF.lstm
+
+
+def onednn_linear():
+    """`(reorder, linear)` (torch backend only): `reorder(weight, rows)`
+    packs a `(out, in)` weight for oneDNN, `linear(a, packed, bias, "none",
+    [], "")` is `a @ weight.T (+ bias)` and `linear.binary(a, c, packed,
+    None, "add")` is `c + a @ weight.T`. Raises AttributeError (or
+    RuntimeError) where this torch lacks them."""
+    import torch
+
+    return torch.ops.mkldnn._reorder_linear_weight, torch.ops.mkldnn._linear_pointwise
 
 
 def first_call_arguments(layer):

@@ -20,14 +20,15 @@ then computes only rows `[:batch_sizes[t]]`: padded steps cost nothing,
 their inputs are never read (NaN or not), their outputs are zeros, and each
 row's final state is its state after its last valid step.
 
-With ``KERAS_RNNKIT_TORCH_KERNELS=1`` (float32), both time loops run in
-C++ instead (`_torch_kernels.py`), keeping the same buffers for
-`_weight_gradients`, which both paths share.
+On the CPU the products by fixed matrices go through oneDNN where that
+pays (`_torch_gemm.py`). With ``KERAS_RNNKIT_TORCH_KERNELS=1`` (float32),
+both time loops run in C++ instead (`_torch_kernels.py`), keeping the same
+buffers for `_weight_gradients`, which both paths share.
 """
 
 import torch
 
-from keras_rnnkit import _torch_kernels
+from keras_rnnkit import _torch_gemm, _torch_kernels
 
 
 class LSTMSequence(torch.autograd.Function):
@@ -50,11 +51,8 @@ class LSTMSequence(torch.autograd.Function):
         steps, batch, _ = x.shape
         units = c0.shape[-1]
         flat = x.reshape(steps * batch, -1)
-        if bias is None:
-            xp = torch.mm(flat, kernel)
-        else:
-            xp = torch.addmm(bias, flat, kernel)
-        xp = xp.view(steps, batch, -1)
+        project_inputs, _ = _torch_gemm.multiplier(kernel, steps * batch)
+        xp = project_inputs(flat, bias).view(steps, batch, -1)
         if forget_bias:
             xp[..., units : 2 * units] += forget_bias
         on_cpu = x.dtype == torch.float32 and x.device.type == "cpu"
@@ -80,6 +78,9 @@ class LSTMSequence(torch.autograd.Function):
         h_final, c_final = h0.clone(), c0.clone()
         h, c = h0, c0
         n = batch
+        _, recur = _torch_gemm.multiplier(recurrent_kernel, batch, steps)
+        if proj is not None:
+            project, _ = _torch_gemm.multiplier(proj, batch, steps)
         # Each step's slices are views made once (`unbind`, `split`): an
         # index per step and tensor costs as much as a small operation.
         for t, x_t in enumerate(xp.unbind(0)):
@@ -89,7 +90,7 @@ class LSTMSequence(torch.autograd.Function):
                     break
                 if n < batch:
                     x_t, h, c = x_t[:n], h[:n], c[:n]
-            z = torch.addmm(x_t, h, recurrent_kernel)
+            z = recur(x_t, h)  # x_t + h @ recurrent_kernel
             z_if, z_c, z_o = z.split((2 * units, units, units), 1)
             gates_if = z_if.view(n, 2, units)
             if w_if is not None:
@@ -108,7 +109,7 @@ class LSTMSequence(torch.autograd.Function):
             h = o * tanh_c
             if proj is not None:
                 saved["m"].append(h)
-                h = torch.mm(h, proj)
+                h = project(h)
                 if proj_clip:
                     saved["pre_proj"].append(h)
                     h = torch.clamp(h, -proj_clip, proj_clip)
@@ -202,8 +203,9 @@ class LSTMSequence(torch.autograd.Function):
         d_proj_out = new(steps, batch, h0.shape[-1]) if proj is not None else None
         dh = torch.zeros_like(h0) if d_h is None else d_h.clone()
         dc = torch.zeros_like(c0) if d_c is None else d_c.clone()
-        recurrent_t = recurrent_kernel.t()
-        proj_t = proj.t() if proj is not None else None
+        back_recurrent, _ = _torch_gemm.multiplier(recurrent_kernel.t(), batch, steps)
+        if proj is not None:
+            back_project, _ = _torch_gemm.multiplier(proj.t(), batch, steps)
 
         def per_step(tensor):
             """`tensor`'s step views, made once (None: no tensor)."""
@@ -253,12 +255,12 @@ class LSTMSequence(torch.autograd.Function):
                     torch.mul(dh_n, p_in, out=d_pout)
                 else:
                     d_pout.copy_(dh_n)
-                dm = torch.mm(d_pout, proj_t)
+                dm = back_project(d_pout)
             torch.mul(dm, zo_factor, out=dz_o)
             dc_n.addcmul_(dm, c_factor)
             torch.mul(dc_n.unsqueeze(1), zifg, out=dz_ifg)
             dc_n.mul_(carry_t)
-            torch.mm(dz, recurrent_t, out=dh_n)
+            dh_n.copy_(back_recurrent(dz))
         return _weight_gradients(ctx, d_z, d_proj_out, dh, dc)
 
 
@@ -278,7 +280,8 @@ def _weight_gradients(ctx, d_z, d_proj_out, dh, dc):
     needs = ctx.needs_input_grad
     dx = dkernel = drec = dbias = dw_if = dw_o = dproj = None
     if needs[0]:
-        dx = torch.mm(flat_dz, kernel.t()).view(x.shape)
+        back_project_inputs, _ = _torch_gemm.multiplier(kernel.t(), steps * batch)
+        dx = back_project_inputs(flat_dz).view(x.shape)
     if needs[3]:
         dkernel = torch.mm(x.reshape(steps * batch, -1).t(), flat_dz)
     if needs[4]:
@@ -317,6 +320,7 @@ def _forward_with_kernels(
         none if proj is None else proj.contiguous(),
         float(cell_clip or 0.0), float(proj_clip or 0.0),
         [] if batch_sizes is None else [int(n) for n in batch_sizes], keep,
+        _packed_or_none(recurrent_kernel, x.shape[1], x.shape[0], none),
     )  # fmt: skip
     ctx.config = config
     ctx.has_bias = bias is not None
@@ -356,5 +360,13 @@ def _backward_steps_with_kernels(kernels, config, d_outputs, d_h, d_c, saved):
         recurrent_kernel.contiguous(), given(w_if), given(w_o), given(proj),
         proj_inside, float(cell_clip or 0.0),
         [] if batch_sizes is None else [int(n) for n in batch_sizes],
+        _packed_or_none(recurrent_kernel.t(), x.shape[1], x.shape[0], none),
     )  # fmt: skip
     return d_z, (d_proj_out if proj is not None else None), dh, dc
+
+
+def _packed_or_none(matrix, rows, uses, none):
+    """`matrix` packed for oneDNN (`_torch_gemm.pack`), or the empty
+    tensor `none` that tells the compiled loop to use `torch.mm`."""
+    packed = _torch_gemm.pack(matrix, rows, uses)
+    return none if packed is None else packed

@@ -9,6 +9,7 @@
 
 #include <torch/extension.h>
 #include <ATen/Parallel.h>
+#include <ATen/core/dispatch/Dispatcher.h>
 
 #include <cmath>
 
@@ -203,11 +204,35 @@ torch::Tensor maybe_rows(const torch::Tensor& t, int64_t step, int64_t n) {
   return t.numel() ? rows(t, step, n) : t;
 }
 
+// a @ W (+ plus, if defined) through oneDNN, W packed by
+// torch.ops.mkldnn._reorder_linear_weight (keras_rnnkit/_torch_gemm.py):
+// the operations torch.compile's CPU backend calls, found by name in
+// PyTorch's dispatcher and called boxed (no dependence on their C++
+// signatures).
+torch::Tensor packed_product(const torch::Tensor& a, const torch::Tensor& packed,
+                             const torch::Tensor& plus) {
+  static const c10::OperatorHandle plain =
+      c10::Dispatcher::singleton().findSchemaOrThrow("mkldnn::_linear_pointwise", "");
+  static const c10::OperatorHandle binary = c10::Dispatcher::singleton()
+      .findSchemaOrThrow("mkldnn::_linear_pointwise", "binary");
+  std::vector<c10::IValue> stack;
+  if (plus.defined()) {
+    stack = {a, plus, packed, c10::IValue(), std::string("add")};
+    binary.callBoxed(&stack);
+  } else {
+    stack = {a, packed, c10::IValue(), std::string("none"),
+             c10::List<std::optional<c10::Scalar>>(), std::string("")};
+    plain.callBoxed(&stack);
+  }
+  return stack[0].toTensor();
+}
+
 }  // namespace
 
 // The whole forward loop: per step one matmul (the recurrent product added
 // to the precomputed input projection `xp` (T, B, 4U)), the element-wise
-// kernel, and the projection's matmul (and clip) if any. `batch_sizes`
+// kernel, and the projection's matmul (and clip) if any. `packed` is the
+// recurrent kernel packed for oneDNN, or empty (torch.mm). `batch_sizes`
 // (non-increasing, or empty: every row every step): step t runs rows
 // [0, batch_sizes[t]), later rows stay zero. With `keep`, every step's
 // values are kept for the backward pass, else one step's room is reused.
@@ -218,7 +243,8 @@ std::vector<torch::Tensor> forward_sequence(
     const torch::Tensor& xp, const torch::Tensor& h0, const torch::Tensor& c0,
     const torch::Tensor& recurrent, const torch::Tensor& w_if,
     const torch::Tensor& w_o, const torch::Tensor& proj, double cell_clip,
-    double proj_clip, const std::vector<int64_t>& batch_sizes, bool keep) {
+    double proj_clip, const std::vector<int64_t>& batch_sizes, bool keep,
+    const torch::Tensor& packed) {
   const int64_t T = xp.size(0), B = xp.size(1), U = c0.size(1), P = h0.size(1);
   const bool padded = !batch_sizes.empty();
   const auto options = xp.options();
@@ -245,7 +271,11 @@ std::vector<torch::Tensor> forward_sequence(
     const int64_t k = keep ? t : 0;
     const int64_t c_in = keep ? t : t % 2, c_out = keep ? t + 1 : (t + 1) % 2;
     torch::Tensor z_t = z.narrow(0, 0, n);
-    at::addmm_out(z_t, rows(xp, t, n), rows(h_all, t, n), recurrent);
+    if (packed.numel()) {
+      z_t = packed_product(rows(h_all, t, n), packed, rows(xp, t, n));
+    } else {
+      at::addmm_out(z_t, rows(xp, t, n), rows(h_all, t, n), recurrent);
+    }
     torch::Tensor h_t = rows(h_all, t + 1, n), c_t = rows(c_all, c_out, n);
     torch::Tensor m_t = proj.numel() ? rows(m, k, n) : h_t;
     forward_step(z_t, rows(c_all, c_in, n), w_if, w_o, cell_clip,
@@ -281,6 +311,7 @@ std::vector<torch::Tensor> forward_sequence(
 // and (B, U) hold the gradients reaching the final states and are replaced
 // by those reaching the initial ones. `d_outputs` (T, B, P) or empty;
 // `proj_inside` (T, B, P), where the projection was not clipped, or empty.
+// `packed_t`: the recurrent kernel's transpose packed for oneDNN, or empty.
 // Returns d_z (T, B, 4U), the pre-activations' gradients, and d_proj_out
 // (T, B, P), the projection's output gradients (empty without one).
 std::vector<torch::Tensor> backward_sequence(
@@ -291,7 +322,7 @@ std::vector<torch::Tensor> backward_sequence(
     const torch::Tensor& recurrent, const torch::Tensor& w_if,
     const torch::Tensor& w_o, const torch::Tensor& proj,
     const torch::Tensor& proj_inside, double cell_clip,
-    const std::vector<int64_t>& batch_sizes) {
+    const std::vector<int64_t>& batch_sizes, const torch::Tensor& packed_t) {
   const int64_t T = gates_if.size(0), B = gates_if.size(1), U = g.size(2);
   const int64_t P = dh.size(1);
   const bool padded = !batch_sizes.empty();
@@ -327,7 +358,11 @@ std::vector<torch::Tensor> backward_sequence(
     backward_step(dm, d_out, rows(gates_if, t, n), rows(g, t, n), rows(o, t, n),
                   rows(tanh_c, t, n), rows(c_all, t, n),
                   maybe_rows(pre_clip, t, n), w_if, w_o, cell_clip, dc_n, dz);
-    at::mm_out(dh_n, dz, recurrent_t);
+    if (packed_t.numel()) {
+      dh_n.copy_(packed_product(dz, packed_t, torch::Tensor()));
+    } else {
+      at::mm_out(dh_n, dz, recurrent_t);
+    }
   }
   return {d_z, d_proj_out};
 }

@@ -154,3 +154,27 @@ def test_seq2seq_benchmark_prints_a_ratio_for_every_row():
         assert result.stdout.count("same ids as keras-hub: yes") == 2, result.stdout
     else:
         assert all("skipped: keras-hub not installed" in row for row in hub_rows)
+
+
+@pytest.mark.skipif(
+    importlib.util.find_spec("torch") is None,
+    reason="times torch operations: pip install -e '.[torch]'",
+)
+@pytest.mark.tf_only  # one run is enough: the script starts its own backend
+def test_torch_products_benchmark_prints_both_ways_for_every_shape():
+    result = subprocess.run(
+        [sys.executable, str(SCRIPT.parent / "torch_products.py")]
+        + ["--rounds", "1", "--calls", "3"],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    if "no working oneDNN" in result.stderr:
+        pytest.skip("this torch has no working oneDNN linear operations")
+    assert result.returncode == 0, result.stderr[-3000:]
+    rows = [line.split() for line in result.stdout.splitlines() if "|" in line][1:]
+    assert [row[:2] for row in rows] == [["32", "64"], ["64", "128"], ["128", "256"]]
+    for row in rows:
+        times = [float(value) for value in row if value.replace(".", "").isdigit()]
+        assert len(times) == 2 + 7 and all(t > 0 for t in times[2:])
+    assert "torch.tanh" in result.stdout and "torch.sigmoid" in result.stdout

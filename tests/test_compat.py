@@ -122,6 +122,27 @@ def test_torch_lstm_computes_what_torch_nn_lstm_computes():
     torch.testing.assert_close(c, c_want)
 
 
+def test_onednn_linear_multiplies_by_a_packed_weight():
+    if keras.backend.backend() != "torch":
+        pytest.skip("oneDNN's linear operations are used on the torch backend only")
+    import torch
+
+    if not torch.backends.mkldnn.is_available():
+        pytest.skip("this torch is built without oneDNN: torch.mm runs instead")
+    reorder, linear = _compat.onednn_linear()
+    generator = torch.Generator().manual_seed(0)
+    weight = torch.randn(24, 40, generator=generator)  # (out, in)
+    a = torch.randn(6, 40, generator=generator)
+    c = torch.randn(6, 24, generator=generator)
+    bias = torch.randn(24, generator=generator)
+    packed = reorder(weight, 6)
+    want = a @ weight.t()
+    torch.testing.assert_close(linear(a, packed, None, "none", [], ""), want)
+    torch.testing.assert_close(linear(a, packed, bias, "none", [], ""), want + bias)
+    torch.testing.assert_close(linear.binary(a, c, packed, None, "add"), want + c)
+    torch.testing.assert_close(linear(a[:2], packed, None, "none", [], ""), want[:2])
+
+
 def test_masks_are_kept_per_thread():
     cell = PeepholeLSTMCell(3, dropout=0.5)
     cell._dropout_mask = "main"
@@ -179,6 +200,7 @@ def test_no_other_module_touches_private_code():
     assert offenders == {}
     assert "keras.src.backend" in _private_uses(PACKAGE / "_compat.py")
     assert "torch._VF" in _private_uses(PACKAGE / "_compat.py")
+    assert "torch.ops.mkldnn._linear_pointwise" in _private_uses(PACKAGE / "_compat.py")
 
 
 def test_first_call_arguments_gives_the_tensors_of_the_first_call_in_place():

@@ -1,0 +1,194 @@
+"""Products through oneDNN in the torch LSTM loop (_torch_gemm.py).
+
+Where it is worth it (float32 on the CPU, 128 units or more, or many rows),
+the loop's fixed matrices are packed for oneDNN once per call. The numbers
+must be `torch.mm`'s to float32 rounding: outputs, final states and every
+gradient of the layers, with lengths, projections and clipping, and the
+packed path must really run at those sizes; float64, small matrices and
+``KERAS_RNNKIT_ONEDNN=0`` keep `torch.mm`.
+"""
+
+import contextlib
+import os
+from unittest import mock
+
+import keras
+import numpy as np
+import pytest
+from helpers import draw_lengths
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from test_torch_loop import random_states, run
+
+from keras_rnnkit import DynamicRNN, PeepholeLSTMCell
+
+pytestmark = pytest.mark.skipif(
+    keras.backend.backend() != "torch",
+    reason=f"tests the torch loop's products, running {keras.backend.backend()}",
+)
+
+
+@pytest.fixture(scope="module")
+def gemm():
+    """The module, or a skip when this torch's oneDNN operations do not run."""
+    from keras_rnnkit import _torch_gemm
+
+    if not _torch_gemm.available():
+        pytest.skip("this torch has no working oneDNN linear operations")
+    return _torch_gemm
+
+
+@pytest.mark.parametrize("rows", [64, 37, 1])
+def test_packed_products_equal_torch_mm(gemm, rows):
+    import torch
+
+    generator = torch.Generator().manual_seed(rows)
+    matrix = torch.randn(128, 512, generator=generator)
+    a = torch.randn(rows, 128, generator=generator)
+    c = torch.randn(rows, 512, generator=generator)
+    bias = torch.randn(512, generator=generator)
+    with decisions(gemm) as decided:
+        product, product_plus = gemm.multiplier(matrix, 64, uses=100)
+    assert decided == [True]
+    expected = torch.mm(a, matrix)
+    torch.testing.assert_close(product(a), expected, rtol=1e-5, atol=1e-4)
+    torch.testing.assert_close(product(a, bias), expected + bias, rtol=1e-5, atol=1e-4)
+    torch.testing.assert_close(product_plus(c, a), expected + c, rtol=1e-5, atol=1e-4)
+
+
+@pytest.mark.parametrize(
+    "shape, rows, uses, dtype, variable, expected",
+    [
+        ((128, 512), 64, 100, "float32", None, True),  # a recurrent kernel
+        ((512, 128), 64, 100, "float32", None, True),  # its transpose
+        ((32, 512), 6400, 1, "float32", None, True),  # inputs of 100 x 64 steps
+        ((64, 256), 64, 100, "float32", None, False),  # 64 units: little gain
+        ((128, 512), 64, 4, "float32", None, False),  # packing not paid back
+        ((16, 64), 8192, 1, "float32", None, False),
+        ((128, 512), 64, 100, "float64", None, False),  # oneDNN has no float64
+        ((128, 512), 64, 100, "float32", "0", False),
+        ((128, 512), 64, 100, "float32", "false", False),
+    ],
+)
+def test_when_products_go_through_onednn(
+    gemm, shape, rows, uses, dtype, variable, expected
+):
+    import torch
+
+    matrix = torch.ones(shape, dtype=getattr(torch, dtype))
+    env = {} if variable is None else {gemm.VARIABLE: variable}
+    with mock.patch.dict(os.environ, env):
+        if variable is None:
+            os.environ.pop(gemm.VARIABLE, None)
+        assert gemm._worth_it(matrix, rows, uses) is expected
+
+
+CONFIGS = {
+    "peepholes": {},
+    "clip": {"cell_clip": 0.4},
+    "projection+clips": {"num_proj": 128, "proj_clip": 0.3, "cell_clip": 0.5},
+    "no bias, tf1 forget bias": {"use_bias": False, "forget_bias": 1.0},
+}
+
+
+@pytest.fixture(scope="module")
+def kernels():
+    """The compiled loop (built once), or a skip that says why not."""
+    from keras_rnnkit import _torch_kernels
+
+    with mock.patch.dict(os.environ, {_torch_kernels.VARIABLE: "1"}):
+        module = _torch_kernels.load()
+    if module is None:
+        pytest.skip(f"the torch kernels did not build: {_torch_kernels.failure()}")
+    return module
+
+
+CASES = dict(
+    name=st.sampled_from(sorted(CONFIGS)),
+    batch=st.integers(1, 5),
+    timesteps=st.integers(8, 11),
+    masked=st.booleans(),
+    go_backwards=st.booleans(),
+    training=st.booleans(),
+    data=st.data(),
+)
+
+
+@settings(max_examples=12)  # cheap: 12 examples under every profile
+@given(**CASES)
+def test_the_python_loop_gives_the_same_numbers_with_onednn(gemm, **case):
+    """128 units: every per-step product is packed for oneDNN; outputs,
+    states and every gradient as with `torch.mm`."""
+    compare_with_and_without_onednn(gemm, "0", **case)
+
+
+@settings(max_examples=12)
+@given(**CASES)
+def test_the_compiled_loop_gives_the_same_numbers_with_onednn(gemm, kernels, **case):
+    """The same with the compiled loop (KERAS_RNNKIT_TORCH_KERNELS=1),
+    which calls oneDNN from C++."""
+    compare_with_and_without_onednn(gemm, "1", **case)
+
+
+def compare_with_and_without_onednn(
+    gemm, kernels_flag, name, batch, timesteps, masked, go_backwards, training, data
+):
+    from keras_rnnkit import _torch_kernels
+
+    layer = DynamicRNN(
+        PeepholeLSTMCell(128, **CONFIGS[name]),
+        return_sequences=True,
+        return_state=True,
+        go_backwards=go_backwards,
+    )
+    layer.build((None, timesteps, 3))
+    rng = np.random.default_rng(data.draw(st.integers(0, 2**16)))
+    layer.set_weights([w * 2 for w in layer.get_weights()])  # larger: clips act
+    x = rng.normal(size=(batch, timesteps, 3)).astype("float32")
+    states = random_states(rng, layer.cell, batch)
+    lengths = draw_lengths(data, batch, timesteps) if masked else None
+    if lengths is not None:  # padding holds NaN: read by neither path
+        x[np.arange(timesteps)[None] >= np.asarray(lengths)[:, None]] = np.nan
+    results = {}
+    with mock.patch.dict(os.environ, {_torch_kernels.VARIABLE: kernels_flag}):
+        for flag in ("0", "1"):
+            with (
+                mock.patch.dict(os.environ, {gemm.VARIABLE: flag}),
+                decisions(gemm) as decided,
+            ):
+                results[flag] = run(
+                    layer, x, states, lengths, seed=1, training=training
+                )
+            results[flag, "decided"] = decided
+    # Reversed, a row that ends early is left-padded: the cell's own step
+    # runs (no fused loop, no packed products).
+    ends = [] if lengths is None else list(lengths)
+    left_padded = go_backwards and any(0 < n < timesteps for n in ends)
+    assert any(results["1", "decided"]) is not left_padded
+    assert not any(results["0", "decided"])
+    for plain, packed in zip(results["0"], results["1"], strict=True):
+        assert np.isfinite(packed).all()
+        np.testing.assert_allclose(packed, plain, rtol=1e-4, atol=1e-5)
+
+
+@contextlib.contextmanager
+def decisions(gemm):
+    """The list of `_worth_it`'s answers while the block runs."""
+    answers = []
+    decide = gemm._worth_it
+
+    def recorded(*args):
+        answers.append(decide(*args))
+        return answers[-1]
+
+    with mock.patch.object(gemm, "_worth_it", recorded):
+        yield answers
+
+
+def test_float64_layers_keep_torch_mm(gemm):
+    layer = DynamicRNN(PeepholeLSTMCell(128, dtype="float64"), dtype="float64")
+    x = np.ones((2, 9, 2))
+    with decisions(gemm) as decided:
+        out = layer(x)
+    assert decided and not any(decided)
+    assert np.isfinite(keras.ops.convert_to_numpy(out)).all()
