@@ -18,7 +18,7 @@ import os
 import statistics
 import time
 
-os.environ.setdefault("KERAS_BACKEND", "torch")
+os.environ["KERAS_BACKEND"] = "torch"  # torch operations only
 
 
 def per_call(fn, calls, rounds):

@@ -157,6 +157,7 @@ class LSTMSequence(torch.autograd.Function):
         return h_all[1:], h_final, c_final
 
     @staticmethod
+    @torch.autograd.function.once_differentiable
     def backward(ctx, d_outputs, d_h, d_c):
         (
             x, h0, c0, kernel, recurrent_kernel, w_if, w_o, proj,
@@ -260,7 +261,7 @@ class LSTMSequence(torch.autograd.Function):
             dc_n.addcmul_(dm, c_factor)
             torch.mul(dc_n.unsqueeze(1), zifg, out=dz_ifg)
             dc_n.mul_(carry_t)
-            dh_n.copy_(back_recurrent(dz))
+            back_recurrent(dz, out=dh_n)
         return _weight_gradients(ctx, d_z, d_proj_out, dh, dc)
 
 
@@ -321,6 +322,7 @@ def _forward_with_kernels(
         float(cell_clip or 0.0), float(proj_clip or 0.0),
         [] if batch_sizes is None else [int(n) for n in batch_sizes], keep,
         _packed_or_none(recurrent_kernel, x.shape[1], x.shape[0], none),
+        _packed_or_none(proj, x.shape[1], x.shape[0], none),
     )  # fmt: skip
     ctx.config = config
     ctx.has_bias = bias is not None
@@ -360,13 +362,17 @@ def _backward_steps_with_kernels(kernels, config, d_outputs, d_h, d_c, saved):
         recurrent_kernel.contiguous(), given(w_if), given(w_o), given(proj),
         proj_inside, float(cell_clip or 0.0),
         [] if batch_sizes is None else [int(n) for n in batch_sizes],
-        _packed_or_none(recurrent_kernel.t(), x.shape[1], x.shape[0], none),
+        *(
+            _packed_or_none(matrix, x.shape[1], x.shape[0], none)
+            for matrix in (recurrent_kernel.t(), None if proj is None else proj.t())
+        ),
     )  # fmt: skip
     return d_z, (d_proj_out if proj is not None else None), dh, dc
 
 
 def _packed_or_none(matrix, rows, uses, none):
     """`matrix` packed for oneDNN (`_torch_gemm.pack`), or the empty
-    tensor `none` that tells the compiled loop to use `torch.mm`."""
-    packed = _torch_gemm.pack(matrix, rows, uses)
+    tensor `none` that tells the compiled loop to use `torch.mm` (also for
+    no matrix)."""
+    packed = None if matrix is None else _torch_gemm.pack(matrix, rows, uses)
     return none if packed is None else packed

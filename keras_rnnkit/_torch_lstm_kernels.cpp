@@ -231,8 +231,9 @@ torch::Tensor packed_product(const torch::Tensor& a, const torch::Tensor& packed
 
 // The whole forward loop: per step one matmul (the recurrent product added
 // to the precomputed input projection `xp` (T, B, 4U)), the element-wise
-// kernel, and the projection's matmul (and clip) if any. `packed` is the
-// recurrent kernel packed for oneDNN, or empty (torch.mm). `batch_sizes`
+// kernel, and the projection's matmul (and clip) if any. `packed` and
+// `packed_proj` are the recurrent kernel and the projection packed for
+// oneDNN, or empty (torch.mm). `batch_sizes`
 // (non-increasing, or empty: every row every step): step t runs rows
 // [0, batch_sizes[t]), later rows stay zero. With `keep`, every step's
 // values are kept for the backward pass, else one step's room is reused.
@@ -244,7 +245,7 @@ std::vector<torch::Tensor> forward_sequence(
     const torch::Tensor& recurrent, const torch::Tensor& w_if,
     const torch::Tensor& w_o, const torch::Tensor& proj, double cell_clip,
     double proj_clip, const std::vector<int64_t>& batch_sizes, bool keep,
-    const torch::Tensor& packed) {
+    const torch::Tensor& packed, const torch::Tensor& packed_proj) {
   const int64_t T = xp.size(0), B = xp.size(1), U = c0.size(1), P = h0.size(1);
   const bool padded = !batch_sizes.empty();
   const auto options = xp.options();
@@ -263,17 +264,19 @@ std::vector<torch::Tensor> forward_sequence(
   h_all.select(0, 0).copy_(h0);
   c_all.select(0, 0).copy_(c0);
   torch::Tensor h_final = h0.clone(), c_final = c0.clone();
-  torch::Tensor z = torch::empty({B, 4 * U}, options);
+  torch::Tensor z = packed.numel() ? none : torch::empty({B, 4 * U}, options);
+  const torch::Tensor no_input;  // packed_product without an added input
   int64_t last_c = 0;
   for (int64_t t = 0; t < T; ++t) {
     const int64_t n = padded ? batch_sizes[t] : B;
     if (n == 0) break;
     const int64_t k = keep ? t : 0;
     const int64_t c_in = keep ? t : t % 2, c_out = keep ? t + 1 : (t + 1) % 2;
-    torch::Tensor z_t = z.narrow(0, 0, n);
+    torch::Tensor z_t;
     if (packed.numel()) {
       z_t = packed_product(rows(h_all, t, n), packed, rows(xp, t, n));
     } else {
+      z_t = z.narrow(0, 0, n);
       at::addmm_out(z_t, rows(xp, t, n), rows(h_all, t, n), recurrent);
     }
     torch::Tensor h_t = rows(h_all, t + 1, n), c_t = rows(c_all, c_out, n);
@@ -284,8 +287,14 @@ std::vector<torch::Tensor> forward_sequence(
     if (proj.numel()) {
       if (proj_clip > 0) {
         torch::Tensor p_t = rows(pre_proj, k, n);
-        at::mm_out(p_t, m_t, proj);
+        if (packed_proj.numel()) {
+          p_t.copy_(packed_product(m_t, packed_proj, no_input));
+        } else {
+          at::mm_out(p_t, m_t, proj);
+        }
         at::clamp_out(h_t, p_t, c10::Scalar(-proj_clip), c10::Scalar(proj_clip));
+      } else if (packed_proj.numel()) {
+        h_t.copy_(packed_product(m_t, packed_proj, no_input));
       } else {
         at::mm_out(h_t, m_t, proj);
       }
@@ -311,7 +320,8 @@ std::vector<torch::Tensor> forward_sequence(
 // and (B, U) hold the gradients reaching the final states and are replaced
 // by those reaching the initial ones. `d_outputs` (T, B, P) or empty;
 // `proj_inside` (T, B, P), where the projection was not clipped, or empty.
-// `packed_t`: the recurrent kernel's transpose packed for oneDNN, or empty.
+// `packed_t`, `packed_proj_t`: the recurrent kernel's and the projection's
+// transposes packed for oneDNN, or empty.
 // Returns d_z (T, B, 4U), the pre-activations' gradients, and d_proj_out
 // (T, B, P), the projection's output gradients (empty without one).
 std::vector<torch::Tensor> backward_sequence(
@@ -322,7 +332,8 @@ std::vector<torch::Tensor> backward_sequence(
     const torch::Tensor& recurrent, const torch::Tensor& w_if,
     const torch::Tensor& w_o, const torch::Tensor& proj,
     const torch::Tensor& proj_inside, double cell_clip,
-    const std::vector<int64_t>& batch_sizes, const torch::Tensor& packed_t) {
+    const std::vector<int64_t>& batch_sizes, const torch::Tensor& packed_t,
+    const torch::Tensor& packed_proj_t) {
   const int64_t T = gates_if.size(0), B = gates_if.size(1), U = g.size(2);
   const int64_t P = dh.size(1);
   const bool padded = !batch_sizes.empty();
@@ -351,7 +362,11 @@ std::vector<torch::Tensor> backward_sequence(
         d_pout.copy_(dh_n);
       }
       dm = dm_room.narrow(0, 0, n);
-      at::mm_out(dm, d_pout, proj_t);
+      if (packed_proj_t.numel()) {
+        dm.copy_(packed_product(d_pout, packed_proj_t, torch::Tensor()));
+      } else {
+        at::mm_out(dm, d_pout, proj_t);
+      }
       d_out = none;
     }
     torch::Tensor dz = rows(d_z, t, n);

@@ -154,21 +154,74 @@ def compare_with_and_without_onednn(
         for flag in ("0", "1"):
             with (
                 mock.patch.dict(os.environ, {gemm.VARIABLE: flag}),
-                decisions(gemm) as decided,
+                onednn_calls() as calls,
             ):
                 results[flag] = run(
                     layer, x, states, lengths, seed=1, training=training
                 )
-            results[flag, "decided"] = decided
+            results[flag, "calls"] = calls
     # Reversed, a row that ends early is left-padded: the cell's own step
     # runs (no fused loop, no packed products).
     ends = [] if lengths is None else list(lengths)
     left_padded = go_backwards and any(0 < n < timesteps for n in ends)
-    assert any(results["1", "decided"]) is not left_padded
-    assert not any(results["0", "decided"])
+    steps_run = 0 if left_padded else max(ends, default=timesteps)
+    # a product forward and one backward at every step run, at least
+    assert results["1", "calls"][0] >= 2 * steps_run
+    assert results["1", "calls"][0] == 0 or not left_padded
+    assert results["0", "calls"][0] == 0
     for plain, packed in zip(results["0"], results["1"], strict=True):
         assert np.isfinite(packed).all()
         np.testing.assert_allclose(packed, plain, rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("kernels_flag", ["0", "1"])
+@pytest.mark.parametrize("num_proj", [None, 48])
+def test_long_batches_project_their_inputs_through_onednn(
+    gemm, request, kernels_flag, num_proj
+):
+    """70 steps x 64 rows: the input projection and the inputs' gradient
+    (4,480 rows each) go through oneDNN too, with 32 units (the per-step
+    products stay `torch.mm`); the same numbers either way."""
+    from keras_rnnkit import _torch_kernels
+
+    if kernels_flag == "1":
+        request.getfixturevalue("kernels")
+    layer = DynamicRNN(
+        PeepholeLSTMCell(32, num_proj=num_proj, forget_bias=1.0),
+        return_sequences=True,
+        return_state=True,
+    )
+    layer.build((None, 70, 32))
+    rng = np.random.default_rng(7)
+    x = rng.normal(size=(64, 70, 32)).astype("float32")
+    states = random_states(rng, layer.cell, 64)
+    lengths = rng.integers(1, 71, size=64)
+    x[np.arange(70)[None] >= lengths[:, None]] = np.nan
+    results = {}
+    with mock.patch.dict(os.environ, {_torch_kernels.VARIABLE: kernels_flag}):
+        for flag in ("0", "1"):
+            with (
+                mock.patch.dict(os.environ, {gemm.VARIABLE: flag}),
+                onednn_calls() as calls,
+            ):
+                results[flag] = run(layer, x, states, lengths, seed=2)
+            results[flag, "calls"] = calls[0]
+    assert results["1", "calls"] == 2 and results["0", "calls"] == 0
+    for plain, packed in zip(results["0"], results["1"], strict=True):
+        assert np.isfinite(packed).all()
+        np.testing.assert_allclose(packed, plain, rtol=1e-4, atol=1e-5)
+
+
+@contextlib.contextmanager
+def onednn_calls():
+    """`[n]`: how many times oneDNN's linear operation ran in the block
+    (filled in when it ends; PyTorch's profiler sees C++ calls too)."""
+    import torch
+
+    counted = [0]
+    with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU]) as p:
+        yield counted
+    counted[0] = sum(e.name == "mkldnn::_linear_pointwise" for e in p.events())
 
 
 @contextlib.contextmanager
@@ -192,3 +245,26 @@ def test_float64_layers_keep_torch_mm(gemm):
         out = layer(x)
     assert decided and not any(decided)
     assert np.isfinite(keras.ops.convert_to_numpy(out)).all()
+
+
+def test_torchs_own_onednn_switch_turns_it_off(gemm):
+    import torch
+
+    matrix = torch.ones(128, 512)
+    assert gemm._worth_it(matrix, 64, 100)
+    torch.backends.mkldnn.enabled = False
+    try:
+        assert not gemm._worth_it(matrix, 64, 100)
+    finally:
+        torch.backends.mkldnn.enabled = True
+
+
+def test_the_first_use_check_ignores_torchs_default_dtype(gemm):
+    import torch
+
+    default = torch.get_default_dtype()
+    torch.set_default_dtype(torch.float64)
+    try:
+        assert gemm._check() is True
+    finally:
+        torch.set_default_dtype(default)
