@@ -42,7 +42,7 @@ def smallest_fitting(sizes, needed):
     return jnp.sum(fits.astype("int32")) - 1
 
 
-def switch(index, sizes, owner, layers, branch, *operands):
+def switch(index, sizes, owner, layers, branch, *operands, remat=True):
     """`branch(sizes[index], *operands)`, with every size traced once.
 
     `layers`: every Keras layer `branch` calls (None entries are skipped);
@@ -51,11 +51,14 @@ def switch(index, sizes, owner, layers, branch, *operands):
     give them (seed generators, moving statistics) come out and are
     assigned after the switch; a branch that changes any other variable
     raises. The losses the layers add (activity regularizers, `add_loss`)
-    come out summed and are added to `owner`, the layer calling this. Each
-    branch is rematerialized (`jax.checkpoint`): differentiating a `switch`
+    come out summed and are added to `owner`, the layer calling this. With
+    `remat` (for calls that will be differentiated: training), each branch
+    is rematerialized (`jax.checkpoint`): differentiating a `switch`
     otherwise keeps every branch's intermediates, and measured 6x slower
-    here. Returns what `branch` returns, which must have the same
-    structure, shapes and dtypes for every size.
+    here. Without it (inference), the branches run as they are:
+    `jax.checkpoint`'s optimization barriers cost the forward pass about
+    10 % here (predict, 20 slots). Returns what `branch` returns, which
+    must have the same structure, shapes and dtypes for every size.
     """
     if len(sizes) == 1:
         return branch(sizes[0], *operands)
@@ -100,7 +103,7 @@ def switch(index, sizes, owner, layers, branch, *operands):
 
         return run
 
-    branches = [jax.checkpoint(at(size)) for size in sizes]
+    branches = [jax.checkpoint(at(size)) if remat else at(size) for size in sizes]
     outputs, after, loss = jax.lax.switch(index, branches, values, operands)
     for i in sorted(changed):
         variables[i].assign(after[i])

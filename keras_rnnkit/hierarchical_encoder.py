@@ -598,6 +598,7 @@ class HierarchicalEncoder(keras.layers.Layer):
             words_level,
             flat,
             word_mask,
+            remat=bool(training),  # differentiated in training only
         )
         vectors = jnp.reshape(vectors, (batch, slots, vectors.shape[-1]))
         sentence_mask = jnp.reshape(sentence_mask, (batch, slots))
@@ -629,6 +630,7 @@ class HierarchicalEncoder(keras.layers.Layer):
             sentences_level,
             vectors,
             sentence_mask,
+            remat=bool(training),
         )
         valid = jnp.any(sentence_mask, axis=-1)[:, None]
         documents = jnp.where(valid, documents, 0)

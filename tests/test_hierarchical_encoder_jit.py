@@ -109,6 +109,34 @@ def test_the_smallest_size_that_holds_the_sentences_runs():
         assert np.isfinite(np.asarray(documents)).all()
 
 
+@pytest.mark.parametrize("training", [True, False])
+def test_each_size_is_rematerialized_in_training_only(training):
+    """In training the sizes' encoders run under `jax.checkpoint` (else
+    differentiating the switch keeps every size's intermediates); at
+    inference they do not (its optimization barriers slow the forward
+    pass)."""
+    import jax
+
+    layer = HierarchicalEncoder(
+        BidirectionalEncoder(keras.layers.GRUCell(4)),
+        DynamicRNN(keras.layers.GRUCell(3), return_sequences=True),
+    )
+    x, mask = padded([2, 1, 3], slots=6)
+    layer(x, mask=mask)
+    weights = [v.value for v in layer.trainable_variables]
+
+    def call(weights, x, mask):
+        state = [v.value for v in layer.non_trainable_variables]
+        documents, _ = layer.stateless_call(
+            weights, state, x, mask=mask, training=training
+        )
+        return documents
+
+    jaxpr = str(jax.make_jaxpr(call)(weights, x, mask))
+    assert "switch" in jaxpr or "cond" in jaxpr
+    assert ("remat" in jaxpr) is training  # jax.checkpoint's primitive
+
+
 def every_slot(layer, input_shape):
     """A copy of `layer` (same weights) that encodes every slot."""
     config = {**layer.get_config(), "skip_padded_sentences": False}
@@ -119,15 +147,20 @@ def every_slot(layer, input_shape):
 
 
 @settings(max_examples=4, deadline=None)  # each example compiles
-@example(counts=[2, 0, 5, 1], slots=6, seed=1)  # 8 of 24 rows, 5 of 6 slots
+# 8 of 24 rows, 5 of 6 slots:
+@example(counts=[2, 0, 5, 1], slots=6, seed=1, training=True)
 @given(
     counts=st.lists(st.integers(0, 6), min_size=1, max_size=4),
     slots=st.integers(1, 6),
     seed=st.integers(0, 2**16),
+    training=st.booleans(),
 )
-def test_outputs_weights_and_gradients_are_those_of_every_slot(counts, slots, seed):
+def test_outputs_weights_and_gradients_are_those_of_every_slot(
+    counts, slots, seed, training
+):
     """With NaN in the padding: outputs, both levels' attention weights and
-    every weight gradient under jit equal those of encoding every slot."""
+    every weight gradient under jit equal those of encoding every slot, in
+    training (each size rematerialized) and not."""
     import jax
     import jax.numpy as jnp
 
@@ -143,7 +176,7 @@ def test_outputs_weights_and_gradients_are_those_of_every_slot(counts, slots, se
     def run(layer, weights, x, mask):
         state = [v.value for v in layer.non_trainable_variables]
         (documents, words, sentences), _ = layer.stateless_call(
-            weights, state, x, mask=mask, return_weights=True
+            weights, state, x, mask=mask, return_weights=True, training=training
         )
         return documents, words, sentences
 
