@@ -143,6 +143,21 @@ def _seed_and_clear():
 
 
 @pytest.fixture(scope="session")
+def kernels():
+    """keras_rnnkit's compiled torch LSTM loop (built once; torch backend),
+    or a skip that says why not."""
+    from unittest import mock
+
+    from keras_rnnkit import _torch_kernels
+
+    with mock.patch.dict(os.environ, {_torch_kernels.VARIABLE: "1"}):
+        module = _torch_kernels.load()
+    if module is None:
+        pytest.skip(f"the torch kernels did not build: {_torch_kernels.failure()}")
+    return module
+
+
+@pytest.fixture(scope="session")
 def tf1_oracle():
     """The TF1 reference implementations (tests/tf1_oracle.py)."""
     if importlib.util.find_spec("tf_keras") is None:

@@ -91,18 +91,6 @@ CONFIGS = {
 }
 
 
-@pytest.fixture(scope="module")
-def kernels():
-    """The compiled loop (built once), or a skip that says why not."""
-    from keras_rnnkit import _torch_kernels
-
-    with mock.patch.dict(os.environ, {_torch_kernels.VARIABLE: "1"}):
-        module = _torch_kernels.load()
-    if module is None:
-        pytest.skip(f"the torch kernels did not build: {_torch_kernels.failure()}")
-    return module
-
-
 CASES = dict(
     name=st.sampled_from(sorted(CONFIGS)),
     batch=st.integers(1, 5),
@@ -133,7 +121,6 @@ def test_the_compiled_loop_gives_the_same_numbers_with_onednn(gemm, kernels, **c
 def compare_with_and_without_onednn(
     gemm, kernels_flag, name, batch, timesteps, masked, go_backwards, training, data
 ):
-    from keras_rnnkit import _torch_kernels
 
     layer = DynamicRNN(
         PeepholeLSTMCell(128, **CONFIGS[name]),
@@ -149,29 +136,18 @@ def compare_with_and_without_onednn(
     lengths = draw_lengths(data, batch, timesteps) if masked else None
     if lengths is not None:  # padding holds NaN: read by neither path
         x[np.arange(timesteps)[None] >= np.asarray(lengths)[:, None]] = np.nan
-    results = {}
-    with mock.patch.dict(os.environ, {_torch_kernels.VARIABLE: kernels_flag}):
-        for flag in ("0", "1"):
-            with (
-                mock.patch.dict(os.environ, {gemm.VARIABLE: flag}),
-                onednn_calls() as calls,
-            ):
-                results[flag] = run(
-                    layer, x, states, lengths, seed=1, training=training
-                )
-            results[flag, "calls"] = calls
+    plain_calls, calls = with_and_without_onednn(
+        gemm, kernels_flag, layer, x, states, lengths, seed=1, training=training
+    )
     # Reversed, a row that ends early is left-padded: the cell's own step
     # runs (no fused loop, no packed products).
     ends = [] if lengths is None else list(lengths)
     left_padded = go_backwards and any(0 < n < timesteps for n in ends)
     steps_run = 0 if left_padded else max(ends, default=timesteps)
     # a product forward and one backward at every step run, at least
-    assert results["1", "calls"][0] >= 2 * steps_run
-    assert results["1", "calls"][0] == 0 or not left_padded
-    assert results["0", "calls"][0] == 0
-    for plain, packed in zip(results["0"], results["1"], strict=True):
-        assert np.isfinite(packed).all()
-        np.testing.assert_allclose(packed, plain, rtol=1e-4, atol=1e-5)
+    assert calls >= 2 * steps_run
+    assert calls == 0 or not left_padded
+    assert plain_calls == 0
 
 
 @pytest.mark.parametrize("kernels_flag", ["0", "1"])
@@ -182,7 +158,6 @@ def test_long_batches_project_their_inputs_through_onednn(
     """70 steps x 64 rows: the input projection and the inputs' gradient
     (4,480 rows each) go through oneDNN too, with 32 units (the per-step
     products stay `torch.mm`); the same numbers either way."""
-    from keras_rnnkit import _torch_kernels
 
     if kernels_flag == "1":
         request.getfixturevalue("kernels")
@@ -197,19 +172,29 @@ def test_long_batches_project_their_inputs_through_onednn(
     states = random_states(rng, layer.cell, 64)
     lengths = rng.integers(1, 71, size=64)
     x[np.arange(70)[None] >= lengths[:, None]] = np.nan
-    results = {}
+    calls = with_and_without_onednn(gemm, kernels_flag, layer, x, states, lengths, 2)
+    assert calls == [0, 2]
+
+
+def with_and_without_onednn(gemm, kernels_flag, *args, **kwargs):
+    """`test_torch_loop.run(*args, **kwargs)` with oneDNN off, then on (the
+    compiled loop on as `kernels_flag` says): asserts the same numbers, and
+    returns how many times oneDNN ran each time."""
+    from keras_rnnkit import _torch_kernels
+
+    results, calls = [], []
     with mock.patch.dict(os.environ, {_torch_kernels.VARIABLE: kernels_flag}):
         for flag in ("0", "1"):
             with (
                 mock.patch.dict(os.environ, {gemm.VARIABLE: flag}),
-                onednn_calls() as calls,
+                onednn_calls() as counted,
             ):
-                results[flag] = run(layer, x, states, lengths, seed=2)
-            results[flag, "calls"] = calls[0]
-    assert results["1", "calls"] == 2 and results["0", "calls"] == 0
-    for plain, packed in zip(results["0"], results["1"], strict=True):
+                results.append(run(*args, **kwargs))
+            calls.append(counted[0])
+    for plain, packed in zip(*results, strict=True):
         assert np.isfinite(packed).all()
         np.testing.assert_allclose(packed, plain, rtol=1e-4, atol=1e-5)
+    return calls
 
 
 @contextlib.contextmanager

@@ -30,18 +30,6 @@ pytestmark = pytest.mark.skipif(
 )
 
 
-@pytest.fixture(scope="module")
-def kernels():
-    """The compiled module (built once), or a skip that says why not."""
-    from keras_rnnkit import _torch_kernels
-
-    with mock.patch.dict(os.environ, {_torch_kernels.VARIABLE: "1"}):
-        module = _torch_kernels.load()
-    if module is None:
-        pytest.skip(f"the torch kernels did not build: {_torch_kernels.failure()}")
-    return module
-
-
 def both_ways(module, layer, x, states, lengths, training):
     """`test_torch_loop.run` without and with the kernels, and how many
     times the compiled loops ran (forward, backward) in the second."""
