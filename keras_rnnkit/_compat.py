@@ -58,6 +58,11 @@ Keras or torch changes it (names and attributes included):
    call and multiplies by them (`onednn_linear`; the compiled loop,
    `_torch_lstm_kernels.cpp`, calls `mkldnn::_linear_pointwise` by name).
    Where they are missing or fail their check, `torch.mm` runs.
+10. `torch.native_layer_norm` and `torch.ops.aten.native_layer_norm_backward`,
+   the kernels behind `torch.nn.functional.layer_norm` and its gradient,
+   which return and take the mean and the inverse standard deviation:
+   `_torch_layer_norm_lstm.py` calls them once per normalisation and step
+   (`layer_norm_ops`).
 
 Keras makes no promise about `keras.src`: these pieces are why pyproject.toml
 caps Keras (``keras>=3.10,<3.16``) at the newest version the tests passed on.
@@ -166,6 +171,16 @@ def onednn_linear():
     import torch
 
     return torch.ops.mkldnn._reorder_linear_weight, torch.ops.mkldnn._linear_pointwise
+
+
+def layer_norm_ops():
+    """`(forward, backward)` (torch backend only): `forward(x, shape, weight,
+    bias, epsilon)` is `(out, mean, rstd)`, `x` normalised over its trailing
+    `shape`; `backward(d_out, x, shape, mean, rstd, weight, bias, [True,
+    False, False])` is `(d_x, None, None)`."""
+    import torch
+
+    return torch.native_layer_norm, torch.ops.aten.native_layer_norm_backward
 
 
 def first_call_arguments(layer):

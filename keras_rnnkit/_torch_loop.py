@@ -11,10 +11,12 @@ module owns the loop on the torch backend instead:
   `keras.layers.LSTMCell`; sigmoid gates, tanh activations, no dropout
   while training) as one autograd function (`_torch_lstm.LSTMSequence`)
   with a hand-written backward pass, or as PyTorch's own LSTM when it
-  computes exactly what that computes; the forms of wrappers whose step is
-  a fixed function of their cell's step (output projection, residual,
-  dropout with per-sequence masks, stacks) run their cell's whole sequence,
-  then their own part on all steps at once.
+  computes exactly what that computes; a `LayerNormLSTMForm`
+  (`LayerNormLSTMCell`) as another such function
+  (`_torch_layer_norm_lstm.LayerNormLSTMSequence`); the forms of wrappers
+  whose step is a fixed function of their cell's step (output projection,
+  residual, dropout with per-sequence masks, stacks) run their cell's whole
+  sequence, then their own part on all steps at once.
 - With no mask or a right-padded one (`sequence_length`,
   `Embedding(mask_zero=True)` on right-padded ids) rows are sorted by length
   and each step runs only the rows that are still valid: padding costs
@@ -40,6 +42,7 @@ import torch
 from keras_rnnkit import cell_protocol
 from keras_rnnkit._cell_wrapper import call_cell
 from keras_rnnkit._compat import torch_lstm
+from keras_rnnkit._torch_layer_norm_lstm import LayerNormLSTMSequence
 from keras_rnnkit._torch_lstm import LSTMSequence
 from keras_rnnkit.cell_protocol import (
     LayerNormLSTMForm,
@@ -154,11 +157,9 @@ def _lstm(form, dtype):
 
 @runs(LayerNormLSTMForm)
 def _layer_norm_lstm(form, dtype):
-    """A plain loop of torch operations differentiated by autograd: the
-    normalisations sit inside the recurrence, so there is no whole-sequence
-    kernel; what it saves is Keras's per-step call machinery, and the input
-    projection (with its normalisation, `input_norm`) runs once for all
-    steps."""
+    """`LayerNormLSTMSequence` (hand-written backward) for sigmoid gates and
+    tanh; the input projection (with its normalisation, `input_norm`) runs
+    once for all steps, under autograd."""
     if dtype not in (torch.float32, torch.float64) or (
         form.activation is not keras.activations.tanh
         or form.recurrent_activation is not keras.activations.sigmoid
@@ -166,60 +167,34 @@ def _layer_norm_lstm(form, dtype):
         return None
 
     def run(x, state, batch_sizes, order):
-        epsilon = form.epsilon
-
-        def normalize(v, pair, groups=1):
-            gamma, beta = (_value(w, dtype) for w in pair)
-            shape = v.shape
-            if groups > 1:
-                v = v.reshape(*shape[:-1], groups, shape[-1] // groups)
-            centered = v - v.mean(-1, keepdim=True)
-            variance = centered.square().mean(-1, keepdim=True)
-            v = centered * torch.rsqrt(variance + epsilon)
-            return torch.addcmul(beta, v.reshape(shape), gamma)
-
         kernel = _value(form.kernel, dtype)
-        recurrent_kernel = _value(form.recurrent_kernel, dtype)
-        bias = _value(form.bias, dtype)
         projected = torch.matmul(x, kernel)
         if form.input_norm is not None:
-            projected = normalize(projected, form.input_norm)
+            gamma, beta = (_value(w, dtype) for w in form.input_norm)
+            projected = torch.nn.functional.layer_norm(
+                projected, gamma.shape, gamma, beta, form.epsilon
+            )
+        per_gate = form.gate_norm is not None
+        gamma, beta = (
+            _value(w, dtype) for w in (form.gate_norm or form.recurrent_norm)
+        )
+        w_if = w_o = None
         if form.peepholes is not None:
             w_i, w_f, w_o = (_value(w, dtype) for w in form.peepholes)
-        h, c = state
-        batch, units = h.shape[0], c.shape[-1]
-        outputs = []
-        for t, x_t in enumerate(torch.unbind(projected, 1)):
-            n = batch if batch_sizes is None else batch_sizes[t]
-            if n == 0:
-                outputs.append(h.new_zeros(batch, units))
-                continue
-            h_n, c_n = h[:n], c[:n]
-            recurrent = torch.mm(h_n, recurrent_kernel)
-            if form.gate_norm is None:
-                z = x_t[:n] + normalize(recurrent, form.recurrent_norm)
-            else:
-                z = normalize(x_t[:n] + recurrent, form.gate_norm, groups=4)
-            if bias is not None:
-                z = z + bias
-            z_i, z_f, z_c, z_o = z.chunk(4, -1)
-            if form.peepholes is not None:
-                z_i = torch.addcmul(z_i, w_i, c_n)
-                z_f = torch.addcmul(z_f, w_f, c_n)
-            if form.forget_bias:
-                z_f = z_f + form.forget_bias
-            new_c = torch.sigmoid(z_f) * c_n + torch.sigmoid(z_i) * torch.tanh(z_c)
-            new_c = normalize(new_c, form.state_norm)
-            if form.peepholes is not None:
-                z_o = torch.addcmul(z_o, w_o, new_c)
-            new_h = torch.sigmoid(z_o) * torch.tanh(new_c)
-            if n < batch:  # rows [n:] have ended: their states stay
-                outputs.append(torch.cat([new_h, new_h.new_zeros(batch - n, units)]))
-                new_h, new_c = torch.cat([new_h, h[n:]]), torch.cat([new_c, c[n:]])
-            else:
-                outputs.append(new_h)
-            h, c = new_h, new_c
-        return torch.stack(outputs, 1), [h, c]
+            w_if = torch.stack([w_i, w_f])
+        state_gamma, state_beta = (_value(w, dtype) for w in form.state_norm)
+        tensors = (
+            _value(form.recurrent_kernel, dtype), _value(form.bias, dtype),
+            gamma, beta, w_if, w_o, state_gamma, state_beta,
+        )  # fmt: skip
+        keep = torch.is_grad_enabled() and any(
+            t is not None and t.requires_grad for t in (projected, *state, *tensors)
+        )
+        config = (batch_sizes, per_gate, form.epsilon, form.forget_bias, keep)
+        outputs, h, c = LayerNormLSTMSequence.apply(
+            projected.transpose(0, 1), state[0], state[1], *tensors, config
+        )
+        return outputs.transpose(0, 1), [h, c]
 
     return run
 

@@ -77,28 +77,14 @@ class LSTMSequence(torch.autograd.Function):
         )
         h_final, c_final = h0.clone(), c0.clone()
         h, c = h0, c0
-        n = batch
         _, recur = _torch_gemm.multiplier(recurrent_kernel, batch, steps)
         if proj is not None:
             project, _ = _torch_gemm.multiplier(proj, batch, steps)
-        # Each step's slices are views made once (`unbind`, `split`): an
-        # index per step and tensor costs as much as a small operation.
-        for t, x_t in enumerate(xp.unbind(0)):
-            if batch_sizes is not None:
-                n = batch_sizes[t]
-                if n == 0:
-                    break
-                if n < batch:
-                    x_t, h, c = x_t[:n], h[:n], c[:n]
+        for t, x_t in forward_steps(xp, batch_sizes):
+            if len(x_t) < len(h):  # rows have ended
+                h, c = h[: len(x_t)], c[: len(x_t)]
             z = recur(x_t, h)  # x_t + h @ recurrent_kernel
-            z_if, z_c, z_o = z.split((2 * units, units, units), 1)
-            gates_if = z_if.view(n, 2, units)
-            if w_if is not None:
-                gates_if = torch.addcmul(gates_if, w_if, c.unsqueeze(1))
-            gates_if = torch.sigmoid(gates_if)
-            i, f = gates_if.unbind(1)
-            g = torch.tanh(z_c)
-            c = torch.addcmul(f * c, i, g)
+            gates_if, g, c, z_o = carry_update(z, c, w_if)
             if cell_clip:
                 saved["pre_clip"].append(c)
                 c = torch.clamp(c, -cell_clip, cell_clip)
@@ -115,26 +101,12 @@ class LSTMSequence(torch.autograd.Function):
                     h = torch.clamp(h, -proj_clip, proj_clip)
             keep_if(gates_if), keep_g(g), keep_o(o), keep_c(c), keep_tanh_c(tanh_c)
             keep_h(h)
-            if batch_sizes is not None:
-                ending = batch_sizes[t + 1] if t + 1 < steps else 0
-                if ending < n:  # rows [ending:n] have run their last step
-                    h_final[ending:n] = h[ending:n]
-                    c_final[ending:n] = c[ending:n]
+            keep_final_states((h_final, c_final), (h, c), batch_sizes, t)
 
         def assemble(name, *tail, first=None):
-            """(time, batch, *tail), zero after a row's end; `first` (the
-            initial state) prepended as step -1."""
-            values = saved[name] if first is None else [first, *saved[name]]
-            if batch_sizes is None:
-                return torch.stack(values)
-            full = x.new_zeros(len(values) - len(saved[name]) + steps, batch, *tail)
-            if first is not None:
-                full[0] = first
-            if saved[name]:
-                padded = torch.nn.utils.rnn.pad_sequence(saved[name], batch_first=True)
-                start = 0 if first is None else 1
-                full[start : start + len(saved[name]), : padded.shape[1]] = padded
-            return full
+            return stack_steps(
+                saved[name], x.new_zeros, (steps, batch, *tail), batch_sizes, first
+            )
 
         h_all = assemble("h", h0.shape[-1], first=h0)
         if batch_sizes is None:
@@ -208,34 +180,23 @@ class LSTMSequence(torch.autograd.Function):
         if proj is not None:
             back_project, _ = _torch_gemm.multiplier(proj.t(), batch, steps)
 
-        def per_step(tensor):
-            """`tensor`'s step views, made once (None: no tensor)."""
-            return [None] * steps if tensor is None else tensor.unbind(0)
-
-        step_views = zip(
-            per_step(d_outputs),
-            per_step(d_z),
-            per_step(d_z[..., 3 * units :]),
-            per_step(d_z[..., : 3 * units].view(steps, batch, 3, units)),
-            per_step(d_zo_factor),
-            per_step(d_c_factor),
-            per_step(d_zifg),
-            per_step(carry),
-            per_step(d_proj_out),
-            per_step(proj_inside),
-            strict=True,
-        )
-        n = batch
-        for t, views in reversed(list(enumerate(step_views))):
-            if batch_sizes is not None:
-                n = batch_sizes[t]
-                if n == 0:
-                    continue
-            if n < batch:  # the rows still running at this step
-                views = [None if v is None else v[:n] for v in views]
-                dh_n, dc_n = dh[:n], dc[:n]
-            else:
-                dh_n, dc_n = dh, dc
+        for views, dh_n, dc_n in backward_steps(
+            (
+                d_outputs,
+                d_z,
+                d_z[..., 3 * units :],
+                d_z[..., : 3 * units].view(steps, batch, 3, units),
+                d_zo_factor,
+                d_c_factor,
+                d_zifg,
+                carry,
+                d_proj_out,
+                proj_inside,
+            ),
+            batch_sizes,
+            dh,
+            dc,
+        ):
             (
                 d_out,
                 dz,
@@ -263,6 +224,87 @@ class LSTMSequence(torch.autograd.Function):
             dc_n.mul_(carry_t)
             back_recurrent(dz, out=dh_n)
         return _weight_gradients(ctx, d_z, d_proj_out, dh, dc)
+
+
+def forward_steps(xs, batch_sizes):
+    """Yields `(t, x_t)` for each step that some row runs: the rows of the
+    time-major `xs` still running at step `t` (`batch_sizes[t]`, or all
+    when `batch_sizes` is None). Each step's slice is a view made once
+    (`unbind`): an index per step and tensor costs as much as a small
+    operation."""
+    batch = xs.shape[1]
+    for t, x_t in enumerate(xs.unbind(0)):
+        n = batch if batch_sizes is None else batch_sizes[t]
+        if n == 0:
+            return
+        yield t, x_t if n == batch else x_t[:n]
+
+
+def carry_update(z, c, w_if):
+    """`(gates_if, g, f * c + i * g, z_o)`: an LSTM step's input and forget
+    gates `(n, 2, units)` (`w_if`, the stacked peepholes, included when not
+    None), candidate, new carry and output gate's pre-activation from the
+    pre-activations `z` `(n, 4 * units)` (gates i, f, c, o) and the carry
+    `c`."""
+    n, units = c.shape
+    z_if, z_c, z_o = z.split((2 * units, units, units), 1)
+    gates_if = z_if.view(n, 2, units)
+    if w_if is not None:
+        gates_if = torch.addcmul(gates_if, w_if, c.unsqueeze(1))
+    gates_if = torch.sigmoid(gates_if)
+    i, f = gates_if.unbind(1)
+    g = torch.tanh(z_c)
+    return gates_if, g, torch.addcmul(f * c, i, g), z_o
+
+
+def keep_final_states(finals, states, batch_sizes, t):
+    """Writes into `finals` the rows of `states` that ran their last step
+    at step `t` (none when `batch_sizes` is None: every row runs to the
+    end)."""
+    if batch_sizes is None:
+        return
+    n = batch_sizes[t]
+    ending = batch_sizes[t + 1] if t + 1 < len(batch_sizes) else 0
+    if ending < n:  # rows [ending:n] have run their last step
+        for final, state in zip(finals, states, strict=True):
+            final[ending:n] = state[ending:n]
+
+
+def backward_steps(tensors, batch_sizes, dh, dc):
+    """Yields `(views, dh_n, dc_n)` for each step, last step first: the
+    rows still running at that step (`batch_sizes`) of each time-major
+    tensor of `tensors` at that step (None for None), and of `dh` and `dc`
+    (views: writing them writes `dh` and `dc`). Steps that no row runs are
+    skipped."""
+    batch = dh.shape[0]
+    per_step = [t if t is None else t.unbind(0) for t in tensors]  # made once
+    steps = next(len(t) for t in per_step if t is not None)
+    for t in reversed(range(steps)):
+        n = batch if batch_sizes is None else batch_sizes[t]
+        if n == 0:
+            continue
+        views = [None if v is None else v[t] for v in per_step]
+        if n < batch:  # the rows still running at this step
+            yield [None if v is None else v[:n] for v in views], dh[:n], dc[:n]
+        else:
+            yield views, dh, dc
+
+
+def stack_steps(values, new_zeros, shape, batch_sizes, first=None):
+    """`values`, one `(rows, *tail)` tensor per step run (`batch_sizes[t]`
+    rows at step `t`), as one `shape` `(time, batch, *tail)` tensor made by
+    `new_zeros`, zero after a row's end; `first` (`(batch, *tail)`, the
+    initial state) prepended as step -1."""
+    if batch_sizes is None:
+        return torch.stack(values if first is None else [first, *values])
+    start = 0 if first is None else 1
+    full = new_zeros(start + shape[0], *shape[1:])
+    if first is not None:
+        full[0] = first
+    if values:
+        padded = torch.nn.utils.rnn.pad_sequence(values, batch_first=True)
+        full[start : start + len(values), : padded.shape[1]] = padded
+    return full
 
 
 def _weight_gradients(ctx, d_z, d_proj_out, dh, dc):

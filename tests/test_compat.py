@@ -143,6 +143,38 @@ def test_onednn_linear_multiplies_by_a_packed_weight():
     torch.testing.assert_close(linear(a[:2], packed, None, "none", [], ""), want[:2])
 
 
+def test_layer_norm_ops_return_and_take_the_statistics():
+    if keras.backend.backend() != "torch":
+        pytest.skip("torch's layer-norm kernels are used on the torch backend only")
+    import torch
+
+    forward, backward = _compat.layer_norm_ops()
+    generator = torch.Generator().manual_seed(0)
+    x = torch.randn(5, 3, 8, generator=generator, dtype=torch.float64)
+    weight = torch.randn(8, generator=generator, dtype=torch.float64)
+    bias = torch.randn(8, generator=generator, dtype=torch.float64)
+    d_out = torch.randn(5, 3, 8, generator=generator, dtype=torch.float64)
+    out, mean, rstd = forward(x, (8,), weight, bias, 1e-3)
+    torch.testing.assert_close(mean, x.mean(-1, keepdim=True))
+    variance = x.var(-1, unbiased=False, keepdim=True)
+    torch.testing.assert_close(rstd, torch.rsqrt(variance + 1e-3))
+    leaf = x.clone().requires_grad_()
+    want = torch.nn.functional.layer_norm(leaf, (8,), weight, bias, 1e-3)
+    torch.testing.assert_close(out, want)
+    want.backward(d_out)
+    d_x, d_weight, d_bias = backward(
+        d_out, x, (8,), mean, rstd, weight, None, [True, False, False]
+    )
+    torch.testing.assert_close(d_x, leaf.grad)
+    assert d_weight is None and d_bias is None
+    # without a weight, over two trailing axes
+    _, mean, rstd = forward(x, (3, 8), None, None, 1e-5)
+    leaf = x.clone().requires_grad_()
+    torch.nn.functional.layer_norm(leaf, (3, 8), eps=1e-5).backward(d_out)
+    d_x, _, _ = backward(d_out, x, (3, 8), mean, rstd, None, None, [True, False, False])
+    torch.testing.assert_close(d_x, leaf.grad)
+
+
 def test_masks_are_kept_per_thread():
     cell = PeepholeLSTMCell(3, dropout=0.5)
     cell._dropout_mask = "main"

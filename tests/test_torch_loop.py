@@ -467,8 +467,20 @@ def test_layer_norm_lstm_takes_the_fused_path_unless_dropout_trains(norm):
 
     layer = DynamicRNN(LayerNormLSTMCell(4, norm=norm, dropout=0.3), return_state=True)
     x = np.ones((3, 5, 2), "float32")
-    with mock.patch.object(_torch_loop, "_run_cell", side_effect=AssertionError):
+    sequence = _torch_loop.LayerNormLSTMSequence
+    calls = []
+
+    def apply(*args):
+        calls.append(args[-1][:2])  # (batch_sizes, per_gate)
+        return sequence.apply(*args)
+
+    with (
+        mock.patch.object(_torch_loop, "_run_cell", side_effect=AssertionError),
+        mock.patch.object(_torch_loop, "LayerNormLSTMSequence", apply=apply),
+    ):
         layer(x)
         layer(x, sequence_length=np.array([5, 0, 2]))
         with pytest.raises(AssertionError):
             layer(x, training=True)
+    per_gate = norm == "per_gate"
+    assert calls == [(None, per_gate), ([2, 2, 1, 1, 1], per_gate)]
