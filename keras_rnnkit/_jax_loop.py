@@ -96,7 +96,8 @@ def _value(variable, dtype):
 @runs(LSTMForm)
 def _lstm(form, dtype, training):
     if jnp.dtype(dtype) not in (jnp.float32, jnp.float64) or (
-        form.activation is not keras.activations.tanh
+        form.recurrent_mask is not None  # recurrent dropout: Keras's loop
+        or form.activation is not keras.activations.tanh
         or form.recurrent_activation is not keras.activations.sigmoid
     ):
         return None

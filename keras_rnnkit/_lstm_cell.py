@@ -8,10 +8,13 @@ order i, f, c, o, an optional bias whose forget block starts at 1
 cell adds its own settings and its own `call`.
 """
 
+import dataclasses
+
 import keras
 from keras import ops
 
 from keras_rnnkit import _validation as check
+from keras_rnnkit import cell_protocol
 from keras_rnnkit._compat import ThreadLocalMasks
 
 
@@ -111,6 +114,26 @@ class LSTMCellBase(keras.layers.Layer, ThreadLocalMasks):
             ]
         )
         return bias + forget
+
+    def _with_dropout_masks(self, form, training, recurrent=True):
+        """`form` (this cell's math without dropout) with the per-sequence
+        dropout masks drawn before the loop, while training: the input
+        mask as a `MaskedForm` around it, the recurrent one (when
+        `recurrent`, else no form) as the form's `recurrent_mask`. None
+        when a mask was not drawn (the cell is called step by step)."""
+        if not training or not (self.dropout or self.recurrent_dropout):
+            return form
+        if self.recurrent_dropout:
+            if not recurrent or self._recurrent_dropout_mask is None:
+                return None
+            form = dataclasses.replace(
+                form, recurrent_mask=self._recurrent_dropout_mask
+            )
+        if self.dropout:
+            if self._dropout_mask is None:
+                return None
+            form = cell_protocol.MaskedForm(form, input_mask=self._dropout_mask)
+        return form
 
     def _dropped_input(self, inputs, training):
         """The step input after input dropout (training only)."""

@@ -27,6 +27,7 @@ from keras_rnnkit import _compat, _torch_gemm
 from keras_rnnkit._torch_lstm import (
     backward_steps,
     carry_update,
+    first_order_only,
     forward_steps,
     keep_final_states,
     stack_steps,
@@ -131,8 +132,13 @@ class LayerNormLSTMSequence(torch.autograd.Function):
         return h_all[1:], h_final, c_final
 
     @staticmethod
-    @torch.autograd.function.once_differentiable
     def backward(ctx, d_outputs, d_h, d_c):
+        first_order_only()
+        with torch.no_grad():
+            return LayerNormLSTMSequence._backward(ctx, d_outputs, d_h, d_c)
+
+    @staticmethod
+    def _backward(ctx, d_outputs, d_h, d_c):
         (
             h0, c0, recurrent_kernel, gamma, w_if, w_o, state_gamma,
             pre, mean, rstd, gates_if, g, o, pre_c, state_mean, state_rstd,
@@ -149,15 +155,15 @@ class LayerNormLSTMSequence(torch.autograd.Function):
         # derivative, 1 - t*t the tanh's), the peepholes folded in as in
         # `LSTMSequence`.
         one = pre.new_ones(())
-        d_zo_factor = tanh_c * torch.addcmul(o, o, o, value=-1)  # d z_o / d h
-        d_c_factor = o * torch.addcmul(one, tanh_c, tanh_c, value=-1)  # d c / d h
+        d_zo_factor = tanh_c * torch.addcmul(o, o, o, value=-1)  # dh / dz_o
+        d_c_factor = o * torch.addcmul(one, tanh_c, tanh_c, value=-1)  # dh / dc
         if w_o is not None:
             d_c_factor = torch.addcmul(d_c_factor, d_zo_factor, w_o)
-        d_zifg = pre.new_empty(steps, batch, 3, units)  # d z_{i,f,c} / d pre_c
+        d_zifg = pre.new_empty(steps, batch, 3, units)  # d pre_c / d z_{i,f,c}
         torch.mul(g, torch.addcmul(i, i, i, value=-1), out=d_zifg[:, :, 0])
         torch.mul(c_prev, torch.addcmul(f, f, f, value=-1), out=d_zifg[:, :, 1])
         torch.mul(i, torch.addcmul(one, g, g, value=-1), out=d_zifg[:, :, 2])
-        carry = f  # d c_{t-1} / d pre_c, through the forget gate
+        carry = f  # d pre_c / d c_{t-1}, through the forget gate
         if w_if is not None:
             carry = carry + (d_zifg[:, :, :2] * w_if).sum(2)
         # Every step writes all rows unless rows end early.

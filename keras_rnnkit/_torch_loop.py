@@ -142,7 +142,12 @@ def _lstm(form, dtype):
             return _run_torch_lstm(
                 kernel, recurrent_kernel, bias, x, state, batch_sizes
             )
-        tensors = (kernel, recurrent_kernel, bias, w_if, w_o, projection)
+        h_mask = form.recurrent_mask
+        if h_mask is not None:
+            h_mask = h_mask.to(dtype)
+            if order is not None:  # rows sorted by length
+                h_mask = h_mask.index_select(0, order)
+        tensors = (kernel, recurrent_kernel, bias, w_if, w_o, projection, h_mask)
         keep = torch.is_grad_enabled() and any(
             t is not None and t.requires_grad for t in (x, *state, *tensors)
         )

@@ -33,20 +33,24 @@ from keras_rnnkit import _torch_gemm, _torch_kernels
 
 class LSTMSequence(torch.autograd.Function):
     """`apply(x, h0, c0, kernel, recurrent_kernel, bias, w_if, w_o,
-    projection, config)` -> `(outputs, h, c)`.
+    projection, h_mask, config)` -> `(outputs, h, c)`.
 
     `x` is time-major `(time, batch, features)`; `bias`, `w_if` (the input
-    and forget peepholes stacked, `(2, units)`), `w_o` and `projection` may
-    be None. `config` is `(batch_sizes, forget_bias, cell_clip, proj_clip,
-    keep)` with `batch_sizes` None when every row runs every step, and `keep`
-    False when no gradient is needed (nothing is kept for a backward pass). `outputs` is
-    time-major, zero where a row has ended.
+    and forget peepholes stacked, `(2, units)`), `w_o`, `projection` and
+    `h_mask` may be None. `h_mask` `(batch, h size)` multiplies `h` on its
+    way into the recurrent product (recurrent dropout; the compiled kernels
+    do not take it, the Python loop runs). `config` is `(batch_sizes,
+    forget_bias, cell_clip, proj_clip, keep)` with `batch_sizes` None when
+    every row runs every step, and `keep` False when no gradient is needed
+    (nothing is kept for a backward pass). `outputs` is time-major, zero
+    where a row has ended.
     """
 
     @staticmethod
     def forward(
-        ctx, x, h0, c0, kernel, recurrent_kernel, bias, w_if, w_o, proj, config
-    ):
+        ctx, x, h0, c0, kernel, recurrent_kernel, bias, w_if, w_o, proj, h_mask,
+        config,
+    ):  # fmt: skip
         batch_sizes, forget_bias, cell_clip, proj_clip, keep = config
         steps, batch, _ = x.shape
         units = c0.shape[-1]
@@ -56,8 +60,11 @@ class LSTMSequence(torch.autograd.Function):
         if forget_bias:
             xp[..., units : 2 * units] += forget_bias
         on_cpu = x.dtype == torch.float32 and x.device.type == "cpu"
-        kernels = _torch_kernels.load() if on_cpu else None  # CPU code
+        kernels = None
+        if on_cpu and h_mask is None:
+            kernels = _torch_kernels.load()  # CPU code
         ctx.kernels = kernels
+        ctx.h_mask = h_mask
         if kernels is not None:
             return _forward_with_kernels(
                 ctx, kernels, xp, x, h0, c0, kernel, recurrent_kernel, bias,
@@ -83,7 +90,10 @@ class LSTMSequence(torch.autograd.Function):
         for t, x_t in forward_steps(xp, batch_sizes):
             if len(x_t) < len(h):  # rows have ended
                 h, c = h[: len(x_t)], c[: len(x_t)]
-            z = recur(x_t, h)  # x_t + h @ recurrent_kernel
+            if h_mask is None:
+                z = recur(x_t, h)  # x_t + h @ recurrent_kernel
+            else:
+                z = recur(x_t, h * h_mask[: len(h)])
             gates_if, g, c, z_o = carry_update(z, c, w_if)
             if cell_clip:
                 saved["pre_clip"].append(c)
@@ -129,8 +139,13 @@ class LSTMSequence(torch.autograd.Function):
         return h_all[1:], h_final, c_final
 
     @staticmethod
-    @torch.autograd.function.once_differentiable
     def backward(ctx, d_outputs, d_h, d_c):
+        first_order_only()
+        with torch.no_grad():
+            return LSTMSequence._backward(ctx, d_outputs, d_h, d_c)
+
+    @staticmethod
+    def _backward(ctx, d_outputs, d_h, d_c):
         (
             x, h0, c0, kernel, recurrent_kernel, w_if, w_o, proj,
             gates_if, g, o, c_all, tanh_c, h_all, pre_clip, m_all, pre_proj,
@@ -223,7 +238,24 @@ class LSTMSequence(torch.autograd.Function):
             torch.mul(dc_n.unsqueeze(1), zifg, out=dz_ifg)
             dc_n.mul_(carry_t)
             back_recurrent(dz, out=dh_n)
+            if ctx.h_mask is not None:
+                dh_n.mul_(ctx.h_mask[: len(dh_n)])
         return _weight_gradients(ctx, d_z, d_proj_out, dh, dc)
+
+
+def first_order_only():
+    """Raises where a backward pass is itself being differentiated
+    (`create_graph=True`, gradient penalties): the hand-written backward
+    passes compute first-order gradients only, and a second-order one would
+    silently miss the recurrence."""
+    if torch.is_grad_enabled():
+        raise RuntimeError(
+            "keras_rnnkit's fused recurrent loop on torch computes first-order "
+            "gradients only, and this backward pass is being differentiated "
+            "(`create_graph=True`, e.g. a gradient penalty). For second-order "
+            "gradients run the cell step by step: wrap it in "
+            "`keras.layers.RNN(cell)`, or subclass it with its own `call`."
+        )
 
 
 def forward_steps(xs, batch_sizes):
@@ -319,7 +351,8 @@ def _weight_gradients(ctx, d_z, d_proj_out, dh, dc):
     units = c0.shape[-1]
     c_prev, cells = c_all[:-1], c_all[1:]
     flat_dz = d_z.view(steps * batch, 4 * units)
-    h_prev = h_all[:-1].reshape(steps * batch, -1)
+    h_prev = h_all[:-1] if ctx.h_mask is None else h_all[:-1] * ctx.h_mask
+    h_prev = h_prev.reshape(steps * batch, -1)
     needs = ctx.needs_input_grad
     dx = dkernel = drec = dbias = dw_if = dw_o = dproj = None
     if needs[0]:
@@ -341,7 +374,7 @@ def _weight_gradients(ctx, d_z, d_proj_out, dh, dc):
             m_all.view(steps * batch, units).t(),
             d_proj_out.view(steps * batch, -1),
         )
-    return dx, dh, dc, dkernel, drec, dbias, dw_if, dw_o, dproj, None
+    return dx, dh, dc, dkernel, drec, dbias, dw_if, dw_o, dproj, None, None
 
 
 def _forward_with_kernels(

@@ -215,6 +215,9 @@ class LSTMForm:
 
     States `[h, c]`, output `h'`. `peepholes` is `(w_i, w_f, w_o)` or None;
     `bias`, `projection`, `cell_clip` and `proj_clip` may be None.
+    `recurrent_mask` `(batch, h size)`, or None, multiplies `h` on its way
+    into `h @ recurrent_kernel` at every step (per-sequence recurrent
+    dropout, drawn before the loop); the state `h` itself is not masked.
     """
 
     kernel: Any
@@ -227,13 +230,15 @@ class LSTMForm:
     proj_clip: float | None = None
     activation: Callable = keras.activations.tanh
     recurrent_activation: Callable = keras.activations.sigmoid
+    recurrent_mask: Any = None
 
     def is_standard(self):
         """Whether this is the LSTM of `torch.nn.LSTM` and cuDNN: no
-        peepholes, cell clip or projection, sigmoid gates and tanh (a
-        `forget_bias` goes into the bias)."""
+        peepholes, cell clip, projection or recurrent mask, sigmoid gates
+        and tanh (a `forget_bias` goes into the bias)."""
         return (
             self.peepholes is None
+            and self.recurrent_mask is None
             and self.projection is None
             and not self.cell_clip
             and self.activation is keras.activations.tanh

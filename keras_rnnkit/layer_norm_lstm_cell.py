@@ -17,7 +17,7 @@ from keras_rnnkit._types import (
     States,
     Tensor,
 )
-from keras_rnnkit.cell_protocol import LayerNormLSTMForm
+from keras_rnnkit.cell_protocol import LayerNormLSTMForm, MaskedForm
 
 NORMS = ("fused", "per_gate")
 # Each source's epsilon: tensorflow-addons' `norm_epsilon` default, and the
@@ -306,12 +306,14 @@ class LayerNormLSTMCell(LSTMCellBase):
         "units",
     )
 
-    def fused_form(self, training: bool = False) -> LayerNormLSTMForm | None:
+    def fused_form(
+        self, training: bool = False
+    ) -> LayerNormLSTMForm | MaskedForm | None:
         """`call`'s math as a `LayerNormLSTMForm` (see
-        `keras_rnnkit.cell_protocol`), or None while dropout trains (its
-        masks act inside the step)."""
-        if training and (self.dropout or self.recurrent_dropout):
-            return None
+        `keras_rnnkit.cell_protocol`); while training with input dropout,
+        with its mask drawn before the loop (a `MaskedForm` around it); None
+        while recurrent dropout trains (its mask acts inside the step) or
+        when the mask was not drawn."""
 
         def pair(name):
             return getattr(self, f"{name}_gamma"), getattr(self, f"{name}_beta")
@@ -324,7 +326,7 @@ class LayerNormLSTMCell(LSTMCellBase):
                 self.forget_gate_peephole_weights,
                 self.output_gate_peephole_weights,
             )
-        return LayerNormLSTMForm(
+        form = LayerNormLSTMForm(
             kernel=self.kernel,
             recurrent_kernel=self.recurrent_kernel,
             state_norm=pair("state_norm"),
@@ -338,6 +340,7 @@ class LayerNormLSTMCell(LSTMCellBase):
             activation=self.activation,
             recurrent_activation=self.recurrent_activation,
         )
+        return self._with_dropout_masks(form, training, recurrent=False)
 
     def get_config(self):
         return self._lstm_config(norm=self.norm, norm_epsilon=self.norm_epsilon)

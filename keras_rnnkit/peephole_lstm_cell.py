@@ -17,7 +17,7 @@ from keras_rnnkit._types import (
     States,
     Tensor,
 )
-from keras_rnnkit.cell_protocol import LSTMForm
+from keras_rnnkit.cell_protocol import LSTMForm, MaskedForm
 
 _WEIGHTS = ("kernel", "recurrent", "bias", "peephole", "projection")
 _KINDS = {
@@ -246,11 +246,11 @@ class PeepholeLSTMCell(LSTMCellBase):
         "units",
     )
 
-    def fused_form(self, training: bool = False) -> LSTMForm | None:
-        """`call`'s math as an `LSTMForm` (see `keras_rnnkit.cell_protocol`),
-        or None while dropout trains (its masks act inside the step)."""
-        if training and (self.dropout or self.recurrent_dropout):
-            return None
+    def fused_form(self, training: bool = False) -> LSTMForm | MaskedForm | None:
+        """`call`'s math as an `LSTMForm` (see `keras_rnnkit.cell_protocol`);
+        while training with dropout, with the masks drawn before the loop
+        (the input mask as a `MaskedForm` around it), or None when they were
+        not drawn."""
         peepholes = None
         if self.use_peepholes:
             peepholes = (
@@ -258,7 +258,7 @@ class PeepholeLSTMCell(LSTMCellBase):
                 self.forget_gate_peephole_weights,
                 self.output_gate_peephole_weights,
             )
-        return LSTMForm(
+        form = LSTMForm(
             kernel=self.kernel,
             recurrent_kernel=self.recurrent_kernel,
             bias=self.bias if self.use_bias else None,
@@ -270,6 +270,7 @@ class PeepholeLSTMCell(LSTMCellBase):
             activation=self.activation,
             recurrent_activation=self.recurrent_activation,
         )
+        return self._with_dropout_masks(form, training)
 
     def get_config(self):
         return self._lstm_config(

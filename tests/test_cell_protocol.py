@@ -228,6 +228,8 @@ class _Reads:
         found = inspect.getattr_static(type(self._cell), name, None)
         if isinstance(found, property):  # its own reads count too
             return found.fget(self)
+        if inspect.isfunction(found) and found.__module__.startswith("keras_rnnkit"):
+            return found.__get__(self)  # the kit's own methods: their reads too
         return getattr(self._cell, name)
 
 

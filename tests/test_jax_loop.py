@@ -73,8 +73,6 @@ def test_fused_lstm_equals_the_cells_own_step(
 ):
     config = data.draw(config_space(cls), label="config")
     assume(config.get("proj_clip") is None or config.get("num_proj") is not None)
-    if training:  # dropout masks are random: compared at inference only
-        config = {**config, "dropout": 0.0, "recurrent_dropout": 0.0}
     fast_cell, slow_cell = make_pair(cls, config, units)
     options = dict(return_sequences=True, return_state=True, go_backwards=go_backwards)
     fast, slow = DynamicRNN(fast_cell, **options), DynamicRNN(slow_cell, **options)
@@ -83,6 +81,12 @@ def test_fused_lstm_equals_the_cells_own_step(
     rng = np.random.default_rng(data.draw(st.integers(0, 2**16)))
     slow.set_weights([w * 2 for w in fast.get_weights()])  # larger: clips act
     fast.set_weights(slow.get_weights())
+    # The dropout masks come from the cells' seed generators: the same state
+    # in both, so that both draw the same masks (input dropout then runs on
+    # the kit's loop, recurrent dropout on Keras's).
+    pairs = zip(slow.non_trainable_variables, fast.non_trainable_variables, strict=True)
+    for a, b in pairs:
+        a.assign(b.value)
     x = rng.normal(size=(batch, timesteps, features)).astype("float32")
     states = [
         rng.normal(size=(batch, size)).astype("float32")
@@ -94,6 +98,40 @@ def test_fused_lstm_equals_the_cells_own_step(
     assert len(got) == len(want)
     for g, w in zip(got, want, strict=True):
         np.testing.assert_allclose(g, w, rtol=2e-5, atol=2e-6)
+
+
+@pytest.mark.parametrize(
+    "cls, config",
+    [
+        (PeepholeLSTMCell, {"dropout": 0.3}),  # the kit's loop, masked inputs
+        (PeepholeLSTMCell, {"dropout": 0.3, "num_proj": 2, "cell_clip": 0.5}),
+        (PeepholeLSTMCell, {"dropout": 0.3, "recurrent_dropout": 0.3}),  # Keras's
+        (LayerNormLSTMCell, {"dropout": 0.3}),
+    ],
+)
+def test_dropout_trains_with_the_cells_own_masks(cls, config):
+    fast_cell, slow_cell = make_pair(cls, config, 3)
+    fast = DynamicRNN(fast_cell, return_sequences=True, return_state=True)
+    slow = DynamicRNN(slow_cell, return_sequences=True, return_state=True)
+    fast.build((None, 4, 2))
+    slow.build((None, 4, 2))
+    slow.set_weights(fast.get_weights())
+    pairs = zip(slow.non_trainable_variables, fast.non_trainable_variables, strict=True)
+    for a, b in pairs:  # the same seed generator state: the same masks
+        a.assign(b.value)
+    rng = np.random.default_rng(2)
+    x = rng.normal(size=(3, 4, 2)).astype("float32")
+    states = [
+        rng.normal(size=(3, size)).astype("float32")
+        for size in keras.tree.flatten(fast_cell.state_size)
+    ]
+    lengths = np.array([4, 1, 3])
+    got = outputs_and_gradients(fast, x, states, lengths, training=True)
+    want = outputs_and_gradients(slow, x, states, lengths, training=True)
+    for g, w in zip(got, want, strict=True):
+        np.testing.assert_allclose(g, w, rtol=2e-5, atol=2e-6)
+    inference = outputs_and_gradients(fast, x, states, lengths, training=False)
+    assert not np.allclose(got[0], inference[0])  # the masks acted
 
 
 @pytest.mark.parametrize("wrapper", sorted(WRAPPERS))

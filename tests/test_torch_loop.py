@@ -37,24 +37,27 @@ pytestmark = pytest.mark.skipif(
 
 
 class _LSTMCell(keras.layers.LSTMCell):
-    """Same math; its own `call` keeps it out of the fused path."""
+    """Same math; its own `call` keeps it out of the fused path (it names
+    `training`, or Keras would not pass it)."""
 
-    def call(self, *args, **kwargs):
-        return super().call(*args, **kwargs)
+    def call(self, inputs, states, training=False):
+        return super().call(inputs, states, training=training)
 
 
 class _PeepholeLSTMCell(PeepholeLSTMCell):
-    """Same math; its own `call` keeps it out of the fused path."""
+    """Same math; its own `call` keeps it out of the fused path (it names
+    `training`, or Keras would not pass it)."""
 
-    def call(self, *args, **kwargs):
-        return super().call(*args, **kwargs)
+    def call(self, inputs, states, training=False):
+        return super().call(inputs, states, training=training)
 
 
 class _LayerNormLSTMCell(LayerNormLSTMCell):
-    """Same math; its own `call` keeps it out of the fused path."""
+    """Same math; its own `call` keeps it out of the fused path (it names
+    `training`, or Keras would not pass it)."""
 
-    def call(self, *args, **kwargs):
-        return super().call(*args, **kwargs)
+    def call(self, inputs, states, training=False):
+        return super().call(inputs, states, training=training)
 
 
 REFERENCE = {
@@ -404,15 +407,89 @@ def torch_no_grad():
     return torch.no_grad()
 
 
-def test_dropout_while_training_takes_the_per_step_loop():
+def test_dropout_while_training_takes_the_fused_path_with_the_drawn_masks():
     from keras_rnnkit import _torch_loop
 
     layer = DynamicRNN(PeepholeLSTMCell(4, dropout=0.5, recurrent_dropout=0.5))
     x = np.ones((3, 5, 2), "float32")
-    with mock.patch.object(_torch_loop, "_run_cell", side_effect=AssertionError):
-        layer(x)  # inference: dropout is off, the fused path runs
-        with pytest.raises(AssertionError):
-            layer(x, training=True)
+    sequence = _torch_loop.LSTMSequence
+    masks = []
+
+    def apply(*args):
+        masks.append(args[-2])  # h_mask
+        return sequence.apply(*args)
+
+    with (
+        mock.patch.object(_torch_loop, "_run_cell", side_effect=AssertionError),
+        mock.patch.object(_torch_loop, "LSTMSequence", apply=apply),
+    ):
+        layer(x)  # inference: dropout is off
+        layer(x, training=True)
+    assert masks[0] is None
+    kept = masks[1].numpy()
+    assert kept.shape == (3, 4) and set(np.unique(kept)) <= {0.0, 2.0}
+    assert (kept == 0).any() and (kept == 2).any()
+
+
+def assert_trains_like_the_cells_own_step(cls, config, x, lengths, go_backwards, seed):
+    """The fused path and the cell's own step, training with dropout: the
+    same outputs, states and gradients (both layers draw the same masks:
+    same seed, same order)."""
+    dtype = x.dtype.name
+    fast_cell, slow_cell = make_pair(cls, {**config, "seed": 7}, 3, dtype)
+    options = dict(
+        return_sequences=True, return_state=True, go_backwards=go_backwards, dtype=dtype
+    )
+    fast, slow = DynamicRNN(fast_cell, **options), DynamicRNN(slow_cell, **options)
+    fast.build((None, *x.shape[1:]))
+    slow.build((None, *x.shape[1:]))
+    rng = np.random.default_rng(seed)
+    slow.set_weights([w * 2 for w in fast.get_weights()])
+    fast.set_weights(slow.get_weights())
+    states = random_states(rng, fast_cell, len(x), dtype)
+    got = run(fast, x, states, lengths, seed=1, training=True)
+    want = run(slow, x, states, lengths, seed=1, training=True)
+    tolerance = dict(rtol=2e-5, atol=2e-6)
+    if dtype == "float64":
+        tolerance = dict(rtol=1e-9, atol=1e-9)
+    for g, w in zip(got, want, strict=True):
+        np.testing.assert_allclose(g, w, **tolerance)
+
+
+@given(
+    cls=st.sampled_from([PeepholeLSTMCell, LayerNormLSTMCell]),
+    batch=st.integers(1, 4),
+    timesteps=st.integers(1, 5),
+    dropout=st.sampled_from([0.0, 0.4]),
+    recurrent_dropout=st.sampled_from([0.0, 0.4]),
+    masked=st.booleans(),
+    go_backwards=st.booleans(),
+    data=st.data(),
+)
+def test_fused_lstm_trains_with_the_cells_own_dropout_masks(
+    cls, batch, timesteps, dropout, recurrent_dropout, masked, go_backwards, data
+):
+    # The fast path applies the masks on whole sequences (input) or in its
+    # loop (recurrent); the layer norm compares in float64 (see above).
+    config = dict(dropout=dropout, recurrent_dropout=recurrent_dropout)
+    if cls is PeepholeLSTMCell:
+        config["num_proj"] = data.draw(st.none() | st.integers(1, 3), label="num_proj")
+    dtype = "float64" if cls is LayerNormLSTMCell else "float32"
+    seed = data.draw(st.integers(0, 2**16))
+    x = np.random.default_rng(seed).normal(size=(batch, timesteps, 3)).astype(dtype)
+    lengths = draw_lengths(data, batch, timesteps) if masked else None
+    assert_trains_like_the_cells_own_step(cls, config, x, lengths, go_backwards, seed)
+
+
+@pytest.mark.parametrize("go_backwards", [False, True])
+def test_recurrent_dropout_masks_follow_the_rows_sorted_by_length(go_backwards):
+    # Rows run sorted by length, longest first: each row keeps its own mask.
+    x = np.random.default_rng(4).normal(size=(4, 5, 3)).astype("float32")
+    config = dict(recurrent_dropout=0.5, num_proj=2)
+    lengths = np.array([1, 5, 0, 3])
+    assert_trains_like_the_cells_own_step(
+        PeepholeLSTMCell, config, x, lengths, go_backwards, seed=3
+    )
 
 
 @pytest.mark.parametrize(
@@ -462,10 +539,13 @@ def test_wrapped_lstm_cells_take_the_whole_sequence_path(wrapper):
 
 
 @pytest.mark.parametrize("norm", ["fused", "per_gate"])
-def test_layer_norm_lstm_takes_the_fused_path_unless_dropout_trains(norm):
+def test_layer_norm_lstm_takes_the_fused_path_unless_recurrent_dropout_trains(norm):
     from keras_rnnkit import _torch_loop
 
-    layer = DynamicRNN(LayerNormLSTMCell(4, norm=norm, dropout=0.3), return_state=True)
+    layer = DynamicRNN(
+        LayerNormLSTMCell(4, norm=norm, dropout=0.3, recurrent_dropout=0.3),
+        return_state=True,
+    )
     x = np.ones((3, 5, 2), "float32")
     sequence = _torch_loop.LayerNormLSTMSequence
     calls = []
@@ -484,3 +564,29 @@ def test_layer_norm_lstm_takes_the_fused_path_unless_dropout_trains(norm):
             layer(x, training=True)
     per_gate = norm == "per_gate"
     assert calls == [(None, per_gate), ([2, 2, 1, 1, 1], per_gate)]
+    layer.cell.recurrent_dropout = 0.0  # input dropout alone: a masked form
+    with mock.patch.object(_torch_loop, "_run_cell", side_effect=AssertionError):
+        layer(x, training=True)
+
+
+@pytest.mark.parametrize("cls", [PeepholeLSTMCell, LayerNormLSTMCell])
+def test_second_order_gradients_raise_instead_of_missing_the_recurrence(cls):
+    # The hand-written backward passes are first-order: differentiating them
+    # (a gradient penalty) would drop the recurrence's part without a word.
+    import torch
+
+    x = torch.tensor(
+        np.random.default_rng(0).normal(size=(2, 4, 3)).astype("float32"),
+        requires_grad=True,
+    )
+    layer = DynamicRNN(cls(3))
+    (gx,) = torch.autograd.grad(layer(x).sum(), x)  # first order: fine
+    assert gx.shape == x.shape and bool(torch.isfinite(gx).all())
+    with pytest.raises(RuntimeError, match="first-order gradients only"):
+        torch.autograd.grad(layer(x).sum(), x, create_graph=True)
+    # the step-by-step loop (a subclass with its own `call`) differentiates twice
+    slow = DynamicRNN(REFERENCE[cls](3))
+    slow.build((None, 4, 3))
+    (gx,) = torch.autograd.grad(slow(x).sum(), x, create_graph=True)
+    (gw,) = torch.autograd.grad((gx**2).sum(), slow.trainable_weights[1].value)
+    assert float(gw.abs().sum()) > 0
