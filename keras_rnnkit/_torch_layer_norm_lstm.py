@@ -27,7 +27,7 @@ from keras_rnnkit import _compat, _torch_gemm
 from keras_rnnkit._torch_lstm import (
     backward_steps,
     carry_update,
-    first_order_only,
+    first_order,
     forward_steps,
     keep_final_states,
     stack_steps,
@@ -132,13 +132,8 @@ class LayerNormLSTMSequence(torch.autograd.Function):
         return h_all[1:], h_final, c_final
 
     @staticmethod
+    @first_order
     def backward(ctx, d_outputs, d_h, d_c):
-        first_order_only()
-        with torch.no_grad():
-            return LayerNormLSTMSequence._backward(ctx, d_outputs, d_h, d_c)
-
-    @staticmethod
-    def _backward(ctx, d_outputs, d_h, d_c):
         (
             h0, c0, recurrent_kernel, gamma, w_if, w_o, state_gamma,
             pre, mean, rstd, gates_if, g, o, pre_c, state_mean, state_rstd,

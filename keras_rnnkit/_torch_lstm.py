@@ -26,9 +26,33 @@ both time loops run in C++ instead (`_torch_kernels.py`), keeping the same
 buffers for `_weight_gradients`, which both paths share.
 """
 
+import functools
+
 import torch
 
 from keras_rnnkit import _torch_gemm, _torch_kernels
+
+
+def first_order(backward):
+    """Decorates a hand-written `backward`: it runs without recording a
+    graph, and raises where it would itself be differentiated
+    (`create_graph=True`, gradient penalties), since a second-order
+    gradient would silently miss the recurrence."""
+
+    @functools.wraps(backward)
+    def run(ctx, *grads):
+        if torch.is_grad_enabled():
+            raise RuntimeError(
+                "keras_rnnkit's fused recurrent loop on torch computes "
+                "first-order gradients only, and this backward pass is being "
+                "differentiated (`create_graph=True`, e.g. a gradient penalty). "
+                "For second-order gradients run the cell step by step: wrap it "
+                "in `keras.layers.RNN(cell)`, or subclass it with its own `call`."
+            )
+        with torch.no_grad():
+            return backward(ctx, *grads)
+
+    return run
 
 
 class LSTMSequence(torch.autograd.Function):
@@ -139,13 +163,8 @@ class LSTMSequence(torch.autograd.Function):
         return h_all[1:], h_final, c_final
 
     @staticmethod
+    @first_order
     def backward(ctx, d_outputs, d_h, d_c):
-        first_order_only()
-        with torch.no_grad():
-            return LSTMSequence._backward(ctx, d_outputs, d_h, d_c)
-
-    @staticmethod
-    def _backward(ctx, d_outputs, d_h, d_c):
         (
             x, h0, c0, kernel, recurrent_kernel, w_if, w_o, proj,
             gates_if, g, o, c_all, tanh_c, h_all, pre_clip, m_all, pre_proj,
@@ -241,21 +260,6 @@ class LSTMSequence(torch.autograd.Function):
             if ctx.h_mask is not None:
                 dh_n.mul_(ctx.h_mask[: len(dh_n)])
         return _weight_gradients(ctx, d_z, d_proj_out, dh, dc)
-
-
-def first_order_only():
-    """Raises where a backward pass is itself being differentiated
-    (`create_graph=True`, gradient penalties): the hand-written backward
-    passes compute first-order gradients only, and a second-order one would
-    silently miss the recurrence."""
-    if torch.is_grad_enabled():
-        raise RuntimeError(
-            "keras_rnnkit's fused recurrent loop on torch computes first-order "
-            "gradients only, and this backward pass is being differentiated "
-            "(`create_graph=True`, e.g. a gradient penalty). For second-order "
-            "gradients run the cell step by step: wrap it in "
-            "`keras.layers.RNN(cell)`, or subclass it with its own `call`."
-        )
 
 
 def forward_steps(xs, batch_sizes):
