@@ -113,6 +113,24 @@ def _value(variable, dtype):
     return None if variable is None else variable.value.to(dtype)
 
 
+def _peepholes(form, dtype):
+    """`(w_if, w_o)`: the input and forget peepholes stacked `(2, units)`
+    and the output one, as the LSTM functions take them (None, None
+    without peepholes)."""
+    if form.peepholes is None:
+        return None, None
+    w_i, w_f, w_o = (_value(w, dtype) for w in form.peepholes)
+    return torch.stack([w_i, w_f]), w_o
+
+
+def _needs_gradients(*tensors):
+    """Whether a backward pass may come (the function then keeps what it
+    needs): grad mode is on and a tensor (None: absent) requires grad."""
+    return torch.is_grad_enabled() and any(
+        t is not None and t.requires_grad for t in tensors
+    )
+
+
 @runs(LSTMForm)
 def _lstm(form, dtype):
     """`LSTMSequence` (or PyTorch's own LSTM) for sigmoid gates and tanh."""
@@ -128,10 +146,7 @@ def _lstm(form, dtype):
             _value(form.recurrent_kernel, dtype),
         )
         bias = _value(form.bias, dtype)
-        w_if = w_o = None
-        if form.peepholes is not None:
-            w_i, w_f, w_o = (_value(w, dtype) for w in form.peepholes)
-            w_if = torch.stack([w_i, w_f])
+        w_if, w_o = _peepholes(form, dtype)
         projection = _value(form.projection, dtype)
         if form.is_standard():
             if form.forget_bias:  # TF1's: a constant on the forget gate's bias
@@ -148,9 +163,7 @@ def _lstm(form, dtype):
             if order is not None:  # rows sorted by length
                 h_mask = h_mask.index_select(0, order)
         tensors = (kernel, recurrent_kernel, bias, w_if, w_o, projection, h_mask)
-        keep = torch.is_grad_enabled() and any(
-            t is not None and t.requires_grad for t in (x, *state, *tensors)
-        )
+        keep = _needs_gradients(x, *state, *tensors)
         config = (batch_sizes, form.forget_bias, form.cell_clip, form.proj_clip, keep)
         outputs, h, c = LSTMSequence.apply(
             x.transpose(0, 1), state[0], state[1], *tensors, config
@@ -183,18 +196,13 @@ def _layer_norm_lstm(form, dtype):
         gamma, beta = (
             _value(w, dtype) for w in (form.gate_norm or form.recurrent_norm)
         )
-        w_if = w_o = None
-        if form.peepholes is not None:
-            w_i, w_f, w_o = (_value(w, dtype) for w in form.peepholes)
-            w_if = torch.stack([w_i, w_f])
+        w_if, w_o = _peepholes(form, dtype)
         state_gamma, state_beta = (_value(w, dtype) for w in form.state_norm)
         tensors = (
             _value(form.recurrent_kernel, dtype), _value(form.bias, dtype),
             gamma, beta, w_if, w_o, state_gamma, state_beta,
         )  # fmt: skip
-        keep = torch.is_grad_enabled() and any(
-            t is not None and t.requires_grad for t in (projected, *state, *tensors)
-        )
+        keep = _needs_gradients(projected, *state, *tensors)
         config = (batch_sizes, per_gate, form.epsilon, form.forget_bias, keep)
         outputs, h, c = LayerNormLSTMSequence.apply(
             projected.transpose(0, 1), state[0], state[1], *tensors, config
